@@ -1,0 +1,328 @@
+"""The ``privpipe`` command line.
+
+Commands import what they need when they run: ``privpipe --help``, ``policy`` and
+``synth`` never load Prefect, Presidio or torch. Exit status: 0 success, 2 a user error
+(one ``error:`` line on stderr naming the file, row, column or policy key), 3 a failed
+integrity check, 1 an internal error. ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="privpipe",
+    help="Turn raw personal data into data that is safe to use, with evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+policy_app = typer.Typer(help="Validate policies and export their JSON Schema.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+_STATE: dict[str, bool] = {"debug": False, "verbose": False}
+DEFAULT_DEMO_DIR = Path("demo-output")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from privacy import __version__
+
+        typer.echo(f"privpipe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Prefect's run logs on stderr.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    _STATE["debug"] = debug
+    _STATE["verbose"] = verbose
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+# --------------------------------------------------------------------------- policy
+
+
+@policy_app.command("schema")
+def policy_schema(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to FILE instead of stdout.")
+    ] = None,
+) -> None:
+    """Print (or write) the JSON Schema of a policy file."""
+    from privacy.io import atomic_write_bytes
+    from privacy.policy import policy_json_schema
+
+    text = json.dumps(policy_json_schema(), indent=2, sort_keys=True) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write_bytes(out, text.encode("utf-8"))
+        _err(f"wrote {out}")
+
+
+@policy_app.command("check")
+def policy_check(
+    file: Annotated[Path, typer.Argument(help="Policy YAML file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Validate a policy; print its name, canonical hash and rules."""
+    from privacy.policy import load_policy
+
+    policy = load_policy(file)
+    rules: dict[str, int] = {}
+    for spec in policy.columns.values():
+        rules[spec.rule] = rules.get(spec.rule, 0) + 1
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"status": "ok", "name": policy.name, "sha256": policy.hash, "rules": rules}
+            )
+        )
+        return
+    summary = ", ".join(f"{n} {r}" for r, n in sorted(rules.items()))
+    typer.echo(f"{file}: ok — policy {policy.name!r}, {len(policy.columns)} columns ({summary})")
+    typer.echo(f"sha256 {policy.hash}")
+
+
+# --------------------------------------------------------------------------- synth
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv, .parquet or .jsonl.")],
+    rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Number of people.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same file.")] = 0,
+) -> None:
+    """Make synthetic raw personal data shaped like UCI Adult (deterministic per seed)."""
+    from privacy.io import detect_format, write_frame
+    from privacy.synth import synthesize
+
+    detect_format(out)
+    started = time.perf_counter()
+    frame = synthesize(rows, seed)
+    write_frame(frame, out)
+    _err(f"wrote {rows:,} rows to {out} in {time.perf_counter() - started:.1f} s")
+
+
+# --------------------------------------------------------------------------- sanitize
+
+
+def _check_run_inputs(input_path: Path, policy_file: Path, out: Path, overwrite: bool) -> None:
+    """Fail fast, before Prefect starts, on what can be checked without reading data."""
+    from privacy.errors import InputError, OutputError
+    from privacy.io import detect_format
+    from privacy.policy import load_policy
+
+    policy = load_policy(policy_file)
+    if not input_path.exists():
+        raise InputError(f"{input_path}: input file not found")
+    detect_format(input_path, policy.input.format)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise OutputError(f"{out}: output folder exists and is not empty (use --overwrite)")
+
+
+def _run_sanitize(
+    input_path: Path, policy_file: Path, out: Path, overwrite: bool, quiet: bool
+) -> dict[str, Any]:
+    from flows._prefect_env import configure_prefect
+
+    configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("starting Prefect (embedded)…", spinner="dots") as status:
+        from flows import sanitize
+
+        started = time.perf_counter()
+
+        def progress(record: dict[str, Any]) -> None:
+            if quiet:
+                return
+            note = "" if record["status"] == "ok" else f" [{record['status']}]"
+            console.print(
+                f"  ✓ {record['stage']:<10} {record['rows_out']:>10,} rows"
+                f"  {record['duration_s']:.2f} s{note}",
+                markup=False,
+                highlight=False,
+            )
+            status.update(f"running sanitize ({time.perf_counter() - started:.0f} s)…")
+
+        sanitize.set_progress(progress)
+        try:
+            return sanitize.sanitize_flow(str(input_path), str(policy_file), str(out), overwrite)
+        finally:
+            sanitize.set_progress(None)
+
+
+@app.command()
+def sanitize(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON Lines.")],
+    policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace outputs in a non-empty folder.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="End stdout with one JSON summary line.")
+    ] = False,
+) -> None:
+    """Run the sanitize flow: ingest, detect, transform, anonymize, gate, publish."""
+    _check_run_inputs(input_path, policy, out, overwrite)
+    summary = _run_sanitize(input_path, policy, out, overwrite, quiet=as_json)
+    if as_json:
+        typer.echo(json.dumps(summary, sort_keys=True))
+    else:
+        _print_summary(summary)
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    typer.echo(
+        f"sanitized {summary['rows_in']:,} rows -> {summary['rows_out']:,} rows "
+        f"(run {summary['run_id']})"
+    )
+    for name, path in summary["outputs"].items():
+        typer.echo(f"  {name:<9} {path}")
+    pending = [s for s, r in summary["stages"].items() if r["status"] != "ok"]
+    if pending:
+        typer.echo(f"  note: stages not yet enforcing: {', '.join(pending)}")
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything.")] = (
+        DEFAULT_DEMO_DIR
+    ),
+    rows: Annotated[int, typer.Option("--rows", "-n", min=10, help="Synthetic people.")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite/--no-overwrite", help="Reuse an existing demo folder.")
+    ] = True,
+) -> None:
+    """Make synthetic data and a key, then run every stage on the demo policy."""
+    from privacy.io import atomic_write_bytes, write_frame
+    from privacy.policy import load_policy
+    from privacy.synth import synthesize
+
+    policy_file = _demo_policy_path()
+    policy = load_policy(policy_file)
+    out.mkdir(parents=True, exist_ok=True)
+    raw_file = out / "raw" / "people.csv"
+    result_dir = out / "sanitized"
+    key_file = out / "keys" / "pseudonym.key"
+
+    write_frame(synthesize(rows, seed), raw_file)
+    typer.echo(f"synthetic raw data  {raw_file}  ({rows:,} rows, seed {seed})")
+    variable = policy.keys.pseudonym_key_env
+    if not os.environ.get(variable):
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(key_file.parent, 0o700)
+            atomic_write_bytes(key_file, (secrets.token_hex(32) + "\n").encode())
+            os.chmod(key_file, 0o600)
+        os.environ[variable] = key_file.read_text().strip()
+        typer.echo(f"pseudonym key       {key_file}  (0600; set {variable} to reuse it)")
+    if result_dir.exists() and any(result_dir.iterdir()) and not overwrite:
+        from privacy.errors import OutputError
+
+        raise OutputError(f"{result_dir}: output folder exists and is not empty (use --overwrite)")
+    summary = _run_sanitize(raw_file, policy_file, result_dir, overwrite, quiet=False)
+    _print_summary(summary)
+
+
+def _demo_policy_path() -> Path:
+    """The demo policy: from the source tree, or the copy installed with the package."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "policies" / "demo.yaml", here / "policies" / "demo.yaml"):
+        if candidate.exists():
+            return candidate
+    from privacy.errors import PolicyError
+
+    raise PolicyError("policies/demo.yaml: not found next to the installed package")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the app and map errors to exit statuses."""
+    import click
+
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        app(args=args, standalone_mode=False, prog_name="privpipe")
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        _err("aborted")
+        return 130
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:
+        return _report_error(exc, debug)
+    return 0
+
+
+def _report_error(exc: Exception, debug: bool) -> int:
+    from privacy.errors import PrivpipeError
+
+    if isinstance(exc, PrivpipeError):
+        if debug:
+            import traceback
+
+            traceback.print_exception(exc)
+        _err(f"error: {exc}")
+        return exc.exit_code
+    if debug:
+        import traceback
+
+        original = _original_error()
+        traceback.print_exception(original or exc)
+    name = type(exc).__name__
+    if name == "InternalStageError":
+        _err(f"error: {exc}; rerun with --debug for details")
+    else:
+        _err(f"error: internal error ({name}); rerun with --debug for details")
+    return 1
+
+
+def _original_error() -> BaseException | None:
+    module = sys.modules.get("flows.sanitize")
+    if module is None:
+        return None
+    error: BaseException | None = module.last_internal_error()
+    return error
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

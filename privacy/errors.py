@@ -1,0 +1,74 @@
+"""The one error tree of privpipe.
+
+Every error a user can cause is a subclass of :class:`PrivpipeError`. The command
+line maps these to exit status 2 with a single ``error: ...`` line; anything else is
+an internal error (exit 1).
+
+Messages name the file, row, column or policy key at fault and never carry a value
+taken from the data: they may end up in logs, in Prefect's database and in audit
+records, all of which must stay free of personal data.
+
+    PrivpipeError
+    ├── PolicyError            a policy file is missing, malformed or invalid
+    ├── InputError             an input file is missing, unreadable or malformed
+    │   └── SchemaError        the input does not match the policy's declared schema
+    ├── OutputError            an output location cannot be written as asked
+    ├── KeyAccessError         a key is missing, or the caller may not use it
+    ├── IntegrityError         sealed data or an audit trail failed verification
+    ├── PrivacyGuaranteeError  the output would break a privacy guarantee (fail closed)
+    └── BudgetExhausted        a privacy budget would be overspent
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BudgetExhausted",
+    "InputError",
+    "IntegrityError",
+    "KeyAccessError",
+    "OutputError",
+    "PolicyError",
+    "PrivacyGuaranteeError",
+    "PrivpipeError",
+    "SchemaError",
+]
+
+
+class PrivpipeError(Exception):
+    """Base class of every error a user can cause. The message is safe to log."""
+
+    exit_code = 2
+
+
+class PolicyError(PrivpipeError):
+    """A policy file is missing, malformed, or fails validation."""
+
+
+class InputError(PrivpipeError):
+    """An input file is missing, unreadable, empty or malformed."""
+
+
+class SchemaError(InputError):
+    """The input's columns or values do not match the schema the policy declares."""
+
+
+class OutputError(PrivpipeError):
+    """An output location cannot be written as asked."""
+
+
+class KeyAccessError(PrivpipeError):
+    """A key is missing, malformed, or not available to the caller."""
+
+
+class IntegrityError(PrivpipeError):
+    """Sealed data or an audit trail failed verification."""
+
+    exit_code = 3
+
+
+class PrivacyGuaranteeError(PrivpipeError):
+    """Publishing would break a privacy guarantee; the run fails closed."""
+
+
+class BudgetExhausted(PrivpipeError):
+    """A training run would spend more privacy budget than the policy allows."""

@@ -1,0 +1,374 @@
+"""Reading inputs against a policy's schema, and writing outputs atomically.
+
+Readers check everything a policy promises about its input (the file exists and is not
+empty, it parses, every row has every field, every declared column is present and no
+undeclared one slips through, every value parses as its declared type) and report the
+first problem by file, row and column, never by value. Writers go through a temporary
+file in the destination folder and an atomic rename, so a crash leaves the old file or
+nothing, never half of a new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from privacy.errors import InputError, OutputError, SchemaError
+from privacy.policy import ColumnType, Policy
+
+__all__ = [
+    "InputFormat",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "detect_format",
+    "prepare_output_dir",
+    "read_input",
+    "sha256_file",
+    "write_frame",
+]
+
+InputFormat = Literal["csv", "parquet", "jsonl"]
+_SUFFIXES: dict[str, InputFormat] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+_POLARS_TYPES: dict[ColumnType, pl.DataType] = {
+    "string": pl.String(),
+    "integer": pl.Int64(),
+    "float": pl.Float64(),
+    "boolean": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us"),
+}
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+
+
+def detect_format(path: Path, declared: str = "auto") -> InputFormat:
+    """The input's format: the policy's declaration, else the file's suffix."""
+    if declared != "auto":
+        return declared  # type: ignore[return-value]
+    fmt = _SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        allowed = ", ".join(sorted(_SUFFIXES))
+        raise InputError(
+            f"{path}: cannot tell the format from the suffix (use one of {allowed}, "
+            "or set input.format in the policy)"
+        )
+    return fmt
+
+
+def read_input(path: str | Path, policy: Policy) -> pl.DataFrame:
+    """Read ``path`` and return a frame with exactly the policy's columns, typed as declared.
+
+    Raises :class:`InputError` for a missing, empty or malformed file and
+    :class:`SchemaError` when columns or values do not match the policy.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: input file not found")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: input file is empty")
+    fmt = detect_format(path, policy.input.format)
+    if fmt == "csv":
+        raw = _read_csv(path, policy.input.separator)
+    elif fmt == "parquet":
+        raw = _read_parquet(path)
+    else:
+        raw = _read_jsonl(path)
+    if raw.height == 0:
+        raise InputError(f"{path}: input has a header but no rows")
+    return _conform(raw, policy, path)
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _read_csv(path: Path, separator: str) -> pl.DataFrame:
+    header = _check_csv_structure(path, separator)
+    try:
+        frame = pl.read_csv(
+            path,
+            separator=separator,
+            infer_schema=False,
+            empty_string_is_null=True,
+            raise_if_empty=True,
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{path}: malformed CSV ({type(exc).__name__})") from None
+    if (
+        frame.columns != header
+    ):  # pragma: no cover - polars and csv disagree on the header
+        raise InputError(f"{path}: could not read the header consistently")
+    return frame
+
+
+def _check_csv_structure(path: Path, separator: str) -> list[str]:
+    """Walk the file once with the csv module: valid UTF-8, and every row has every field.
+
+    polars pads short rows with nulls silently and does not say which row is ragged or
+    badly encoded, so the structure is checked here, where the line is known.
+    """
+    try:
+        with path.open("r", encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle, delimiter=separator, strict=True)
+            try:
+                header = next(reader)
+            except StopIteration:
+                raise InputError(f"{path}: input file is empty") from None
+            _check_header(path, header)
+            width = len(header)
+            blank_at = 0
+            row = 0
+            for record in reader:
+                row += 1
+                if not record:
+                    blank_at = blank_at or reader.line_num
+                    continue
+                if blank_at:
+                    raise InputError(
+                        f"{path}: line {blank_at}: blank line inside the data"
+                    )
+                if len(record) != width:
+                    raise InputError(
+                        f"{path}: row {row} (line {reader.line_num}) has {len(record)} "
+                        f"fields, the header has {width}"
+                    )
+            return header
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{path}: line {_first_bad_utf8_line(path)}: invalid UTF-8"
+        ) from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: malformed CSV: {exc}") from None
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(header, start=1):
+        if not name.strip():
+            raise InputError(f"{path}: header field {index} is empty")
+        if name in seen:
+            raise InputError(f"{path}: column {name!r} appears twice in the header")
+        seen.add(name)
+
+
+def _first_bad_utf8_line(path: Path) -> int:
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 0  # pragma: no cover - only called after a decode error
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    try:
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(
+            f"{path}: not a readable Parquet file ({type(exc).__name__})"
+        ) from None
+
+
+def _read_jsonl(path: Path) -> pl.DataFrame:
+    try:
+        return pl.read_ndjson(path, infer_schema_length=None)
+    except (pl.exceptions.PolarsError, OSError):
+        pass
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except UnicodeDecodeError:
+                raise InputError(f"{path}: line {number}: invalid UTF-8") from None
+            except json.JSONDecodeError as exc:
+                raise InputError(
+                    f"{path}: line {number}: invalid JSON ({exc.msg})"
+                ) from None
+            if not isinstance(value, dict):
+                raise InputError(f"{path}: line {number}: expected a JSON object")
+    raise InputError(f"{path}: records with inconsistent fields or types")
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def _conform(raw: pl.DataFrame, policy: Policy, path: Path) -> pl.DataFrame:
+    declared = list(policy.columns)
+    missing = [c for c in declared if c not in raw.columns]
+    if missing:
+        raise SchemaError(
+            f"{path}: column {', '.join(repr(c) for c in missing)} declared in the policy "
+            "is missing from the input"
+        )
+    extra = [c for c in raw.columns if c not in policy.columns]
+    if extra and policy.input.undeclared_columns == "error":
+        raise SchemaError(
+            f"{path}: column {', '.join(repr(c) for c in extra)} is not declared in the "
+            "policy (declare it, or set input.undeclared_columns: drop)"
+        )
+    frame = raw.select(declared)
+    casts = [
+        _cast(frame.schema[name], spec.type, spec.format, name)
+        for name, spec in policy.columns.items()
+    ]
+    typed = frame.with_columns(casts)
+    for name, spec in policy.columns.items():
+        source = frame.get_column(name)
+        target = typed.get_column(name)
+        bad = source.is_not_null() & target.is_null()
+        if bool(bad.any()):
+            row = int(bad.arg_true()[0]) + 1
+            fmt = f" in format {spec.format!r}" if spec.format else ""
+            raise SchemaError(
+                f"{path}: row {row}, column {name!r}: value is not a valid {spec.type}{fmt}"
+            )
+        if not spec.nullable and target.null_count():
+            row = int(target.is_null().arg_true()[0]) + 1
+            raise SchemaError(
+                f"{path}: row {row}, column {name!r}: empty, but not nullable"
+            )
+    return typed
+
+
+def _cast(
+    dtype: pl.DataType, target: ColumnType, fmt: str | None, name: str
+) -> pl.Expr:
+    col = pl.col(name)
+    if dtype == pl.String:
+        text = col.str.strip_chars()
+        text = pl.when(text == "").then(None).otherwise(text)
+        if target == "string":
+            return (
+                pl.when(col.str.strip_chars() == "")
+                .then(None)
+                .otherwise(col)
+                .alias(name)
+            )
+        if target == "integer":
+            return text.str.to_integer(strict=False).alias(name)
+        if target == "float":
+            return text.cast(pl.Float64, strict=False).alias(name)
+        if target == "boolean":
+            lower = text.str.to_lowercase()
+            return (
+                pl.when(lower.is_in(_TRUE))
+                .then(True)
+                .when(lower.is_in(_FALSE))
+                .then(False)
+                .otherwise(None)
+                .alias(name)
+            )
+        if target == "date":
+            return text.str.to_date(fmt, strict=False).alias(name)
+        return text.str.to_datetime(fmt, time_unit="us", strict=False).alias(name)
+    if target == "string":
+        return col.cast(pl.String).alias(name)
+    if target == "integer" and dtype.is_float():
+        return (
+            pl.when(col == col.round())
+            .then(col.cast(pl.Int64, strict=False))
+            .alias(name)
+        )
+    return col.cast(_POLARS_TYPES[target], strict=False).alias(name)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it over ``final`` on success.
+
+    On any exception the temporary file is removed and ``final`` is left as it was.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{final.name}.", suffix=".tmp", dir=final.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(final: Path, data: bytes) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_json(final: Path, value: object) -> None:
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    atomic_write_bytes(final, text.encode("utf-8"))
+
+
+def write_frame(frame: pl.DataFrame, final: Path, *, compression: str = "zstd") -> None:
+    """Write ``frame`` as CSV, Parquet or JSON Lines (by suffix), atomically."""
+    fmt = detect_format(final)
+    with atomic_path(final) as tmp:
+        if fmt == "parquet":
+            frame.write_parquet(tmp, compression=compression)  # type: ignore[arg-type]
+        elif fmt == "csv":
+            frame.write_csv(tmp)
+        else:
+            frame.write_ndjson(tmp)
+
+
+def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def prepare_output_dir(
+    path: Path, *, overwrite: bool, outputs: tuple[str, ...]
+) -> None:
+    """Make sure ``path`` may receive a run's outputs.
+
+    A folder that exists and is not empty is refused unless ``overwrite``; with it, the
+    previous run's outputs are removed first so a failed run never leaves stale data.
+    """
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise OutputError(
+                f"{path}: output folder exists and is not empty (use --overwrite)"
+            )
+        for name in outputs:
+            (path / name).unlink(missing_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"{path}: cannot create the output folder ({exc.strerror})"
+        ) from None

@@ -1,0 +1,587 @@
+"""Typed policy models, loaded from YAML, validated strictly, and hashed canonically.
+
+A policy declares everything a run does to a data set: the expected input schema, one
+rule and one role per column, the privacy model's parameters, the training parameters,
+where keys come from, and what is published. Every model forbids unknown keys, so a
+typo is an error rather than a silently ignored setting.
+
+The canonical hash (:func:`policy_hash`) is the SHA-256 of the validated policy dumped
+as sorted, compact JSON with every default filled in: it does not change with key
+order, formatting, comments, or whether a default is written out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
+
+from privacy.errors import PolicyError
+
+__all__ = [
+    "ColumnSpec",
+    "ColumnType",
+    "Policy",
+    "RULES",
+    "load_policy",
+    "policy_from_dict",
+    "policy_hash",
+    "policy_json_schema",
+]
+
+ColumnType = Literal["string", "integer", "float", "boolean", "date", "datetime"]
+Role = Literal["none", "identifier", "quasi_identifier", "sensitive", "label"]
+RULES = (
+    "drop",
+    "keep",
+    "redact",
+    "mask",
+    "pseudonymize",
+    "date_shift",
+    "generalize",
+    "scrub",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- hierarchies
+
+
+class FileHierarchy(_Strict):
+    """An ARX hierarchy file: one row per value, levels from the value up to ``*``."""
+
+    kind: Literal["file"]
+    path: str = Field(
+        description="Path to the hierarchy CSV, relative to the policy file."
+    )
+    separator: str = Field(";", min_length=1, max_length=1)
+
+
+class IntervalHierarchy(_Strict):
+    """Numbers grouped into intervals of growing width, with optional top/bottom coding."""
+
+    kind: Literal["intervals"]
+    widths: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
+    bottom: float | None = Field(
+        None, description="Values below this are coded '<bottom'."
+    )
+    top: float | None = Field(
+        None, description="Values at or above this are coded '>=top'."
+    )
+
+    @model_validator(mode="after")
+    def _ascending(self) -> IntervalHierarchy:
+        if any(b <= a for a, b in zip(self.widths, self.widths[1:], strict=False)):
+            raise ValueError("widths must be strictly ascending")
+        if self.bottom is not None and self.top is not None and self.bottom >= self.top:
+            raise ValueError("bottom must be below top")
+        return self
+
+
+class PrefixHierarchy(_Strict):
+    """Codes generalized by masking trailing characters: 12345 -> 1234* -> 123** -> *."""
+
+    kind: Literal["prefix"]
+    mask_char: str = Field("*", min_length=1, max_length=1)
+
+
+class DateHierarchy(_Strict):
+    """Dates generalized day -> month -> year -> *."""
+
+    kind: Literal["dates"]
+    levels: list[Literal["month", "year"]] = Field(
+        default_factory=lambda: ["month", "year"]
+    )
+
+
+Hierarchy = Annotated[
+    Union[FileHierarchy, IntervalHierarchy, PrefixHierarchy, DateHierarchy],
+    Field(discriminator="kind"),
+]
+
+
+# --------------------------------------------------------------------------- columns
+
+
+class _ColumnBase(_Strict):
+    type: ColumnType = Field(
+        "string", description="The type every value must parse as."
+    )
+    role: Role = Field(
+        "none", description="The column's part in anonymization and training."
+    )
+    nullable: bool = Field(True, description="Whether empty cells are allowed.")
+    format: str | None = Field(
+        None,
+        description="strftime format for date/datetime columns (default ISO 8601).",
+    )
+    description: str | None = None
+    acknowledge_pii: list[str] = Field(
+        default_factory=list,
+        description="Entity types detection may find in this column without failing the run.",
+    )
+    hierarchy: Hierarchy | None = Field(
+        None,
+        description="Generalization hierarchy for a quasi-identifier (k-anonymity).",
+    )
+
+
+class DropRule(_ColumnBase):
+    """Remove the column from the output."""
+
+    rule: Literal["drop"]
+
+
+class KeepRule(_ColumnBase):
+    """Publish the column unchanged (detection still audits it)."""
+
+    rule: Literal["keep"]
+
+
+class RedactRule(_ColumnBase):
+    """Replace every value by a constant (or null)."""
+
+    rule: Literal["redact"]
+    replacement: str | None = Field(
+        "[REDACTED]", description="Constant to publish; null for empty."
+    )
+
+
+class MaskRule(_ColumnBase):
+    """Replace all but the last ``keep_last`` characters by ``char``."""
+
+    rule: Literal["mask"]
+    keep_last: int = Field(4, ge=0, le=64)
+    char: str = Field("*", min_length=1, max_length=1)
+
+
+class PseudonymizeRule(_ColumnBase):
+    """Replace each value by a keyed HMAC-SHA256 token: stable for a key, so joins survive."""
+
+    rule: Literal["pseudonymize"]
+    prefix: str = Field("", max_length=16, pattern=r"^[A-Za-z0-9_-]*$")
+    length: int = Field(16, ge=8, le=64, description="Hex characters of the token.")
+    reversible: bool = Field(
+        False, description="Allow controlled re-identification by the key custodian."
+    )
+
+
+class DateShiftRule(_ColumnBase):
+    """Shift dates by a per-person offset in [-max_days, +max_days], never zero."""
+
+    rule: Literal["date_shift"]
+    max_days: int = Field(30, ge=1, le=3650)
+    by: str = Field(
+        description="Column identifying the person; its offset is the same everywhere."
+    )
+
+
+class GeneralizeRule(_ColumnBase):
+    """Coarsen values: numbers into intervals with top/bottom coding, codes to a prefix,
+    dates to a month or year."""
+
+    rule: Literal["generalize"]
+    width: float | None = Field(None, gt=0, description="Interval width for numbers.")
+    bottom: float | None = Field(
+        None, description="Numbers below this are coded '<bottom'."
+    )
+    top: float | None = Field(
+        None, description="Numbers at or above this are coded '>=top'."
+    )
+    keep_prefix: int | None = Field(
+        None, ge=0, description="Characters of a code kept."
+    )
+    date_unit: Literal["month", "year"] | None = None
+
+    @model_validator(mode="after")
+    def _one_method(self) -> GeneralizeRule:
+        numeric = (
+            self.width is not None or self.bottom is not None or self.top is not None
+        )
+        methods = [numeric, self.keep_prefix is not None, self.date_unit is not None]
+        if sum(methods) != 1:
+            raise ValueError(
+                "generalize needs exactly one of: width/bottom/top (numbers), "
+                "keep_prefix (codes), date_unit (dates)"
+            )
+        if numeric and self.type not in ("integer", "float"):
+            raise ValueError("width/bottom/top need type integer or float")
+        if self.date_unit is not None and self.type not in ("date", "datetime"):
+            raise ValueError("date_unit needs type date or datetime")
+        if self.bottom is not None and self.top is not None and self.bottom >= self.top:
+            raise ValueError("bottom must be below top")
+        return self
+
+
+class ScrubRule(_ColumnBase):
+    """Free text: replace only the PII spans in each cell, keeping the rest."""
+
+    rule: Literal["scrub"]
+    operator: Literal["placeholder", "redact", "pseudonymize"] = "placeholder"
+    entities: list[str] | None = Field(
+        None, description="Entity types to remove (default: all)."
+    )
+
+
+ColumnSpec = Annotated[
+    Union[
+        DropRule,
+        KeepRule,
+        RedactRule,
+        MaskRule,
+        PseudonymizeRule,
+        DateShiftRule,
+        GeneralizeRule,
+        ScrubRule,
+    ],
+    Field(discriminator="rule"),
+]
+
+
+# --------------------------------------------------------------------------- sections
+
+
+class InputSpec(_Strict):
+    format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
+    separator: str = Field(",", min_length=1, max_length=1)
+    undeclared_columns: Literal["error", "drop"] = Field(
+        "error",
+        description="What to do with input columns the policy does not declare.",
+    )
+
+
+class PatternSpec(_Strict):
+    regex: str
+    score: float = Field(0.6, gt=0, le=1)
+
+
+class RecognizerSpec(_Strict):
+    name: str
+    entity: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    patterns: list[PatternSpec] = Field(default_factory=list)
+    context: list[str] = Field(default_factory=list)
+    deny_list: list[str] = Field(default_factory=list)
+
+
+class DetectionSpec(_Strict):
+    sample_rows: int = Field(1000, ge=1)
+    score_threshold: float = Field(0.5, ge=0, le=1)
+    language: Literal["en"] = "en"
+    entities: list[str] | None = None
+    recognizers: list[RecognizerSpec] = Field(default_factory=list)
+    allow_list: list[str] = Field(default_factory=list)
+
+
+class LDiversitySpec(_Strict):
+    variant: Literal["distinct", "entropy", "recursive"] = "distinct"
+    l: float = Field(2, ge=1)  # noqa: E741 - the model's own name
+    c: float | None = Field(None, gt=0, description="c of recursive (c,l)-diversity.")
+
+
+class TClosenessSpec(_Strict):
+    t: float = Field(gt=0, le=1)
+    distance: Literal["auto", "equal", "ordered", "hierarchical"] = "auto"
+
+
+class PrivacySpec(_Strict):
+    k: int = Field(
+        5, ge=1, description="Every quasi-identifier combination occurs >= k times."
+    )
+    l_diversity: LDiversitySpec | None = None
+    t_closeness: TClosenessSpec | None = None
+    max_suppression: float = Field(
+        0.05, ge=0, le=1, description="Share of records removable."
+    )
+    suppressed_records: Literal["remove", "mask"] = "remove"
+    algorithm: Literal["optimal", "mondrian"] = "optimal"
+    metric: Literal["discernibility", "aecs", "loss", "entropy"] = "loss"
+    risk_threshold: float = Field(0.2, gt=0, le=1)
+
+
+class TrainingSpec(_Strict):
+    enabled: bool = False
+    label: str | None = None
+    positive_class: str | None = None
+    model: Literal["mlp", "logistic"] = "mlp"
+    hidden_sizes: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: [64, 32]
+    )
+    epsilon: float = Field(1.0, gt=0)
+    delta: float | None = Field(
+        None, gt=0, lt=1, description="Default 1/n; never above 1/n."
+    )
+    budget: float = Field(
+        3.0, gt=0, description="Total epsilon this data set may spend."
+    )
+    dataset: str | None = Field(
+        None, description="Budget ledger id (default: the policy name)."
+    )
+    accountant: Literal["prv", "rdp"] = "prv"
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(256, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    grad_sample_mode: Literal["ghost", "hooks"] = "ghost"
+    test_size: float = Field(0.2, gt=0, lt=1)
+    class_weight: Literal["none", "balanced"] = "none"
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _budget_covers_run(self) -> TrainingSpec:
+        if self.enabled and self.label is None:
+            raise ValueError("training.enabled needs training.label")
+        if self.epsilon > self.budget:
+            raise ValueError(
+                f"epsilon ({self.epsilon}) exceeds budget ({self.budget}): "
+                "one run cannot spend more than the whole budget"
+            )
+        return self
+
+
+class KeysSpec(_Strict):
+    keyring: str | None = Field(
+        None, description="Keyring file, relative to the policy file."
+    )
+    pseudonym_key_env: str = Field(
+        "PRIVPIPE_PSEUDONYM_KEY",
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Environment variable holding the pseudonym key while no keyring is set.",
+    )
+
+
+class OutputsSpec(_Strict):
+    format: Literal["parquet"] = "parquet"
+    compression: Literal["zstd", "snappy", "lz4", "uncompressed"] = "zstd"
+    seal: bool = Field(False, description="Seal the published data at rest.")
+
+
+class Policy(_Strict):
+    """A whole privpipe policy. See ``policies/policy.schema.json`` and the README."""
+
+    version: Literal[1] = 1
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)
+    description: str | None = None
+    input: InputSpec = Field(default_factory=InputSpec)
+    columns: dict[str, ColumnSpec] = Field(min_length=1)
+    detection: DetectionSpec = Field(default_factory=DetectionSpec)
+    privacy: PrivacySpec = Field(default_factory=PrivacySpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    keys: KeysSpec = Field(default_factory=KeysSpec)
+    outputs: OutputsSpec = Field(default_factory=OutputsSpec)
+
+    _source: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Policy:
+        for name, col in self.columns.items():
+            if isinstance(col, DateShiftRule):
+                if col.type not in ("date", "datetime"):
+                    raise ValueError(
+                        f"columns.{name}: date_shift needs type date or datetime"
+                    )
+                if col.by not in self.columns:
+                    raise ValueError(f"columns.{name}.by: no column named {col.by!r}")
+            if col.role == "quasi_identifier" and col.rule not in (
+                "keep",
+                "generalize",
+            ):
+                raise ValueError(
+                    f"columns.{name}: a quasi_identifier must use rule keep or generalize"
+                )
+            if col.role in ("sensitive", "label") and col.rule == "drop":
+                raise ValueError(
+                    f"columns.{name}: a {col.role} column cannot be dropped"
+                )
+        labels = [n for n, c in self.columns.items() if c.role == "label"]
+        if len(labels) > 1:
+            raise ValueError(
+                f"columns: at most one label column (found {', '.join(labels)})"
+            )
+        label = self.training.label
+        if label is not None:
+            if label not in self.columns:
+                raise ValueError(f"training.label: no column named {label!r}")
+            if self.columns[label].rule == "drop":
+                raise ValueError("training.label: the label column is dropped")
+        return self
+
+    @property
+    def source(self) -> Path | None:
+        """The file this policy was loaded from, if any."""
+        return self._source
+
+    def resolve_path(self, relative: str) -> Path:
+        """A path written in the policy, relative to the policy file's folder."""
+        path = Path(relative).expanduser()
+        if path.is_absolute() or self._source is None:
+            return path
+        return self._source.parent / path
+
+    def columns_with_role(self, role: Role) -> list[str]:
+        return [n for n, c in self.columns.items() if c.role == role]
+
+    @property
+    def hash(self) -> str:
+        return policy_hash(self)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def policy_hash(policy: Policy) -> str:
+    """SHA-256 (hex) of the canonical JSON form of a validated policy."""
+    canonical = json.dumps(
+        policy.model_dump(mode="json"),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def policy_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a policy file (committed as ``policies/policy.schema.json``)."""
+    schema = Policy.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "privpipe policy"
+    return schema
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read and validate a policy file. Raises :class:`PolicyError` naming file and key."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: policy file not found") from None
+    except IsADirectoryError:
+        raise PolicyError(f"{path}: is a folder, not a policy file") from None
+    except UnicodeDecodeError:
+        raise PolicyError(f"{path}: not valid UTF-8") from None
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise PolicyError(f"{path}: invalid YAML{where}: {problem}") from None
+    return policy_from_dict(data, source=path)
+
+
+def policy_from_dict(data: Any, *, source: Path | None = None) -> Policy:
+    """Validate a parsed policy. Errors name the source and the first bad key path."""
+    label = str(source) if source is not None else "<policy>"
+    if not isinstance(data, dict):
+        raise PolicyError(f"{label}: a policy must be a YAML mapping at the top level")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise PolicyError(f"{label}: {_describe(first)}{more}") from None
+    policy._source = source
+    return policy
+
+
+def _describe(error: Any) -> str:
+    loc, parent = _readable_loc(tuple(error["loc"]))
+    where = ".".join(str(p) for p in loc) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = ", ".join(sorted(parent.model_fields)) if parent is not None else ""
+        hint = f" (allowed: {allowed})" if allowed else ""
+        return f"{where}: unknown key{hint}"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        allowed = str(ctx.get("expected_tags", "")).replace("'", "")
+        field = ctx.get("discriminator", "").strip("'")
+        return f"{where}.{field}: {ctx.get('tag')!r} is not one of: {allowed}"
+    if kind == "union_tag_not_found":
+        field = error.get("ctx", {}).get("discriminator", "").strip("'")
+        return f"{where}.{field}: required key is missing"
+    if kind == "value_error":
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if message.startswith(("columns.", "training.")):
+            return message
+        return f"{where}: {message}"
+    return f"{where}: {error['msg']}"
+
+
+def _readable_loc(
+    loc: tuple[Any, ...],
+) -> tuple[tuple[Any, ...], type[BaseModel] | None]:
+    """Drop union tags from a pydantic location and find the model holding the last key."""
+    readable: list[Any] = []
+    annotation: Any = Policy
+    parent: type[BaseModel] | None = None
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            parent = annotation
+            field = annotation.model_fields.get(str(part))
+            readable.append(part)
+            annotation = field.annotation if field is not None else None
+            continue
+        origin = typing.get_origin(annotation)
+        if origin is dict:
+            readable.append(part)
+            annotation = typing.get_args(annotation)[1]
+            continue
+        if origin is list:
+            readable.append(part)
+            annotation = typing.get_args(annotation)[0]
+            continue
+        if origin in (Union, types.UnionType):
+            chosen = _union_member(annotation, str(part))
+            if (
+                chosen is not None
+            ):  # a discriminator tag: not part of the user's key path
+                annotation = chosen
+                continue
+        readable.append(part)
+        annotation = None
+    return tuple(readable), parent
+
+
+def _unwrap(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return _unwrap(members[0])
+    return annotation
+
+
+def _union_member(annotation: Any, tag: str) -> Any:
+    for member in typing.get_args(annotation):
+        member = _unwrap(member)
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            for key in ("rule", "kind"):
+                field = member.model_fields.get(key)
+                if field is not None and typing.get_args(field.annotation) == (tag,):
+                    return member
+    return None

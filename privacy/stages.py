@@ -1,0 +1,241 @@
+"""The sanitize stages: ingest, detect, transform, anonymize, gate, publish.
+
+Each stage is a plain function over a polars frame and the policy that returns the new
+frame (where it makes one) and a :class:`StageRecord`: counts, parameters and outcome,
+never a value from the data. The Prefect flow strings them together; nothing here
+knows about Prefect.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from privacy import __version__
+from privacy.crypto import KeyProvider
+from privacy.errors import PrivacyGuaranteeError
+from privacy.io import atomic_path, atomic_write_json, read_input, sha256_file
+from privacy.policy import Policy
+from privacy.transform import apply_policy
+
+__all__ = [
+    "DATA_FILE",
+    "MANIFEST_FILE",
+    "StageRecord",
+    "anonymize",
+    "detect",
+    "gate",
+    "ingest",
+    "publish",
+    "transform",
+]
+
+DATA_FILE = "data.parquet"
+MANIFEST_FILE = "manifest.json"
+_DIRECT_RULES = ("drop", "redact", "mask", "pseudonymize")
+
+
+@dataclass
+class StageRecord:
+    """What one stage did. Safe to log, persist and audit: no value from the data."""
+
+    stage: str
+    rows_in: int
+    rows_out: int
+    duration_s: float = 0.0
+    status: str = "ok"
+    counts: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Timer:
+    def __enter__(self) -> _Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = round(time.perf_counter() - self.start, 4)
+
+
+def ingest(path: Path, policy: Policy) -> tuple[pl.DataFrame, StageRecord]:
+    """Read the input, check it against the policy's schema, and hash it."""
+    with _Timer() as timer:
+        frame = read_input(path, policy)
+        digest = sha256_file(path)
+    return frame, StageRecord(
+        "ingest",
+        rows_in=frame.height,
+        rows_out=frame.height,
+        duration_s=timer.seconds,
+        counts={"columns": frame.width, "nulls": _nulls(frame)},
+        params={"input_sha256": digest, "format": policy.input.format},
+    )
+
+
+def detect(frame: pl.DataFrame, policy: Policy) -> StageRecord:
+    """Audit the declared policy against the data.
+
+    Presidio-based column classification arrives with the detection feature; until then
+    this stage records what the policy declares, so the trail shows the stage ran.
+    """
+    declared = {name: spec.rule for name, spec in policy.columns.items()}
+    return StageRecord(
+        "detect",
+        rows_in=frame.height,
+        rows_out=frame.height,
+        status="declared-only",
+        counts={"columns_declared": len(declared)},
+        params={"classifier": "none"},
+    )
+
+
+def transform(
+    frame: pl.DataFrame, policy: Policy, keys: KeyProvider | None
+) -> tuple[pl.DataFrame, StageRecord]:
+    """Apply every column rule."""
+    with _Timer() as timer:
+        out, result = apply_policy(frame, policy, keys)
+    return out, StageRecord(
+        "transform",
+        rows_in=frame.height,
+        rows_out=out.height,
+        duration_s=timer.seconds,
+        counts={"columns_out": out.width, "dropped": len(result.dropped), **result.stats},
+        params={"rules": result.rules, "rule_params": result.params, "key_id": result.key_id},
+    )
+
+
+def anonymize(frame: pl.DataFrame, policy: Policy) -> tuple[pl.DataFrame, StageRecord]:
+    """Measure the quasi-identifiers' equivalence classes.
+
+    Enforcing k-anonymity (generalization search, suppression) arrives with the
+    k-anonymity feature; this stage measures what the transform rules achieved.
+    """
+    with _Timer() as timer:
+        qis = [c for c in policy.columns_with_role("quasi_identifier") if c in frame.columns]
+        counts: dict[str, Any] = {"quasi_identifiers": qis, "k_requested": policy.privacy.k}
+        if qis and frame.height:
+            sizes = frame.group_by(qis).len().get_column("len")
+            counts |= {
+                "classes": sizes.len(),
+                "k_achieved": int(sizes.min()),  # type: ignore[arg-type]
+                "records_below_k": int(sizes.filter(sizes < policy.privacy.k).sum()),
+            }
+    return frame, StageRecord(
+        "anonymize",
+        rows_in=frame.height,
+        rows_out=frame.height,
+        duration_s=timer.seconds,
+        status="measured-only",
+        counts=counts,
+        params={"enforced": False},
+    )
+
+
+def gate(raw: pl.DataFrame, out: pl.DataFrame, policy: Policy) -> StageRecord:
+    """Check the output before anything is published; fail closed.
+
+    Refuses: a column the policy drops, or never declared; more rows lost than the
+    suppression limit allows; and any cell of the output that equals, verbatim, a value
+    of a column the policy drops, redacts, masks or pseudonymizes.
+    """
+    with _Timer() as timer:
+        declared_out = [n for n, s in policy.columns.items() if s.rule != "drop"]
+        unexpected = [c for c in out.columns if c not in declared_out]
+        if unexpected:
+            raise PrivacyGuaranteeError(
+                f"gate: output column {', '.join(map(repr, unexpected))} is dropped or "
+                "undeclared in the policy; nothing was published"
+            )
+        lost = raw.height - out.height
+        if lost < 0 or lost > policy.privacy.max_suppression * raw.height:
+            raise PrivacyGuaranteeError(
+                f"gate: {lost} rows removed, over privacy.max_suppression; nothing was published"
+            )
+        leaks = _verbatim_leaks(raw, out, policy)
+        if leaks:
+            where = ", ".join(f"{src!r} in {dst!r}" for src, dst in leaks)
+            raise PrivacyGuaranteeError(
+                f"gate: values of protected columns appear verbatim in the output ({where}); "
+                "nothing was published"
+            )
+    return StageRecord(
+        "gate",
+        rows_in=out.height,
+        rows_out=out.height,
+        duration_s=timer.seconds,
+        counts={"checks": 3, "verbatim_leaks": 0},
+        params={"checks": ["columns", "suppression", "verbatim-identifiers"]},
+    )
+
+
+def _verbatim_leaks(
+    raw: pl.DataFrame, out: pl.DataFrame, policy: Policy
+) -> list[tuple[str, str]]:
+    protected = [
+        n for n, s in policy.columns.items() if s.rule in _DIRECT_RULES and s.type == "string"
+    ]
+    text_out = [c for c, t in out.schema.items() if t == pl.String]
+    leaks = []
+    for src in protected:
+        values = raw.get_column(src).drop_nulls()
+        values = values.filter(values.str.len_chars() >= 3).unique()
+        if values.is_empty():
+            continue
+        for dst in text_out:
+            if bool(out.get_column(dst).is_in(values.implode()).any()):
+                leaks.append((src, dst))
+    return leaks
+
+
+def publish(
+    frame: pl.DataFrame,
+    policy: Policy,
+    out_dir: Path,
+    *,
+    input_path: Path,
+    input_sha256: str,
+    run_id: str,
+    stages: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Write the sanitized data and its manifest atomically; returns the manifest."""
+    data_path = out_dir / DATA_FILE
+    with atomic_path(data_path) as tmp:
+        frame.write_parquet(tmp, compression=policy.outputs.compression)
+    manifest = {
+        "tool": {"name": "privpipe", "version": __version__},
+        "run_id": run_id,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "policy": {
+            "name": policy.name,
+            "sha256": policy.hash,
+            "path": str(policy.source) if policy.source else None,
+        },
+        "input": {"path": str(input_path), "sha256": input_sha256, "rows": stages[0]["rows_in"]},
+        "output": {
+            "path": DATA_FILE,
+            "sha256": sha256_file(data_path),
+            "rows": frame.height,
+            "columns": frame.columns,
+            "sealed": False,
+        },
+        "columns": {
+            name: {"rule": spec.rule, "role": spec.role, "type": spec.type}
+            for name, spec in policy.columns.items()
+        },
+        "stages": stages,
+    }
+    atomic_write_json(out_dir / MANIFEST_FILE, manifest)
+    return manifest
+
+
+def _nulls(frame: pl.DataFrame) -> dict[str, int]:
+    return {name: int(count) for name, count in zip(frame.columns, frame.null_count().row(0), strict=True)}

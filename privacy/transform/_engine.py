@@ -1,0 +1,57 @@
+"""Apply every column rule of a policy to a frame, in one vectorized pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from privacy.crypto import KeyProvider
+from privacy.policy import Policy
+from privacy.transform._base import OPERATORS, ColumnOperator, TransformContext
+
+__all__ = ["TransformResult", "apply_policy", "operators_for"]
+
+
+@dataclass
+class TransformResult:
+    """What the transform stage did, safe to record: rules and counts, never values."""
+
+    rows: int
+    rules: dict[str, str]
+    params: dict[str, dict[str, Any]]
+    dropped: list[str]
+    key_id: str | None
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def operators_for(policy: Policy) -> list[ColumnOperator]:
+    return [OPERATORS[spec.rule](name, spec) for name, spec in policy.columns.items()]
+
+
+def apply_policy(
+    frame: pl.DataFrame, policy: Policy, keys: KeyProvider | None = None
+) -> tuple[pl.DataFrame, TransformResult]:
+    """The frame with every rule applied (dropped columns removed), and what was done."""
+    ctx = TransformContext(columns=policy.columns, keys=keys)
+    operators = operators_for(policy)
+    exprs = []
+    for op in operators:
+        expr = op.expr(ctx)
+        if expr is not None:
+            exprs.append(expr.alias(op.column))
+    out = frame.select(exprs) if exprs else pl.DataFrame()
+    key_id = (
+        keys.pseudonym_key_id
+        if keys is not None and any(op.uses_key() for op in operators)
+        else None
+    )
+    return out, TransformResult(
+        rows=out.height,
+        rules={op.column: op.rule for op in operators},
+        params={op.column: op.get_params() for op in operators},
+        dropped=[op.column for op in operators if op.rule == "drop"],
+        key_id=key_id,
+        stats=ctx.stats,
+    )

@@ -1,0 +1,37 @@
+"""``mask``: all but the last ``keep_last`` characters replaced by ``char``.
+
+A value no longer than ``keep_last`` is masked whole: keeping "the last four" of a
+three-character value would publish all of it.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from privacy.policy import MaskRule
+from privacy.transform._base import ColumnOperator, TransformContext, register_operator
+
+__all__ = ["Mask", "mask_chars"]
+
+
+def mask_chars(text: pl.Expr, char: str) -> pl.Expr:
+    """Every character of ``text`` replaced by ``char``, so the length is kept."""
+    return text.str.replace_all(r"(?s).", char.replace("$", "$$"))
+
+
+@register_operator
+class Mask(ColumnOperator):
+    rule = "mask"
+    spec: MaskRule
+
+    def expr(self, ctx: TransformContext) -> pl.Expr | None:
+        text = self.source_as_text()
+        keep = self.spec.keep_last
+        length = text.str.len_chars()
+        hidden = mask_chars(text.str.head(length.cast(pl.Int64) - keep), self.spec.char)
+        partial = pl.concat_str([hidden, text.str.tail(keep)])
+        return (
+            pl.when(length > keep)
+            .then(partial)
+            .otherwise(mask_chars(text, self.spec.char))
+        )

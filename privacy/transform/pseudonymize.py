@@ -1,0 +1,53 @@
+"""``pseudonymize``: a keyed HMAC-SHA256 token per value.
+
+The same value under the same key gives the same token in every run, column and file,
+so joins survive; without the key a token reveals nothing and cannot be recomputed
+(never an unkeyed hash, which anyone can brute-force over a small domain like SSNs).
+Tokens are computed once per distinct value, then mapped back over the column.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+import polars as pl
+
+from privacy.crypto import derive_subkey
+from privacy.policy import PseudonymizeRule
+from privacy.transform._base import ColumnOperator, TransformContext, register_operator
+
+__all__ = ["Pseudonymize", "pseudonym_tokens"]
+
+
+def pseudonym_tokens(
+    values: pl.Series, key: bytes, *, length: int, prefix: str
+) -> pl.Series:
+    """Tokens for ``values`` (cast to text) under the pseudonym ``key``; nulls stay null."""
+    text = values.cast(pl.String)
+    subkey = derive_subkey(key, "pseudonym")
+    distinct = text.drop_nulls().unique()
+    tokens = [
+        prefix + hmac.digest(subkey, value.encode("utf-8"), "sha256").hex()[:length]
+        for value in distinct.to_list()
+    ]
+    return text.replace_strict(
+        distinct,
+        pl.Series(tokens, dtype=pl.String),
+        default=None,
+        return_dtype=pl.String,
+    )
+
+
+@register_operator
+class Pseudonymize(ColumnOperator):
+    rule = "pseudonymize"
+    needs_key = True
+    spec: PseudonymizeRule
+
+    def expr(self, ctx: TransformContext) -> pl.Expr | None:
+        key = ctx.pseudonym_key()
+        length, prefix = self.spec.length, self.spec.prefix
+        return self.source.map_batches(
+            lambda s: pseudonym_tokens(s, key, length=length, prefix=prefix),
+            return_dtype=pl.String,
+        )

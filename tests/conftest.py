@@ -1,0 +1,68 @@
+"""Shared test set-up.
+
+Prefect's home, the temporary folder and the pseudonym key are set for the whole
+session before anything imports Prefect, so every flow in the session shares one
+embedded Prefect server (it costs seconds to start) and every byte a run leaves behind
+lands in folders the sentinel test can search.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="privpipe-tests-"))
+PREFECT_HOME = _SESSION_ROOT / "prefect-home"
+WORK_TMP = _SESSION_ROOT / "tmp"
+WORK_TMP.mkdir()
+os.environ["PREFECT_HOME"] = str(PREFECT_HOME)
+os.environ.pop("PREFECT_API_URL", None)
+os.environ["PRIVPIPE_PSEUDONYM_KEY"] = secrets.token_hex(32)
+tempfile.tempdir = str(WORK_TMP)  # the run's private workspace is created here
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_POLICY = ROOT / "policies" / "demo.yaml"
+
+
+@pytest.fixture(scope="session")
+def session_root() -> Path:
+    return _SESSION_ROOT
+
+
+@pytest.fixture(scope="session")
+def demo_policy_path() -> Path:
+    return DEMO_POLICY
+
+
+@pytest.fixture(scope="session")
+def demo_policy():  # type: ignore[no-untyped-def]
+    from privacy.policy import load_policy
+
+    return load_policy(DEMO_POLICY)
+
+
+@pytest.fixture(scope="session")
+def people():  # type: ignore[no-untyped-def]
+    """500 synthetic people (a frame)."""
+    from privacy.synth import synthesize
+
+    return synthesize(500, seed=11)
+
+
+@pytest.fixture
+def people_csv(tmp_path: Path, people) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+    path = tmp_path / "people.csv"
+    people.write_csv(path)
+    yield path
+
+
+@pytest.fixture
+def key():  # type: ignore[no-untyped-def]
+    from privacy.crypto import StaticKeyProvider
+
+    return StaticKeyProvider(bytes(range(32)))

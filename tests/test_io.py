@@ -1,0 +1,182 @@
+"""Reading inputs against a policy: every kind of bad input gets a one-line error that
+names the file, row and column, and never the value."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from privacy.errors import InputError, OutputError, SchemaError
+from privacy.io import atomic_path, prepare_output_dir, read_input, write_frame
+from privacy.policy import policy_from_dict
+
+POLICY = policy_from_dict(
+    {
+        "name": "t",
+        "columns": {
+            "id": {"rule": "pseudonymize", "nullable": False},
+            "age": {"type": "integer", "rule": "keep"},
+            "born": {"type": "date", "rule": "keep"},
+            "score": {"type": "float", "rule": "keep"},
+            "member": {"type": "boolean", "rule": "keep"},
+        },
+    }
+)
+HEADER = "id,age,born,score,member\n"
+GOOD = HEADER + "a1,34,1990-01-02,1.5,yes\na2,,1985-12-31,2,false\n"
+
+
+def _csv(tmp_path: Path, text: str | bytes, name: str = "in.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def test_reads_and_types_a_good_csv(tmp_path: Path) -> None:
+    frame = read_input(_csv(tmp_path, GOOD), POLICY)
+    assert frame.schema == {
+        "id": pl.String, "age": pl.Int64, "born": pl.Date, "score": pl.Float64,
+        "member": pl.Boolean,
+    }  # fmt: skip
+    assert frame.get_column("age").to_list() == [34, None]
+    assert frame.get_column("member").to_list() == [True, False]
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"nope\.csv: input file not found"):
+        read_input(tmp_path / "nope.csv", POLICY)
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"in\.csv: input file is empty"):
+        read_input(_csv(tmp_path, ""), POLICY)
+
+
+def test_header_only(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="header but no rows"):
+        read_input(_csv(tmp_path, HEADER), POLICY)
+
+
+def test_ragged_row_names_row_and_line(tmp_path: Path) -> None:
+    text = HEADER + "a1,34,1990-01-02,1.5,yes\na2,40,1990-01-02,1.5,no,EXTRA\n"
+    with pytest.raises(InputError, match=r"in\.csv: row 2 \(line 3\) has 6 fields, the header has 5"):
+        read_input(_csv(tmp_path, text), POLICY)
+
+
+def test_short_row_is_ragged_too(tmp_path: Path) -> None:
+    text = HEADER + "a1,34,1990-01-02,1.5,yes\na2,40\n"
+    with pytest.raises(InputError, match=r"row 2 \(line 3\) has 2 fields"):
+        read_input(_csv(tmp_path, text), POLICY)
+
+
+def test_quoted_newlines_count_lines_not_rows(tmp_path: Path) -> None:
+    text = HEADER + 'a1,34,1990-01-02,1.5,yes\n"a\n2",40,1990-01-02,1.5,no\na3,1\n'
+    with pytest.raises(InputError, match=r"row 3 \(line 5\)"):
+        read_input(_csv(tmp_path, text), POLICY)
+
+
+def test_missing_declared_column(tmp_path: Path) -> None:
+    text = "id,age,born,score\na1,34,1990-01-02,1.5\n"
+    with pytest.raises(SchemaError, match=r"column 'member' declared in the policy is missing"):
+        read_input(_csv(tmp_path, text), POLICY)
+
+
+def test_undeclared_column_is_an_error_by_default(tmp_path: Path) -> None:
+    text = HEADER.strip() + ",ssn\na1,34,1990-01-02,1.5,yes,123-45-6789\n"
+    with pytest.raises(SchemaError, match=r"column 'ssn' is not declared in the policy"):
+        read_input(_csv(tmp_path, text), POLICY)
+
+
+def test_undeclared_column_can_be_dropped_by_policy(tmp_path: Path) -> None:
+    text = HEADER.strip() + ",ssn\na1,34,1990-01-02,1.5,yes,123-45-6789\n"
+    data = POLICY.model_dump()
+    data["input"]["undeclared_columns"] = "drop"
+    frame = read_input(_csv(tmp_path, text), policy_from_dict(data))
+    assert "ssn" not in frame.columns
+
+
+def test_wrong_type_names_row_and_column_but_not_the_value(tmp_path: Path) -> None:
+    text = HEADER + "a1,34,1990-01-02,1.5,yes\na2,Zebediah Quux,1990-01-02,1.5,no\n"
+    with pytest.raises(SchemaError) as info:
+        read_input(_csv(tmp_path, text), POLICY)
+    message = str(info.value)
+    assert "row 2, column 'age': value is not a valid integer" in message
+    assert "Zebediah" not in message
+
+
+def test_bad_date(tmp_path: Path) -> None:
+    text = HEADER + "a1,34,1990-13-02,1.5,yes\n"
+    with pytest.raises(SchemaError, match=r"row 1, column 'born': value is not a valid date"):
+        read_input(_csv(tmp_path, text), POLICY)
+
+
+def test_not_nullable(tmp_path: Path) -> None:
+    text = HEADER + "a1,34,1990-01-02,1.5,yes\n,34,1990-01-02,1.5,yes\n"
+    with pytest.raises(SchemaError, match=r"row 2, column 'id': empty, but not nullable"):
+        read_input(_csv(tmp_path, text), POLICY)
+
+
+def test_invalid_utf8_names_line(tmp_path: Path) -> None:
+    text = (HEADER + "a1,34,1990-01-02,1.5,yes\n").encode() + b"a\xff2,34,1990-01-02,1.5,no\n"
+    with pytest.raises(InputError, match=r"in\.csv: line 3: invalid UTF-8"):
+        read_input(_csv(tmp_path, text), POLICY)
+
+
+def test_duplicate_header(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="appears twice"):
+        read_input(_csv(tmp_path, "id,id\n1,2\n"), POLICY)
+
+
+def test_unknown_suffix(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot tell the format"):
+        read_input(_csv(tmp_path, GOOD, "in.xlsx"), POLICY)
+
+
+def test_parquet_and_jsonl_round_trip(tmp_path: Path) -> None:
+    frame = read_input(_csv(tmp_path, GOOD), POLICY)
+    for name in ("in.parquet", "in.jsonl"):
+        write_frame(frame, tmp_path / name)
+        assert read_input(tmp_path / name, POLICY).equals(frame)
+
+
+def test_malformed_jsonl_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": "a1"}\n{"id": \n')
+    with pytest.raises(InputError, match=r"in\.jsonl: line 2: invalid JSON"):
+        read_input(path, POLICY)
+
+
+def test_not_parquet(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not a readable Parquet file"):
+        read_input(_csv(tmp_path, GOOD, "in.parquet"), POLICY)
+
+
+def test_reading_never_modifies_the_input(tmp_path: Path) -> None:
+    path = _csv(tmp_path, GOOD)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    read_input(path, POLICY)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("crash")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_output_folder_must_be_empty_unless_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "data.parquet").write_bytes(b"stale")
+    (out / "other.txt").write_text("keep")
+    with pytest.raises(OutputError, match="not empty \\(use --overwrite\\)"):
+        prepare_output_dir(out, overwrite=False, outputs=("data.parquet",))
+    prepare_output_dir(out, overwrite=True, outputs=("data.parquet",))
+    assert not (out / "data.parquet").exists() and (out / "other.txt").exists()
