@@ -26,7 +26,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-policy_app = typer.Typer(help="Validate policies and export their JSON Schema.", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Validate policies and export their JSON Schema.", no_args_is_help=True
+)
 app.add_typer(policy_app, name="policy")
 
 _STATE: dict[str, bool] = {"debug": False, "verbose": False}
@@ -95,9 +97,7 @@ def policy_check(
         rules[spec.rule] = rules.get(spec.rule, 0) + 1
     if as_json:
         typer.echo(
-            json.dumps(
-                {"status": "ok", "name": policy.name, "sha256": policy.hash, "rules": rules}
-            )
+            json.dumps({"status": "ok", "name": policy.name, "sha256": policy.hash, "rules": rules})
         )
         return
     summary = ", ".join(f"{n} {r}" for r, n in sorted(rules.items()))
@@ -110,7 +110,9 @@ def policy_check(
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv, .parquet or .jsonl.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output file: .csv, .parquet or .jsonl.")
+    ],
     rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Number of people.")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same file.")] = 0,
 ) -> None:
@@ -179,7 +181,9 @@ def _run_sanitize(
 
 @app.command()
 def sanitize(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON Lines.")],
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON Lines.")
+    ],
     policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     overwrite: Annotated[
@@ -271,18 +275,17 @@ def _demo_policy_path() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the app and map errors to exit statuses."""
-    import click
-
+    click_error = _click_exception_class()
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
         app(args=args, standalone_mode=False, prog_name="privpipe")
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.ClickException as exc:
+    except click_error as exc:
         exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
+        return int(exc.exit_code)
+    except typer.Abort:
         _err("aborted")
         return 130
     except KeyboardInterrupt:
@@ -291,6 +294,17 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         return _report_error(exc, debug)
     return 0
+
+
+def _click_exception_class() -> Any:
+    """Click's usage-error base class, as the installed typer uses it (it may vendor click)."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # typer releases that depend on click itself
+        from click import ClickException as ClickError
+
+        return ClickError
+    return ClickException
 
 
 def _report_error(exc: Exception, debug: bool) -> int:

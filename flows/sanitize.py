@@ -19,7 +19,7 @@ from flows._prefect_env import configure_prefect
 
 configure_prefect()
 
-from prefect import flow, task  # noqa: E402
+from prefect import Task, flow, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
@@ -35,7 +35,6 @@ __all__ = ["InternalStageError", "last_internal_error", "sanitize_flow", "set_pr
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_TASK = {"persist_result": False, "cache_policy": NO_CACHE, "log_prints": False, "retries": 0}
 _progress: Callable[[dict[str, Any]], None] | None = None
 _internal: list[BaseException] = []
 
@@ -74,13 +73,18 @@ def _sanitized(stage: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return wrap
 
 
+def _private_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """A task whose parameters are paths and whose result is never persisted or cached."""
+    return task(name=name, persist_result=False, cache_policy=NO_CACHE, log_prints=False, retries=0)
+
+
 def _report(record: dict[str, Any]) -> dict[str, Any]:
     if _progress is not None:
         _progress(record)
     return record
 
 
-@task(name="ingest", **_TASK)
+@_private_task("ingest")
 @_sanitized("ingest")
 def ingest_task(input_path: str, policy_path: str, workdir: str) -> dict[str, Any]:
     policy = load_policy(policy_path)
@@ -89,7 +93,7 @@ def ingest_task(input_path: str, policy_path: str, workdir: str) -> dict[str, An
     return {"path": str(path), "record": record.to_dict()}
 
 
-@task(name="detect", **_TASK)
+@_private_task("detect")
 @_sanitized("detect")
 def detect_task(raw_path: str, policy_path: str) -> dict[str, Any]:
     policy = load_policy(policy_path)
@@ -97,7 +101,7 @@ def detect_task(raw_path: str, policy_path: str) -> dict[str, Any]:
     return {"path": raw_path, "record": record.to_dict()}
 
 
-@task(name="transform", **_TASK)
+@_private_task("transform")
 @_sanitized("transform")
 def transform_task(raw_path: str, policy_path: str, workdir: str) -> dict[str, Any]:
     policy = load_policy(policy_path)
@@ -107,7 +111,7 @@ def transform_task(raw_path: str, policy_path: str, workdir: str) -> dict[str, A
     return {"path": str(path), "record": record.to_dict()}
 
 
-@task(name="anonymize", **_TASK)
+@_private_task("anonymize")
 @_sanitized("anonymize")
 def anonymize_task(path: str, policy_path: str, workdir: str) -> dict[str, Any]:
     policy = load_policy(policy_path)
@@ -116,7 +120,7 @@ def anonymize_task(path: str, policy_path: str, workdir: str) -> dict[str, Any]:
     return {"path": str(out), "record": record.to_dict()}
 
 
-@task(name="gate", **_TASK)
+@_private_task("gate")
 @_sanitized("gate")
 def gate_task(raw_path: str, path: str, policy_path: str) -> dict[str, Any]:
     policy = load_policy(policy_path)
@@ -124,7 +128,7 @@ def gate_task(raw_path: str, path: str, policy_path: str) -> dict[str, Any]:
     return {"path": path, "record": record.to_dict()}
 
 
-@task(name="publish", **_TASK)
+@_private_task("publish")
 @_sanitized("publish")
 def publish_task(
     path: str,
@@ -160,9 +164,7 @@ def sanitize_flow(
     """Sanitize one input file by one policy into ``out_dir``; returns the run summary."""
     policy: Policy = load_policy(policy_path)
     out = Path(out_dir)
-    prepare_output_dir(
-        out, overwrite=overwrite, outputs=(stages.DATA_FILE, stages.MANIFEST_FILE)
-    )
+    prepare_output_dir(out, overwrite=overwrite, outputs=(stages.DATA_FILE, stages.MANIFEST_FILE))
     run_id = str(flow_run.id or "local")
     records: list[dict[str, Any]] = []
     with Workspace() as work:
@@ -177,9 +179,7 @@ def sanitize_flow(
         records.append(_report(anonymized["record"]))
         gated = gate_task(raw["path"], anonymized["path"], policy_path)
         records.append(_report(gated["record"]))
-        published = publish_task(
-            gated["path"], policy_path, out_dir, input_path, run_id, records
-        )
+        published = publish_task(gated["path"], policy_path, out_dir, input_path, run_id, records)
         records.append(_report(published["record"]))
     return {
         "status": "ok",

@@ -113,9 +113,7 @@ def _read_csv(path: Path, separator: str) -> pl.DataFrame:
         )
     except pl.exceptions.PolarsError as exc:
         raise InputError(f"{path}: malformed CSV ({type(exc).__name__})") from None
-    if (
-        frame.columns != header
-    ):  # pragma: no cover - polars and csv disagree on the header
+    if frame.columns != header:  # pragma: no cover - polars and csv disagree on the header
         raise InputError(f"{path}: could not read the header consistently")
     return frame
 
@@ -143,9 +141,7 @@ def _check_csv_structure(path: Path, separator: str) -> list[str]:
                     blank_at = blank_at or reader.line_num
                     continue
                 if blank_at:
-                    raise InputError(
-                        f"{path}: line {blank_at}: blank line inside the data"
-                    )
+                    raise InputError(f"{path}: line {blank_at}: blank line inside the data")
                 if len(record) != width:
                     raise InputError(
                         f"{path}: row {row} (line {reader.line_num}) has {len(record)} "
@@ -153,9 +149,7 @@ def _check_csv_structure(path: Path, separator: str) -> list[str]:
                     )
             return header
     except UnicodeDecodeError:
-        raise InputError(
-            f"{path}: line {_first_bad_utf8_line(path)}: invalid UTF-8"
-        ) from None
+        raise InputError(f"{path}: line {_first_bad_utf8_line(path)}: invalid UTF-8") from None
     except csv.Error as exc:
         raise InputError(f"{path}: malformed CSV: {exc}") from None
 
@@ -184,9 +178,7 @@ def _read_parquet(path: Path) -> pl.DataFrame:
     try:
         return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(
-            f"{path}: not a readable Parquet file ({type(exc).__name__})"
-        ) from None
+        raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
 
 
 def _read_jsonl(path: Path) -> pl.DataFrame:
@@ -203,9 +195,7 @@ def _read_jsonl(path: Path) -> pl.DataFrame:
             except UnicodeDecodeError:
                 raise InputError(f"{path}: line {number}: invalid UTF-8") from None
             except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"{path}: line {number}: invalid JSON ({exc.msg})"
-                ) from None
+                raise InputError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
             if not isinstance(value, dict):
                 raise InputError(f"{path}: line {number}: expected a JSON object")
     raise InputError(f"{path}: records with inconsistent fields or types")
@@ -246,26 +236,17 @@ def _conform(raw: pl.DataFrame, policy: Policy, path: Path) -> pl.DataFrame:
             )
         if not spec.nullable and target.null_count():
             row = int(target.is_null().arg_true()[0]) + 1
-            raise SchemaError(
-                f"{path}: row {row}, column {name!r}: empty, but not nullable"
-            )
+            raise SchemaError(f"{path}: row {row}, column {name!r}: empty, but not nullable")
     return typed
 
 
-def _cast(
-    dtype: pl.DataType, target: ColumnType, fmt: str | None, name: str
-) -> pl.Expr:
+def _cast(dtype: pl.DataType, target: ColumnType, fmt: str | None, name: str) -> pl.Expr:
     col = pl.col(name)
     if dtype == pl.String:
         text = col.str.strip_chars()
         text = pl.when(text == "").then(None).otherwise(text)
         if target == "string":
-            return (
-                pl.when(col.str.strip_chars() == "")
-                .then(None)
-                .otherwise(col)
-                .alias(name)
-            )
+            return pl.when(col.str.strip_chars() == "").then(None).otherwise(col).alias(name)
         if target == "integer":
             return text.str.to_integer(strict=False).alias(name)
         if target == "float":
@@ -286,11 +267,7 @@ def _cast(
     if target == "string":
         return col.cast(pl.String).alias(name)
     if target == "integer" and dtype.is_float():
-        return (
-            pl.when(col == col.round())
-            .then(col.cast(pl.Int64, strict=False))
-            .alias(name)
-        )
+        return pl.when(col == col.round()).then(col.cast(pl.Int64, strict=False)).alias(name)
     return col.cast(_POLARS_TYPES[target], strict=False).alias(name)
 
 
@@ -304,9 +281,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     On any exception the temporary file is removed and ``final`` is left as it was.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{final.name}.", suffix=".tmp", dir=final.parent
-    )
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -349,9 +324,7 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def prepare_output_dir(
-    path: Path, *, overwrite: bool, outputs: tuple[str, ...]
-) -> None:
+def prepare_output_dir(path: Path, *, overwrite: bool, outputs: tuple[str, ...]) -> None:
     """Make sure ``path`` may receive a run's outputs.
 
     A folder that exists and is not empty is refused unless ``overwrite``; with it, the
@@ -361,14 +334,10 @@ def prepare_output_dir(
         raise OutputError(f"{path}: exists and is not a folder")
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:
-            raise OutputError(
-                f"{path}: output folder exists and is not empty (use --overwrite)"
-            )
+            raise OutputError(f"{path}: output folder exists and is not empty (use --overwrite)")
         for name in outputs:
             (path / name).unlink(missing_ok=True)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(
-            f"{path}: cannot create the output folder ({exc.strerror})"
-        ) from None
+        raise OutputError(f"{path}: cannot create the output folder ({exc.strerror})") from None

@@ -66,9 +66,7 @@ class FileHierarchy(_Strict):
     """An ARX hierarchy file: one row per value, levels from the value up to ``*``."""
 
     kind: Literal["file"]
-    path: str = Field(
-        description="Path to the hierarchy CSV, relative to the policy file."
-    )
+    path: str = Field(description="Path to the hierarchy CSV, relative to the policy file.")
     separator: str = Field(";", min_length=1, max_length=1)
 
 
@@ -77,12 +75,8 @@ class IntervalHierarchy(_Strict):
 
     kind: Literal["intervals"]
     widths: list[Annotated[float, Field(gt=0)]] = Field(min_length=1)
-    bottom: float | None = Field(
-        None, description="Values below this are coded '<bottom'."
-    )
-    top: float | None = Field(
-        None, description="Values at or above this are coded '>=top'."
-    )
+    bottom: float | None = Field(None, description="Values below this are coded '<bottom'.")
+    top: float | None = Field(None, description="Values at or above this are coded '>=top'.")
 
     @model_validator(mode="after")
     def _ascending(self) -> IntervalHierarchy:
@@ -104,9 +98,7 @@ class DateHierarchy(_Strict):
     """Dates generalized day -> month -> year -> *."""
 
     kind: Literal["dates"]
-    levels: list[Literal["month", "year"]] = Field(
-        default_factory=lambda: ["month", "year"]
-    )
+    levels: list[Literal["month", "year"]] = Field(default_factory=lambda: ["month", "year"])  # type: ignore[arg-type]
 
 
 Hierarchy = Annotated[
@@ -119,12 +111,8 @@ Hierarchy = Annotated[
 
 
 class _ColumnBase(_Strict):
-    type: ColumnType = Field(
-        "string", description="The type every value must parse as."
-    )
-    role: Role = Field(
-        "none", description="The column's part in anonymization and training."
-    )
+    type: ColumnType = Field("string", description="The type every value must parse as.")
+    role: Role = Field("none", description="The column's part in anonymization and training.")
     nullable: bool = Field(True, description="Whether empty cells are allowed.")
     format: str | None = Field(
         None,
@@ -186,9 +174,7 @@ class DateShiftRule(_ColumnBase):
 
     rule: Literal["date_shift"]
     max_days: int = Field(30, ge=1, le=3650)
-    by: str = Field(
-        description="Column identifying the person; its offset is the same everywhere."
-    )
+    by: str = Field(description="Column identifying the person; its offset is the same everywhere.")
 
 
 class GeneralizeRule(_ColumnBase):
@@ -197,22 +183,14 @@ class GeneralizeRule(_ColumnBase):
 
     rule: Literal["generalize"]
     width: float | None = Field(None, gt=0, description="Interval width for numbers.")
-    bottom: float | None = Field(
-        None, description="Numbers below this are coded '<bottom'."
-    )
-    top: float | None = Field(
-        None, description="Numbers at or above this are coded '>=top'."
-    )
-    keep_prefix: int | None = Field(
-        None, ge=0, description="Characters of a code kept."
-    )
+    bottom: float | None = Field(None, description="Numbers below this are coded '<bottom'.")
+    top: float | None = Field(None, description="Numbers at or above this are coded '>=top'.")
+    keep_prefix: int | None = Field(None, ge=0, description="Characters of a code kept.")
     date_unit: Literal["month", "year"] | None = None
 
     @model_validator(mode="after")
     def _one_method(self) -> GeneralizeRule:
-        numeric = (
-            self.width is not None or self.bottom is not None or self.top is not None
-        )
+        numeric = self.width is not None or self.bottom is not None or self.top is not None
         methods = [numeric, self.keep_prefix is not None, self.date_unit is not None]
         if sum(methods) != 1:
             raise ValueError(
@@ -233,9 +211,7 @@ class ScrubRule(_ColumnBase):
 
     rule: Literal["scrub"]
     operator: Literal["placeholder", "redact", "pseudonymize"] = "placeholder"
-    entities: list[str] | None = Field(
-        None, description="Entity types to remove (default: all)."
-    )
+    entities: list[str] | None = Field(None, description="Entity types to remove (default: all).")
 
 
 ColumnSpec = Annotated[
@@ -299,14 +275,10 @@ class TClosenessSpec(_Strict):
 
 
 class PrivacySpec(_Strict):
-    k: int = Field(
-        5, ge=1, description="Every quasi-identifier combination occurs >= k times."
-    )
+    k: int = Field(5, ge=1, description="Every quasi-identifier combination occurs >= k times.")
     l_diversity: LDiversitySpec | None = None
     t_closeness: TClosenessSpec | None = None
-    max_suppression: float = Field(
-        0.05, ge=0, le=1, description="Share of records removable."
-    )
+    max_suppression: float = Field(0.05, ge=0, le=1, description="Share of records removable.")
     suppressed_records: Literal["remove", "mask"] = "remove"
     algorithm: Literal["optimal", "mondrian"] = "optimal"
     metric: Literal["discernibility", "aecs", "loss", "entropy"] = "loss"
@@ -318,19 +290,11 @@ class TrainingSpec(_Strict):
     label: str | None = None
     positive_class: str | None = None
     model: Literal["mlp", "logistic"] = "mlp"
-    hidden_sizes: list[Annotated[int, Field(ge=1)]] = Field(
-        default_factory=lambda: [64, 32]
-    )
+    hidden_sizes: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64, 32])
     epsilon: float = Field(1.0, gt=0)
-    delta: float | None = Field(
-        None, gt=0, lt=1, description="Default 1/n; never above 1/n."
-    )
-    budget: float = Field(
-        3.0, gt=0, description="Total epsilon this data set may spend."
-    )
-    dataset: str | None = Field(
-        None, description="Budget ledger id (default: the policy name)."
-    )
+    delta: float | None = Field(None, gt=0, lt=1, description="Default 1/n; never above 1/n.")
+    budget: float = Field(3.0, gt=0, description="Total epsilon this data set may spend.")
+    dataset: str | None = Field(None, description="Budget ledger id (default: the policy name).")
     accountant: Literal["prv", "rdp"] = "prv"
     epochs: int = Field(5, ge=1)
     batch_size: int = Field(256, ge=1)
@@ -354,9 +318,7 @@ class TrainingSpec(_Strict):
 
 
 class KeysSpec(_Strict):
-    keyring: str | None = Field(
-        None, description="Keyring file, relative to the policy file."
-    )
+    keyring: str | None = Field(None, description="Keyring file, relative to the policy file.")
     pseudonym_key_env: str = Field(
         "PRIVPIPE_PSEUDONYM_KEY",
         pattern=r"^[A-Z_][A-Z0-9_]*$",
@@ -391,9 +353,7 @@ class Policy(_Strict):
         for name, col in self.columns.items():
             if isinstance(col, DateShiftRule):
                 if col.type not in ("date", "datetime"):
-                    raise ValueError(
-                        f"columns.{name}: date_shift needs type date or datetime"
-                    )
+                    raise ValueError(f"columns.{name}: date_shift needs type date or datetime")
                 if col.by not in self.columns:
                     raise ValueError(f"columns.{name}.by: no column named {col.by!r}")
             if col.role == "quasi_identifier" and col.rule not in (
@@ -404,14 +364,10 @@ class Policy(_Strict):
                     f"columns.{name}: a quasi_identifier must use rule keep or generalize"
                 )
             if col.role in ("sensitive", "label") and col.rule == "drop":
-                raise ValueError(
-                    f"columns.{name}: a {col.role} column cannot be dropped"
-                )
+                raise ValueError(f"columns.{name}: a {col.role} column cannot be dropped")
         labels = [n for n, c in self.columns.items() if c.role == "label"]
         if len(labels) > 1:
-            raise ValueError(
-                f"columns: at most one label column (found {', '.join(labels)})"
-            )
+            raise ValueError(f"columns: at most one label column (found {', '.join(labels)})")
         label = self.training.label
         if label is not None:
             if label not in self.columns:
@@ -555,9 +511,7 @@ def _readable_loc(
             continue
         if origin in (Union, types.UnionType):
             chosen = _union_member(annotation, str(part))
-            if (
-                chosen is not None
-            ):  # a discriminator tag: not part of the user's key path
+            if chosen is not None:  # a discriminator tag: not part of the user's key path
                 annotation = chosen
                 continue
         readable.append(part)

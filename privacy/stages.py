@@ -177,9 +177,7 @@ def gate(raw: pl.DataFrame, out: pl.DataFrame, policy: Policy) -> StageRecord:
     )
 
 
-def _verbatim_leaks(
-    raw: pl.DataFrame, out: pl.DataFrame, policy: Policy
-) -> list[tuple[str, str]]:
+def _verbatim_leaks(raw: pl.DataFrame, out: pl.DataFrame, policy: Policy) -> list[tuple[str, str]]:
     protected = [
         n for n, s in policy.columns.items() if s.rule in _DIRECT_RULES and s.type == "string"
     ]
@@ -238,4 +236,7 @@ def publish(
 
 
 def _nulls(frame: pl.DataFrame) -> dict[str, int]:
-    return {name: int(count) for name, count in zip(frame.columns, frame.null_count().row(0), strict=True)}
+    return {
+        name: int(count)
+        for name, count in zip(frame.columns, frame.null_count().row(0), strict=True)
+    }

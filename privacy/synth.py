@@ -141,15 +141,35 @@ ADULT_MARGINALS: dict[str, dict[str, float]] = {
 }
 
 _EDUCATION_YEARS = {
-    "Preschool": 1, "1st-4th": 2, "5th-6th": 3, "7th-8th": 4, "9th": 5, "10th": 6,
-    "11th": 7, "12th": 8, "HS-grad": 9, "Some-college": 10, "Assoc-voc": 11,
-    "Assoc-acdm": 12, "Bachelors": 13, "Masters": 14, "Prof-school": 15, "Doctorate": 16,
-}  # fmt: skip
+    "Preschool": 1,
+    "1st-4th": 2,
+    "5th-6th": 3,
+    "7th-8th": 4,
+    "9th": 5,
+    "10th": 6,
+    "11th": 7,
+    "12th": 8,
+    "HS-grad": 9,
+    "Some-college": 10,
+    "Assoc-voc": 11,
+    "Assoc-acdm": 12,
+    "Bachelors": 13,
+    "Masters": 14,
+    "Prof-school": 15,
+    "Doctorate": 16,
+}
 
 # Marital status by age band (Adult's joint shares, rounded): young people are mostly
 # never married, older ones married, divorced or widowed.
-_MARITAL = ("Married-civ-spouse", "Never-married", "Divorced", "Separated", "Widowed",
-            "Married-spouse-absent", "Married-AF-spouse")  # fmt: skip
+_MARITAL = (
+    "Married-civ-spouse",
+    "Never-married",
+    "Divorced",
+    "Separated",
+    "Widowed",
+    "Married-spouse-absent",
+    "Married-AF-spouse",
+)
 _MARITAL_BY_AGE = (
     (25, (0.10, 0.85, 0.02, 0.02, 0.00, 0.01, 0.00)),
     (35, (0.45, 0.38, 0.10, 0.04, 0.00, 0.02, 0.01)),
@@ -200,9 +220,7 @@ def synthesize(rows: int, seed: int = 0) -> pl.DataFrame:
     )
     last = pools["last"][rng.integers(0, len(pools["last"]), rows)]
     days_into_year = rng.integers(0, 365, rows)
-    zips = pools["zip"][
-        rng.permutation(len(pools["zip"]))
-    ]  # popularity unrelated to value
+    zips = pools["zip"][rng.permutation(len(pools["zip"]))]  # popularity unrelated to value
     zip_index = np.minimum(rng.zipf(1.3, rows) - 1, len(zips) - 1)
 
     frame = pl.DataFrame(
@@ -260,9 +278,7 @@ def _marital(rng: np.random.Generator, age: np.ndarray) -> np.ndarray:
     for upper, shares in _MARITAL_BY_AGE:
         band = (age >= lower) & (age < upper)
         p = np.array(shares) / sum(shares)
-        out[band] = np.array(_MARITAL, dtype=object)[
-            rng.choice(len(p), int(band.sum()), p=p)
-        ]
+        out[band] = np.array(_MARITAL, dtype=object)[rng.choice(len(p), int(band.sum()), p=p)]
         lower = upper
     return out
 
@@ -277,9 +293,7 @@ def _income(
     hours: np.ndarray,
 ) -> np.ndarray:
     years = np.vectorize(_EDUCATION_YEARS.__getitem__, otypes=[np.float64])(education)
-    white_collar = np.isin(
-        occupation, ["Exec-managerial", "Prof-specialty", "Tech-support"]
-    )
+    white_collar = np.isin(occupation, ["Exec-managerial", "Prof-specialty", "Tech-support"])
     score = (
         0.35 * (years - 9)
         + 0.045 * (np.minimum(age, 60) - 38)

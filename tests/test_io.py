@@ -38,9 +38,12 @@ def _csv(tmp_path: Path, text: str | bytes, name: str = "in.csv") -> Path:
 def test_reads_and_types_a_good_csv(tmp_path: Path) -> None:
     frame = read_input(_csv(tmp_path, GOOD), POLICY)
     assert frame.schema == {
-        "id": pl.String, "age": pl.Int64, "born": pl.Date, "score": pl.Float64,
+        "id": pl.String,
+        "age": pl.Int64,
+        "born": pl.Date,
+        "score": pl.Float64,
         "member": pl.Boolean,
-    }  # fmt: skip
+    }
     assert frame.get_column("age").to_list() == [34, None]
     assert frame.get_column("member").to_list() == [True, False]
 
@@ -62,7 +65,9 @@ def test_header_only(tmp_path: Path) -> None:
 
 def test_ragged_row_names_row_and_line(tmp_path: Path) -> None:
     text = HEADER + "a1,34,1990-01-02,1.5,yes\na2,40,1990-01-02,1.5,no,EXTRA\n"
-    with pytest.raises(InputError, match=r"in\.csv: row 2 \(line 3\) has 6 fields, the header has 5"):
+    with pytest.raises(
+        InputError, match=r"in\.csv: row 2 \(line 3\) has 6 fields, the header has 5"
+    ):
         read_input(_csv(tmp_path, text), POLICY)
 
 

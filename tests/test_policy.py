@@ -131,7 +131,9 @@ def test_hash_changes_with_any_setting() -> None:
 
 def test_committed_json_schema_is_current() -> None:
     committed = json.loads((ROOT / "policies" / "policy.schema.json").read_text())
-    assert committed == policy_json_schema(), "run: privpipe policy schema --out policies/policy.schema.json"
+    assert committed == policy_json_schema(), (
+        "run: privpipe policy schema --out policies/policy.schema.json"
+    )
 
 
 def test_every_shipped_policy_validates() -> None:

@@ -48,9 +48,7 @@ class StaticKeyProvider:
 
     def __init__(self, key: bytes) -> None:
         if len(key) < MIN_KEY_BYTES:
-            raise KeyAccessError(
-                f"pseudonym key is {len(key)} bytes; need {MIN_KEY_BYTES}"
-            )
+            raise KeyAccessError(f"pseudonym key is {len(key)} bytes; need {MIN_KEY_BYTES}")
         self._key = key
 
     def pseudonym_key(self) -> bytes:

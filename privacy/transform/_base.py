@@ -35,9 +35,7 @@ class TransformContext:
 
     def pseudonym_key(self) -> bytes:
         if self.keys is None:
-            raise KeyAccessError(
-                "this policy needs a pseudonym key, and no key provider is set"
-            )
+            raise KeyAccessError("this policy needs a pseudonym key, and no key provider is set")
         return self.keys.pseudonym_key()
 
 
@@ -57,11 +55,17 @@ class ColumnOperator(ABC):
 
     def get_params(self) -> dict[str, Any]:
         """The rule's parameters, safe to record (the policy's own settings only)."""
-        skip = {"type", "role", "nullable", "format", "description", "acknowledge_pii",
-                "hierarchy", "rule"}  # fmt: skip
-        return {
-            k: v for k, v in self.spec.model_dump(mode="json").items() if k not in skip
+        skip = {
+            "type",
+            "role",
+            "nullable",
+            "format",
+            "description",
+            "acknowledge_pii",
+            "hierarchy",
+            "rule",
         }
+        return {k: v for k, v in self.spec.model_dump(mode="json").items() if k not in skip}
 
     def uses_key(self) -> bool:
         """Whether this operator needs the pseudonym key."""

@@ -26,9 +26,7 @@ def shift_days(ids: pl.Series, key: bytes, max_days: int) -> pl.Series:
     distinct = text.drop_nulls().unique()
     offsets = []
     for value in distinct.to_list():
-        draw = int.from_bytes(
-            hmac.digest(subkey, value.encode("utf-8"), "sha256")[:8], "big"
-        )
+        draw = int.from_bytes(hmac.digest(subkey, value.encode("utf-8"), "sha256")[:8], "big")
         magnitude = 1 + (draw >> 1) % max_days
         offsets.append(magnitude if draw & 1 else -magnitude)
     return text.replace_strict(

@@ -29,12 +29,11 @@ class Generalize(ColumnOperator):
         spec = self.spec
         if spec.keep_prefix is not None:
             text = self.source_as_text()
-            return pl.concat_str([text.str.head(spec.keep_prefix),
-                                  mask_chars(text.str.slice(spec.keep_prefix), "*")])  # fmt: skip
-        if spec.date_unit is not None:
-            return self.source.dt.strftime(
-                "%Y-%m" if spec.date_unit == "month" else "%Y"
+            return pl.concat_str(
+                [text.str.head(spec.keep_prefix), mask_chars(text.str.slice(spec.keep_prefix), "*")]
             )
+        if spec.date_unit is not None:
+            return self.source.dt.strftime("%Y-%m" if spec.date_unit == "month" else "%Y")
         return self._numeric()
 
     def _numeric(self) -> pl.Expr:
@@ -44,18 +43,14 @@ class Generalize(ColumnOperator):
             width = spec.width
             low = (x / width).floor() * width
             if spec.type == "integer" and width.is_integer():
-                label = pl.format(
-                    "{}-{}", low.cast(pl.Int64), (low + width - 1).cast(pl.Int64)
-                )
+                label = pl.format("{}-{}", low.cast(pl.Int64), (low + width - 1).cast(pl.Int64))
             else:
                 label = pl.format("[{}, {})", low, low + width)
         else:
             label = self.source.cast(pl.String)
         if spec.top is not None:
             label = (
-                pl.when(x >= spec.top)
-                .then(pl.lit(f">={format_number(spec.top)}"))
-                .otherwise(label)
+                pl.when(x >= spec.top).then(pl.lit(f">={format_number(spec.top)}")).otherwise(label)
             )
         if spec.bottom is not None:
             label = (

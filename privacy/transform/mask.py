@@ -30,8 +30,4 @@ class Mask(ColumnOperator):
         length = text.str.len_chars()
         hidden = mask_chars(text.str.head(length.cast(pl.Int64) - keep), self.spec.char)
         partial = pl.concat_str([hidden, text.str.tail(keep)])
-        return (
-            pl.when(length > keep)
-            .then(partial)
-            .otherwise(mask_chars(text, self.spec.char))
-        )
+        return pl.when(length > keep).then(partial).otherwise(mask_chars(text, self.spec.char))

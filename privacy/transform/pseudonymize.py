@@ -19,9 +19,7 @@ from privacy.transform._base import ColumnOperator, TransformContext, register_o
 __all__ = ["Pseudonymize", "pseudonym_tokens"]
 
 
-def pseudonym_tokens(
-    values: pl.Series, key: bytes, *, length: int, prefix: str
-) -> pl.Series:
+def pseudonym_tokens(values: pl.Series, key: bytes, *, length: int, prefix: str) -> pl.Series:
     """Tokens for ``values`` (cast to text) under the pseudonym ``key``; nulls stay null."""
     text = values.cast(pl.String)
     subkey = derive_subkey(key, "pseudonym")

@@ -17,9 +17,4 @@ class Redact(ColumnOperator):
 
     def expr(self, ctx: TransformContext) -> pl.Expr | None:
         constant = pl.lit(self.spec.replacement, dtype=pl.String)
-        return (
-            pl.when(self.source.is_null())
-            .then(None)
-            .otherwise(constant)
-            .cast(pl.String)
-        )
+        return pl.when(self.source.is_null()).then(None).otherwise(constant).cast(pl.String)

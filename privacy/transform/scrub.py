@@ -14,7 +14,6 @@ Each span becomes, by the rule's ``operator``: a placeholder naming the source c
 from __future__ import annotations
 
 import hmac
-from typing import Any
 
 import polars as pl
 
@@ -24,6 +23,7 @@ from privacy.transform._base import ColumnOperator, TransformContext, register_o
 
 __all__ = ["Scrub", "identifier_columns"]
 
+_How = str | tuple[bytes, int, str]  # a constant, or (token subkey, length, prefix)
 _MIN_SPAN = 3  # shorter values ("Al", "7") would shred ordinary words
 
 
@@ -34,10 +34,7 @@ def identifier_columns(ctx: TransformContext, exclude: str) -> list[str]:
         for name, spec in ctx.columns.items()
         if name != exclude
         and spec.type == "string"
-        and (
-            spec.role == "identifier"
-            or spec.rule in ("drop", "redact", "mask", "pseudonymize")
-        )
+        and (spec.role == "identifier" or spec.rule in ("drop", "redact", "mask", "pseudonymize"))
     ]
 
 
@@ -53,7 +50,7 @@ class Scrub(ColumnOperator):
         sources = identifier_columns(ctx, self.column)
         if not sources:
             return self.source_as_text()
-        replacements: dict[str, Any] = {}
+        replacements: dict[str, _How] = {}
         key = ctx.pseudonym_key() if self.spec.operator == "pseudonymize" else None
         for name in sources:
             spec = ctx.columns[name]
@@ -85,13 +82,11 @@ class Scrub(ColumnOperator):
             stats["spans_replaced"] = stats.get("spans_replaced", 0) + found
             return pl.Series(column, texts, dtype=pl.String)
 
-        inputs = pl.struct(
-            [self.source_as_text().alias(column), *[pl.col(s) for s in sources]]
-        )
+        inputs = pl.struct([self.source_as_text().alias(column), *[pl.col(s) for s in sources]])
         return inputs.map_batches(scrub, return_dtype=pl.String)
 
 
-def _replacement(how: Any, value: str) -> str:
+def _replacement(how: _How, value: str) -> str:
     if isinstance(how, str):
         return how
     subkey, length, prefix = how

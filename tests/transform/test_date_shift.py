@@ -31,8 +31,10 @@ def test_offset_is_per_person_nonzero_and_bounded(key) -> None:
     assert shift.abs().min() >= 1 and shift.abs().max() <= 5
     assert len(set(shift.to_list())) > 5  # offsets vary between people
     # every date of one person moves by the same offset: intervals survive
-    assert ((out.get_column("seen") - out.get_column("born")) ==
-            (frame.get_column("seen") - frame.get_column("born"))).all()  # fmt: skip
+    assert (
+        (out.get_column("seen") - out.get_column("born"))
+        == (frame.get_column("seen") - frame.get_column("born"))
+    ).all()
     per_person = pl.DataFrame({"pid": frame.get_column("pid"), "s": shift})
     assert per_person.group_by("pid").agg(pl.col("s").n_unique()).get_column("s").max() == 1
 
@@ -45,7 +47,9 @@ def test_offset_depends_on_key(key) -> None:
 
 
 def test_null_dates_and_ids_stay_null(key) -> None:
-    frame = pl.DataFrame({"pid": ["a", None], "born": [None, date(2000, 1, 1)]},
-                         schema={"pid": pl.String, "born": pl.Date})  # fmt: skip
+    frame = pl.DataFrame(
+        {"pid": ["a", None], "born": [None, date(2000, 1, 1)]},
+        schema={"pid": pl.String, "born": pl.Date},
+    )
     out, _ = run(frame, {k: COLUMNS[k] for k in ("pid", "born")}, key)
     assert out.get_column("born").to_list() == [None, None]

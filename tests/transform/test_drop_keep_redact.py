@@ -22,7 +22,8 @@ def test_redact_replaces_values_and_keeps_nulls() -> None:
 def test_redact_to_null_and_to_custom_constant() -> None:
     frame = pl.DataFrame({"a": ["s", "t"], "b": ["u", "v"]})
     out, _ = run(
-        frame, {"a": {"rule": "redact", "replacement": None}, "b": {"rule": "redact", "replacement": "X"}}
+        frame,
+        {"a": {"rule": "redact", "replacement": None}, "b": {"rule": "redact", "replacement": "X"}},
     )
     assert out.get_column("a").to_list() == [None, None]
     assert out.get_column("b").to_list() == ["X", "X"]

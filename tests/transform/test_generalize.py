@@ -12,8 +12,15 @@ def test_integer_intervals_with_top_and_bottom_coding() -> None:
     spec = {"type": "integer", "rule": "generalize", "width": 10, "bottom": 20, "top": 80}
     out, _ = run(frame, {"age": spec})
     assert out.get_column("age").to_list() == [
-        "<20", "20-29", "20-29", "30-39", "70-79", ">=80", ">=80", None,
-    ]  # fmt: skip
+        "<20",
+        "20-29",
+        "20-29",
+        "30-39",
+        "70-79",
+        ">=80",
+        ">=80",
+        None,
+    ]
 
 
 def test_float_intervals_are_half_open() -> None:
@@ -32,7 +39,9 @@ def test_dates_to_month_and_year() -> None:
     frame = pl.DataFrame({"d": [date(2024, 5, 17)], "e": [date(1999, 12, 31)]})
     out, _ = run(
         frame,
-        {"d": {"type": "date", "rule": "generalize", "date_unit": "month"},
-         "e": {"type": "date", "rule": "generalize", "date_unit": "year"}},  # fmt: skip
+        {
+            "d": {"type": "date", "rule": "generalize", "date_unit": "month"},
+            "e": {"type": "date", "rule": "generalize", "date_unit": "year"},
+        },
     )
     assert out.row(0) == ("2024-05", "1999")

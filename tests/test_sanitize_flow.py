@@ -1,0 +1,142 @@
+"""The sanitize flow end to end, run by Prefect (one embedded server for the session)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from flows.cli import main
+from privacy.policy import load_policy
+
+pytestmark = pytest.mark.prefect
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _sanitize(input_path: Path, policy: Path, out: Path, *extra: str) -> int:
+    return main(["sanitize", str(input_path), "--policy", str(policy), "--out", str(out), *extra])
+
+
+def test_sanitize_publishes_data_and_manifest(
+    tmp_path: Path, people_csv: Path, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = _sha(people_csv)
+    out = tmp_path / "out"
+    assert _sanitize(people_csv, demo_policy_path, out, "--json") == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["status"] == "ok" and summary["rows_in"] == summary["rows_out"] == 500
+    assert summary["outputs"]["data"] == str(out / "data.parquet")
+    uuid.UUID(summary["run_id"])  # Prefect's flow-run id
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["run_id"] == summary["run_id"]
+    assert manifest["policy"]["sha256"] == load_policy(demo_policy_path).hash
+    assert manifest["input"]["sha256"] == before == _sha(people_csv)  # input untouched
+    assert manifest["output"]["sha256"] == _sha(out / "data.parquet")
+    assert manifest["columns"]["ssn"]["rule"] == "drop"
+    assert [s["stage"] for s in manifest["stages"]] == [
+        "ingest",
+        "detect",
+        "transform",
+        "anonymize",
+        "gate",
+        "publish",
+    ]
+
+    data = pl.read_parquet(out / "data.parquet")
+    assert data.height == 500 and manifest["output"]["rows"] == 500
+    assert not {"name", "ssn", "address"} & set(data.columns)
+    assert data.get_column("person_id").str.starts_with("p_").all()
+    assert (data.get_column("phone") == "[REDACTED]").all()
+
+
+def test_failed_run_publishes_nothing_and_says_one_line(
+    tmp_path: Path, people_csv: Path, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = people_csv.read_text().splitlines(keepends=True)
+    lines.insert(40, "only,three,fields\n")
+    people_csv.write_text("".join(lines))
+    before = _sha(people_csv)
+    out = tmp_path / "out"
+    assert _sanitize(people_csv, demo_policy_path, out) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        f"error: {people_csv}: row 40 (line 41) has 3 fields, the header has 19"
+    )
+    assert "Traceback" not in err
+    assert not (out / "data.parquet").exists() and not (out / "manifest.json").exists()
+    assert _sha(people_csv) == before
+
+
+def test_gate_fails_closed_on_a_verbatim_identifier(
+    tmp_path: Path, people, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = yaml.safe_load(demo_policy_path.read_text())
+    policy["columns"]["contact"] = {"rule": "keep"}  # a copy of the e-mail, kept by mistake
+    policy_path = tmp_path / "leaky.yaml"
+    policy_path.write_text(yaml.safe_dump(policy))
+    data = tmp_path / "people.parquet"
+    people.with_columns(contact=pl.col("email")).write_parquet(data)
+    out = tmp_path / "out"
+    assert _sanitize(data, policy_path, out) == 2
+    err = capsys.readouterr().err
+    assert (
+        "gate: values of protected columns appear verbatim in the output ('email' in 'contact')"
+        in err
+    )
+    assert not (out / "data.parquet").exists()
+
+
+def test_missing_key_is_a_user_error(
+    tmp_path: Path,
+    people_csv: Path,
+    demo_policy_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("PRIVPIPE_PSEUDONYM_KEY")
+    assert _sanitize(people_csv, demo_policy_path, tmp_path / "out") == 2
+    assert "error: PRIVPIPE_PSEUDONYM_KEY is not set" in capsys.readouterr().err
+
+
+def test_overwrite_replaces_a_previous_run(
+    tmp_path: Path, people_csv: Path, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert _sanitize(people_csv, demo_policy_path, out, "--json") == 0
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_id"]
+    assert _sanitize(people_csv, demo_policy_path, out) == 2
+    assert _sanitize(people_csv, demo_policy_path, out, "--overwrite", "--json") == 0
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_id"]
+    assert first != second
+    assert json.loads((out / "manifest.json").read_text())["run_id"] == second
+
+
+def test_demo_command_from_a_fresh_process(tmp_path: Path) -> None:
+    """What the README's demo does, in its own process with its own Prefect home."""
+    env = {k: v for k, v in os.environ.items() if k != "PRIVPIPE_PSEUDONYM_KEY"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    command = ["demo", "--out", str(tmp_path / "demo"), "--rows", "300"]
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "demo" / "sanitized" / "data.parquet").exists()
+    assert oct((tmp_path / "demo" / "keys" / "pseudonym.key").stat().st_mode & 0o777) == "0o600"
+    assert "sanitized 300 rows" in done.stdout
