@@ -177,20 +177,36 @@ def gate(raw: pl.DataFrame, out: pl.DataFrame, policy: Policy) -> StageRecord:
     )
 
 
-def _verbatim_leaks(raw: pl.DataFrame, out: pl.DataFrame, policy: Policy) -> list[tuple[str, str]]:
+def _verbatim_leaks(
+    raw: pl.DataFrame, out: pl.DataFrame, policy: Policy
+) -> list[tuple[str, str]]:
+    """(protected column, output column) pairs where a protected value appears as a cell.
+
+    One semi-join of each output column's distinct values against the distinct
+    protected values: a hash join, not a scan per pair of columns.
+    """
     protected = [
         n for n, s in policy.columns.items() if s.rule in _DIRECT_RULES and s.type == "string"
     ]
     text_out = [c for c, t in out.schema.items() if t == pl.String]
+    if not protected or not text_out:
+        return []
+    values = (
+        pl.concat(
+            [
+                raw.lazy().select(pl.col(c).alias("value"), pl.lit(c).alias("source"))
+                for c in protected
+            ]
+        )
+        .filter(pl.col("value").str.len_chars() >= 3)
+        .unique()
+        .collect()
+    )
     leaks = []
-    for src in protected:
-        values = raw.get_column(src).drop_nulls()
-        values = values.filter(values.str.len_chars() >= 3).unique()
-        if values.is_empty():
-            continue
-        for dst in text_out:
-            if bool(out.get_column(dst).is_in(values.implode()).any()):
-                leaks.append((src, dst))
+    for dst in text_out:
+        cells = out.lazy().select(pl.col(dst).unique().alias("value"))
+        hits = cells.join(values.lazy(), on="value", how="inner").select("source").unique()
+        leaks += [(src, dst) for src in sorted(hits.collect().get_column("source").to_list())]
     return leaks
 
 

@@ -1,0 +1,24 @@
+"""Shared helpers: best-of-N wall time and a figure line printed beside its anchor."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+def best_of(repeats: int, fn: Callable[[], object]) -> float:
+    """The fastest of ``repeats`` runs, in seconds (the least disturbed by a noisy machine)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def report(figure: str, ours: float, anchor: float, unit: str, anchor_name: str) -> None:
+    """Print our rate beside the anchor's, measured in the same run, and their ratio."""
+    print(f"{figure}")
+    print(f"  privpipe : {ours:>14,.0f} {unit}")
+    print(f"  anchor   : {anchor:>14,.0f} {unit}  ({anchor_name})")
+    print(f"  ratio    : {ours / anchor:>14.2f} x anchor")
