@@ -135,8 +135,10 @@ def _check_run_inputs(input_path: Path, policy_file: Path, out: Path, overwrite:
     from privacy.errors import InputError, OutputError
     from privacy.io import detect_format
     from privacy.policy import load_policy
+    from privacy.stages import check_supported
 
     policy = load_policy(policy_file)
+    check_supported(policy)
     if not input_path.exists():
         raise InputError(f"{input_path}: input file not found")
     detect_format(input_path, policy.input.format)

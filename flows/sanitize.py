@@ -163,6 +163,7 @@ def sanitize_flow(
 ) -> dict[str, Any]:
     """Sanitize one input file by one policy into ``out_dir``; returns the run summary."""
     policy: Policy = load_policy(policy_path)
+    stages.check_supported(policy)
     out = Path(out_dir)
     prepare_output_dir(out, overwrite=overwrite, outputs=(stages.DATA_FILE, stages.MANIFEST_FILE))
     run_id = str(flow_run.id or "local")

@@ -18,7 +18,7 @@ import polars as pl
 
 from privacy import __version__
 from privacy.crypto import KeyProvider
-from privacy.errors import PrivacyGuaranteeError
+from privacy.errors import PolicyError, PrivacyGuaranteeError
 from privacy.io import atomic_path, atomic_write_json, read_input, sha256_file
 from privacy.policy import Policy
 from privacy.transform import apply_policy
@@ -28,6 +28,7 @@ __all__ = [
     "MANIFEST_FILE",
     "StageRecord",
     "anonymize",
+    "check_supported",
     "detect",
     "gate",
     "ingest",
@@ -54,6 +55,26 @@ class StageRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_supported(policy: Policy) -> None:
+    """Refuse settings whose promise this version cannot keep yet, rather than ignore them.
+
+    (k-anonymity, detection and training settings are recorded and reported as not yet
+    enforced; these three would silently weaken protection, so they are errors.)
+    """
+    label = str(policy.source) if policy.source else "<policy>"
+    if policy.outputs.seal:
+        raise PolicyError(f"{label}: outputs.seal: sealed output is not available yet; set false")
+    if policy.keys.keyring is not None:
+        raise PolicyError(
+            f"{label}: keys.keyring: keyrings are not available yet; use keys.pseudonym_key_env"
+        )
+    for name, spec in policy.columns.items():
+        if getattr(spec, "reversible", False):
+            raise PolicyError(
+                f"{label}: columns.{name}.reversible: re-identification is not available yet"
+            )
 
 
 class _Timer:
@@ -177,9 +198,7 @@ def gate(raw: pl.DataFrame, out: pl.DataFrame, policy: Policy) -> StageRecord:
     )
 
 
-def _verbatim_leaks(
-    raw: pl.DataFrame, out: pl.DataFrame, policy: Policy
-) -> list[tuple[str, str]]:
+def _verbatim_leaks(raw: pl.DataFrame, out: pl.DataFrame, policy: Policy) -> list[tuple[str, str]]:
     """(protected column, output column) pairs where a protected value appears as a cell.
 
     One semi-join of each output column's distinct values against the distinct

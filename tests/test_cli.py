@@ -111,3 +111,29 @@ def test_sanitize_refuses_non_empty_output(
     assert code == 2
     assert "output folder exists and is not empty (use --overwrite)" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["something"]
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [("outputs", "seal", True), ("keys", "keyring", "ring.json")],
+)
+def test_settings_not_yet_available_are_refused_not_ignored(
+    tmp_path: Path,
+    people_csv: Path,
+    demo_policy_path: Path,
+    section: str,
+    key: str,
+    value: object,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import yaml
+
+    data = yaml.safe_load(demo_policy_path.read_text())
+    data[section][key] = value
+    policy = tmp_path / "p.yaml"
+    policy.write_text(yaml.safe_dump(data))
+    code = main(
+        ["sanitize", str(people_csv), "--policy", str(policy), "--out", str(tmp_path / "o")]
+    )
+    assert code == 2
+    assert f"{section}.{key}:" in capsys.readouterr().err

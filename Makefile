@@ -1,0 +1,38 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+# Each creates the virtual environment .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The CPU build of PyTorch; on a CUDA machine set TORCH_SPEC to the build you want.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: install demo test bench schema clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/privpipe demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/synth_throughput.py
+	$(BIN)/python benchmarks/sanitize_throughput.py
+
+schema: $(STAMP)
+	$(BIN)/privpipe policy schema --out policies/policy.schema.json
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
