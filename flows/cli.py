@@ -211,6 +211,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
     )
     for name, path in summary["outputs"].items():
         typer.echo(f"  {name:<9} {path}")
+    anonymity = summary["stages"]["anonymize"]["counts"]
+    if "k_achieved" in anonymity:
+        typer.echo(
+            f"  k-anonymity: smallest class {anonymity['k_achieved']} over "
+            f"{anonymity['classes']:,} classes, {anonymity['records_below_k']:,} records below "
+            f"k={anonymity['k_requested']} (measured, not yet enforced)"
+        )
     pending = [s for s, r in summary["stages"].items() if r["status"] != "ok"]
     if pending:
         typer.echo(f"  note: stages not yet enforcing: {', '.join(pending)}")

@@ -192,5 +192,8 @@ def sanitize_flow(
             "data": str(out / stages.DATA_FILE),
             "manifest": str(out / stages.MANIFEST_FILE),
         },
-        "stages": {r["stage"]: {"status": r["status"], "rows_out": r["rows_out"]} for r in records},
+        "stages": {
+            r["stage"]: {"status": r["status"], "rows_out": r["rows_out"], "counts": r["counts"]}
+            for r in records
+        },
     }

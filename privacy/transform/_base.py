@@ -11,7 +11,7 @@ a value from the data).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -21,7 +21,7 @@ from privacy.crypto import KeyProvider
 from privacy.errors import KeyAccessError
 from privacy.policy import ColumnSpec
 
-__all__ = ["ColumnOperator", "OPERATORS", "TransformContext", "register_operator"]
+__all__ = ["OPERATORS", "ColumnOperator", "TransformContext", "map_distinct", "register_operator"]
 
 
 @dataclass
@@ -77,6 +77,18 @@ class ColumnOperator(ABC):
 
     def source_as_text(self) -> pl.Expr:
         return self.source.cast(pl.String)
+
+
+def map_distinct(values: pl.Series, fn: Callable[[str], Any], dtype: pl.DataType) -> pl.Series:
+    """``fn`` applied once per distinct value (as text) and mapped back; nulls stay null.
+
+    Keyed operators run Python per value (HMAC has no polars kernel); real columns repeat
+    values, so computing per distinct value and joining back is the cheap way.
+    """
+    text = values.cast(pl.String)
+    distinct = text.drop_nulls().unique()
+    results = pl.Series([fn(v) for v in distinct.to_list()], dtype=dtype)
+    return text.replace_strict(distinct, results, default=None, return_dtype=dtype)
 
 
 OPERATORS: dict[str, type[ColumnOperator]] = {}

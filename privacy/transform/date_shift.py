@@ -14,27 +14,26 @@ import polars as pl
 
 from privacy.crypto import derive_subkey
 from privacy.policy import DateShiftRule
-from privacy.transform._base import ColumnOperator, TransformContext, register_operator
+from privacy.transform._base import (
+    ColumnOperator,
+    TransformContext,
+    map_distinct,
+    register_operator,
+)
 
 __all__ = ["DateShift", "shift_days"]
 
 
 def shift_days(ids: pl.Series, key: bytes, max_days: int) -> pl.Series:
     """The day offset of each id; a null id gets a null offset."""
-    text = ids.cast(pl.String)
     subkey = derive_subkey(key, "date-shift")
-    distinct = text.drop_nulls().unique()
-    offsets = []
-    for value in distinct.to_list():
+
+    def offset(value: str) -> int:
         draw = int.from_bytes(hmac.digest(subkey, value.encode("utf-8"), "sha256")[:8], "big")
         magnitude = 1 + (draw >> 1) % max_days
-        offsets.append(magnitude if draw & 1 else -magnitude)
-    return text.replace_strict(
-        distinct,
-        pl.Series(offsets, dtype=pl.Int64),
-        default=None,
-        return_dtype=pl.Int64,
-    )
+        return magnitude if draw & 1 else -magnitude
+
+    return map_distinct(ids, offset, pl.Int64())
 
 
 @register_operator

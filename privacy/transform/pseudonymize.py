@@ -14,26 +14,24 @@ import polars as pl
 
 from privacy.crypto import derive_subkey
 from privacy.policy import PseudonymizeRule
-from privacy.transform._base import ColumnOperator, TransformContext, register_operator
+from privacy.transform._base import (
+    ColumnOperator,
+    TransformContext,
+    map_distinct,
+    register_operator,
+)
 
 __all__ = ["Pseudonymize", "pseudonym_tokens"]
 
 
 def pseudonym_tokens(values: pl.Series, key: bytes, *, length: int, prefix: str) -> pl.Series:
     """Tokens for ``values`` (cast to text) under the pseudonym ``key``; nulls stay null."""
-    text = values.cast(pl.String)
     subkey = derive_subkey(key, "pseudonym")
-    distinct = text.drop_nulls().unique()
-    tokens = [
-        prefix + hmac.digest(subkey, value.encode("utf-8"), "sha256").hex()[:length]
-        for value in distinct.to_list()
-    ]
-    return text.replace_strict(
-        distinct,
-        pl.Series(tokens, dtype=pl.String),
-        default=None,
-        return_dtype=pl.String,
-    )
+
+    def token(value: str) -> str:
+        return prefix + hmac.digest(subkey, value.encode("utf-8"), "sha256").hex()[:length]
+
+    return map_distinct(values, token, pl.String())
 
 
 @register_operator
