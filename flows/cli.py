@@ -31,7 +31,7 @@ policy_app = typer.Typer(
 )
 app.add_typer(policy_app, name="policy")
 
-_STATE: dict[str, bool] = {"debug": False, "verbose": False}
+_STATE: dict[str, bool] = {"debug": False, "verbose": False, "json": False}
 DEFAULT_DEMO_DIR = Path("demo-output")
 
 
@@ -196,6 +196,7 @@ def sanitize(
     ] = False,
 ) -> None:
     """Run the sanitize flow: ingest, detect, transform, anonymize, gate, publish."""
+    _STATE["json"] = as_json
     _check_run_inputs(input_path, policy, out, overwrite)
     summary = _run_sanitize(input_path, policy, out, overwrite, quiet=as_json)
     if as_json:
@@ -285,6 +286,7 @@ def _demo_policy_path() -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the app and map errors to exit statuses."""
     click_error = _click_exception_class()
+    _STATE.update(debug=False, verbose=False, json=False)
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
@@ -319,6 +321,17 @@ def _click_exception_class() -> Any:
 def _report_error(exc: Exception, debug: bool) -> int:
     from privacy.errors import PrivpipeError
 
+    if _STATE["json"]:  # machine readers get the outcome on stdout too (no value in it)
+        user_error = isinstance(exc, PrivpipeError)
+        typer.echo(
+            json.dumps(
+                {
+                    "status": "error",
+                    "error": type(exc).__name__ if user_error else "InternalError",
+                    "message": str(exc) if user_error else "internal error",
+                }
+            )
+        )
     if isinstance(exc, PrivpipeError):
         if debug:
             import traceback

@@ -124,6 +124,7 @@ def _check_csv_structure(path: Path, separator: str) -> list[str]:
     polars pads short rows with nulls silently and does not say which row is ragged or
     badly encoded, so the structure is checked here, where the line is known.
     """
+    line = 1
     try:
         with path.open("r", encoding="utf-8", newline="") as handle:
             reader = csv.reader(handle, delimiter=separator, strict=True)
@@ -137,21 +138,22 @@ def _check_csv_structure(path: Path, separator: str) -> list[str]:
             row = 0
             for record in reader:
                 row += 1
+                line = reader.line_num
                 if not record:
-                    blank_at = blank_at or reader.line_num
+                    blank_at = blank_at or line
                     continue
                 if blank_at:
                     raise InputError(f"{path}: line {blank_at}: blank line inside the data")
                 if len(record) != width:
                     raise InputError(
-                        f"{path}: row {row} (line {reader.line_num}) has {len(record)} "
+                        f"{path}: row {row} (line {line}) has {len(record)} "
                         f"fields, the header has {width}"
                     )
             return header
     except UnicodeDecodeError:
         raise InputError(f"{path}: line {_first_bad_utf8_line(path)}: invalid UTF-8") from None
-    except csv.Error as exc:
-        raise InputError(f"{path}: malformed CSV: {exc}") from None
+    except csv.Error as exc:  # the csv module's messages describe syntax, never field values
+        raise InputError(f"{path}: after line {line}: malformed CSV ({exc})") from None
 
 
 def _check_header(path: Path, header: list[str]) -> None:

@@ -185,3 +185,9 @@ def test_output_folder_must_be_empty_unless_overwrite(tmp_path: Path) -> None:
         prepare_output_dir(out, overwrite=False, outputs=("data.parquet",))
     prepare_output_dir(out, overwrite=True, outputs=("data.parquet",))
     assert not (out / "data.parquet").exists() and (out / "other.txt").exists()
+
+
+def test_unbalanced_quote_names_the_line(tmp_path: Path) -> None:
+    text = HEADER + 'a1,34,1990-01-02,1.5,yes\n"a2"x,34,1990-01-02,1.5,yes\n'
+    with pytest.raises(InputError, match=r"in\.csv: after line 2: malformed CSV"):
+        read_input(_csv(tmp_path, text), POLICY)

@@ -140,3 +140,61 @@ def test_demo_command_from_a_fresh_process(tmp_path: Path) -> None:
     assert (tmp_path / "demo" / "sanitized" / "data.parquet").exists()
     assert oct((tmp_path / "demo" / "keys" / "pseudonym.key").stat().st_mode & 0o777) == "0o600"
     assert "sanitized 300 rows" in done.stdout
+
+
+BAD_INPUTS = {
+    "empty file": (lambda people: "", "input file is empty"),
+    "missing column": (
+        lambda people: people.drop("notes").write_csv(),
+        "column 'notes' declared in the policy is missing from the input",
+    ),
+    "extra column": (
+        lambda people: people.with_columns(pl.lit("x").alias("extra")).write_csv(),
+        "column 'extra' is not declared in the policy",
+    ),
+    "wrong type": (
+        lambda people: (
+            people.with_columns(pl.col("hours_per_week").cast(pl.String))
+            .with_columns(
+                pl.when(pl.int_range(pl.len()) == 5)
+                .then(pl.lit("forty"))
+                .otherwise(pl.col("hours_per_week"))
+                .alias("hours_per_week")
+            )
+            .write_csv()
+        ),
+        "row 6, column 'hours_per_week': value is not a valid integer",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_through_the_cli_is_one_line_exit_2(
+    case: str,
+    tmp_path: Path,
+    people,
+    demo_policy_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    make, expected = BAD_INPUTS[case]
+    source = tmp_path / "in.csv"
+    source.write_text(make(people))
+    out = tmp_path / "out"
+    assert _sanitize(source, demo_policy_path, out, "--json") == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.strip().splitlines()) == 1 and captured.err.startswith("error: ")
+    assert expected in captured.err
+    result = json.loads(captured.out.strip().splitlines()[-1])
+    assert result["status"] == "error" and expected in result["message"]
+    assert not (out / "data.parquet").exists()
+
+
+def test_invalid_utf8_through_the_cli(
+    tmp_path: Path, people, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.csv"
+    lines = people.write_csv().encode().splitlines(keepends=True)
+    lines[9] = lines[9].replace(b"a", b"\xe9", 1)  # a Latin-1 byte in UTF-8
+    source.write_bytes(b"".join(lines))
+    assert _sanitize(source, demo_policy_path, tmp_path / "out") == 2
+    assert capsys.readouterr().err == f"error: {source}: line 10: invalid UTF-8\n"
