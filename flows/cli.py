@@ -146,6 +146,11 @@ def _check_run_inputs(input_path: Path, policy_file: Path, out: Path, overwrite:
         raise OutputError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise OutputError(f"{out}: output folder exists and is not empty (use --overwrite)")
+    from privacy.crypto import EnvKeyProvider
+    from privacy.transform import operators_for
+
+    if any(op.uses_key() for op in operators_for(policy)):
+        EnvKeyProvider(policy.keys.pseudonym_key_env).pseudonym_key()
 
 
 def _run_sanitize(
@@ -176,7 +181,9 @@ def _run_sanitize(
 
         sanitize.set_progress(progress)
         try:
-            return sanitize.sanitize_flow(str(input_path), str(policy_file), str(out), overwrite)
+            return sanitize.sanitize_flow(
+                str(input_path.resolve()), str(policy_file.resolve()), str(out.resolve()), overwrite
+            )
         finally:
             sanitize.set_progress(None)
 
