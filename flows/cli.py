@@ -30,6 +30,11 @@ policy_app = typer.Typer(
     help="Validate policies and export their JSON Schema.", no_args_is_help=True
 )
 app.add_typer(policy_app, name="policy")
+keys_app = typer.Typer(
+    help="Manage a keyring: key-encryption keys (rotated) and the pseudonym secret.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
 
 _STATE: dict[str, bool] = {"debug": False, "verbose": False, "json": False}
 DEFAULT_DEMO_DIR = Path("demo-output")
@@ -103,6 +108,151 @@ def policy_check(
     summary = ", ".join(f"{n} {r}" for r, n in sorted(rules.items()))
     typer.echo(f"{file}: ok — policy {policy.name!r}, {len(policy.columns)} columns ({summary})")
     typer.echo(f"sha256 {policy.hash}")
+
+
+# --------------------------------------------------------------------------- keys
+
+PASSPHRASE_ENV = "PRIVPIPE_PASSPHRASE"
+KeyringOption = Annotated[
+    Path,
+    typer.Option(
+        "--keyring",
+        "-k",
+        envvar="PRIVPIPE_KEYRING",
+        help="Keyring file (or set PRIVPIPE_KEYRING).",
+    ),
+]
+
+
+def _passphrase(keyring: Path, *, confirm: bool = False) -> str:
+    """From PRIVPIPE_PASSPHRASE, else an interactive prompt; never from an argument."""
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        from privacy.errors import KeyAccessError
+
+        raise KeyAccessError(
+            f"{keyring}: a passphrase is needed: set {PASSPHRASE_ENV} or run in a terminal"
+        )
+    text: str = typer.prompt(
+        f"Passphrase for {keyring}", hide_input=True, confirmation_prompt=confirm, err=True
+    )
+    return text
+
+
+def _open_keyring(path: Path) -> Any:
+    from privacy.crypto import Keyring
+
+    return Keyring.open(path, _passphrase(path))
+
+
+@keys_app.command("init")
+def keys_init(keyring: KeyringOption) -> None:
+    """Create a keyring (mode 0600) with one active key-encryption key."""
+    from privacy.crypto import Keyring
+
+    ring = Keyring.create(keyring, _passphrase(keyring, confirm=True))
+    typer.echo(
+        f"created {keyring}: active key {ring.active_kek_id}, pseudonym key {ring.pseudonym_key_id}"
+    )
+
+
+@keys_app.command("list")
+def keys_list(
+    keyring: KeyringOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """List key ids, creation times and which key is active (never key bytes)."""
+    ring = _open_keyring(keyring)
+    keys = [{"id": k.id, "created": k.created, "active": k.active} for k in ring.list_keys()]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"keyring": str(keyring), "keys": keys, "pseudonym_key_id": ring.pseudonym_key_id}
+            )
+        )
+        return
+    for key in keys:
+        typer.echo(f"{key['id']}  {key['created']}  {'active' if key['active'] else ''}".rstrip())
+    typer.echo(f"pseudonym key {ring.pseudonym_key_id}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(keyring: KeyringOption) -> None:
+    """Add a new active key-encryption key; older keys stay for decryption."""
+    ring = _open_keyring(keyring)
+    old = ring.active_kek_id
+    new = ring.rotate()
+    typer.echo(f"rotated {keyring}: active key {new.id} (was {old}); run `privpipe keys rewrap`")
+
+
+@keys_app.command("rewrap")
+def keys_rewrap(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Sealed files.")],
+    keyring: KeyringOption,
+) -> None:
+    """Re-wrap sealed files' data keys under the active key, without re-encrypting them."""
+    from privacy.crypto import rewrap_file
+
+    ring = _open_keyring(keyring)
+    for path in files:
+        old, new = rewrap_file(path, ring)
+        typer.echo(f"{path}: {'already under ' + new if old == new else old + ' -> ' + new}")
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    from privacy.errors import PrivpipeError
+
+    pairs = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise PrivpipeError(f"{option} {value!r}: expected KEY=VALUE")
+        pairs[key] = val
+    return pairs
+
+
+@app.command()
+def encrypt(
+    source: Annotated[Path, typer.Argument(metavar="IN", help="Plaintext file.")],
+    target: Annotated[Path, typer.Argument(metavar="OUT", help="Sealed file to write.")],
+    keyring: KeyringOption,
+    ad: Annotated[
+        list[str] | None,
+        typer.Option("--ad", help="Associated data KEY=VALUE bound to the file (repeatable)."),
+    ] = None,
+) -> None:
+    """Seal a file: AES-256-GCM segments under a fresh data key wrapped by the keyring."""
+    from privacy.crypto import seal_file
+    from privacy.errors import InputError
+
+    if not source.is_file():
+        raise InputError(f"{source}: input file not found")
+    ring = _open_keyring(keyring)
+    header = seal_file(source, target, ring, _pairs(ad or [], "--ad"))
+    typer.echo(f"sealed {source} -> {target} (key {header.kek_id})")
+
+
+@app.command()
+def decrypt(
+    source: Annotated[Path, typer.Argument(metavar="IN", help="Sealed file.")],
+    target: Annotated[Path, typer.Argument(metavar="OUT", help="Plaintext file to write.")],
+    keyring: KeyringOption,
+    expect: Annotated[
+        list[str] | None,
+        typer.Option("--expect", help="Require associated data KEY=VALUE (repeatable)."),
+    ] = None,
+) -> None:
+    """Unseal a file; every segment is verified, and nothing is written if one fails."""
+    from privacy.crypto import unseal_file
+    from privacy.errors import InputError
+
+    if not source.is_file():
+        raise InputError(f"{source}: input file not found")
+    ring = _open_keyring(keyring)
+    unseal_file(source, target, ring, expected=_pairs(expect or [], "--expect") or None)
+    typer.echo(f"unsealed {source} -> {target}")
 
 
 # --------------------------------------------------------------------------- synth

@@ -63,8 +63,6 @@ class KeyAccessError(PrivpipeError):
 class IntegrityError(PrivpipeError):
     """Sealed data or an audit trail failed verification."""
 
-    exit_code = 3
-
 
 class PrivacyGuaranteeError(PrivpipeError):
     """Publishing would break a privacy guarantee; the run fails closed."""

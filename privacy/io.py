@@ -10,18 +10,15 @@ nothing, never half of a new one.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
 
+from privacy._atomic import atomic_path
 from privacy.errors import InputError, OutputError, SchemaError
 from privacy.policy import ColumnType, Policy
 
@@ -274,26 +271,6 @@ def _cast(dtype: pl.DataType, target: ColumnType, fmt: str | None, name: str) ->
 
 
 # --------------------------------------------------------------------------- writing
-
-
-@contextlib.contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``final``; rename it over ``final`` on success.
-
-    On any exception the temporary file is removed and ``final`` is left as it was.
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        with tmp.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_bytes(final: Path, data: bytes) -> None:

@@ -1,10 +1,52 @@
-"""Key material: the provider boundary and purpose-bound key derivation."""
+"""Keys and sealed files: the provider boundaries, the local keyring, and AES-256-GCM
+streaming envelope encryption at rest."""
 
+from privacy.crypto._keyring import SCRYPT_N, KekInfo, Keyring
 from privacy.crypto._provider import (
+    MIN_KEY_BYTES,
     EnvKeyProvider,
+    KeyEncryptionProvider,
     KeyProvider,
     StaticKeyProvider,
     derive_subkey,
+    key_id,
+)
+from privacy.crypto._sealed import (
+    DEFAULT_SEGMENT_SIZE,
+    MAGIC,
+    SealedHeader,
+    SealedWriter,
+    is_sealed,
+    open_sealed,
+    read_header,
+    rewrap_file,
+    seal_bytes,
+    seal_file,
+    unseal_bytes,
+    unseal_file,
 )
 
-__all__ = ["EnvKeyProvider", "KeyProvider", "StaticKeyProvider", "derive_subkey"]
+__all__ = [
+    "DEFAULT_SEGMENT_SIZE",
+    "MAGIC",
+    "MIN_KEY_BYTES",
+    "SCRYPT_N",
+    "EnvKeyProvider",
+    "KekInfo",
+    "KeyEncryptionProvider",
+    "KeyProvider",
+    "Keyring",
+    "SealedHeader",
+    "SealedWriter",
+    "StaticKeyProvider",
+    "derive_subkey",
+    "is_sealed",
+    "key_id",
+    "open_sealed",
+    "read_header",
+    "rewrap_file",
+    "seal_bytes",
+    "seal_file",
+    "unseal_bytes",
+    "unseal_file",
+]

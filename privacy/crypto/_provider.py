@@ -1,8 +1,13 @@
-"""The key-provider boundary.
+"""The key-provider boundaries.
 
-Stages ask a :class:`KeyProvider` for key material by purpose and never see where it
-lives. :class:`EnvKeyProvider` reads the pseudonym key from an environment variable;
-a keyring-file provider and cloud KMS providers plug in behind the same protocol.
+Two roles, two protocols. A :class:`KeyEncryptionProvider` wraps and unwraps per-file
+data keys under key-encryption keys (KEKs) it never hands out: the local keyring
+implements it, and so can a cloud KMS (AWS KMS ``Encrypt``/``Decrypt``, GCP KMS, Vault
+transit) without any change to the sealed-file code. A :class:`KeyProvider` supplies the
+pseudonym secret behind keyed tokens and date shifts.
+
+:class:`EnvKeyProvider` reads a pseudonym key from the environment, for runs without a
+keyring; :class:`StaticKeyProvider` holds bytes already in hand (tests, embedding).
 """
 
 from __future__ import annotations
@@ -14,14 +19,22 @@ from typing import Protocol, runtime_checkable
 
 from privacy.errors import KeyAccessError
 
-__all__ = ["EnvKeyProvider", "KeyProvider", "StaticKeyProvider", "derive_subkey"]
+__all__ = [
+    "EnvKeyProvider",
+    "KeyEncryptionProvider",
+    "KeyProvider",
+    "MIN_KEY_BYTES",
+    "StaticKeyProvider",
+    "derive_subkey",
+    "key_id",
+]
 
 MIN_KEY_BYTES = 32
 
 
 @runtime_checkable
 class KeyProvider(Protocol):
-    """Where stages get key material. Implementations must never log key bytes."""
+    """Where stages get the pseudonym secret. Implementations never log key bytes."""
 
     def pseudonym_key(self) -> bytes:
         """The secret behind pseudonym tokens and date shifts (at least 32 bytes)."""
@@ -33,13 +46,33 @@ class KeyProvider(Protocol):
         ...
 
 
+@runtime_checkable
+class KeyEncryptionProvider(Protocol):
+    """Wraps data keys under key-encryption keys that never leave the provider."""
+
+    @property
+    def active_kek_id(self) -> str:
+        """The KEK that new data keys are wrapped under."""
+        ...
+
+    def wrap_key(self, data_key: bytes, associated_data: bytes) -> tuple[str, bytes]:
+        """Wrap ``data_key`` under the active KEK; returns (kek id, wrapped key)."""
+        ...
+
+    def unwrap_key(self, kek_id: str, wrapped: bytes, associated_data: bytes) -> bytes:
+        """Unwrap a data key. Raises KeyAccessError for an unknown KEK and
+        IntegrityError when the wrapped key or its associated data was altered."""
+        ...
+
+
 def derive_subkey(master: bytes, purpose: str) -> bytes:
     """A purpose-bound key from the master (HMAC-SHA256 as a PRF), so that pseudonym
     tokens and date offsets never reuse the same key."""
     return hmac.new(master, f"privpipe/v1/{purpose}".encode(), hashlib.sha256).digest()
 
 
-def _key_id(key: bytes) -> str:
+def key_id(key: bytes) -> str:
+    """A one-way identifier of a secret key, safe to publish."""
     return "k-" + derive_subkey(key, "key-id").hex()[:16]
 
 
@@ -56,7 +89,7 @@ class StaticKeyProvider:
 
     @property
     def pseudonym_key_id(self) -> str:
-        return _key_id(self._key)
+        return key_id(self._key)
 
 
 class EnvKeyProvider:
@@ -71,7 +104,8 @@ class EnvKeyProvider:
             raise KeyAccessError(
                 f"{self.variable} is not set (policy keys.pseudonym_key_env): set it to "
                 f"{2 * MIN_KEY_BYTES} hex characters, for example from "
-                "`python -c 'import secrets; print(secrets.token_hex(32))'`"
+                "`python -c 'import secrets; print(secrets.token_hex(32))'`, "
+                "or use a keyring (keys.keyring / --keyring)"
             )
         try:
             key = bytes.fromhex(value)
@@ -86,4 +120,4 @@ class EnvKeyProvider:
 
     @property
     def pseudonym_key_id(self) -> str:
-        return _key_id(self.pseudonym_key())
+        return key_id(self.pseudonym_key())
