@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ app.add_typer(keys_app, name="keys")
 
 _STATE: dict[str, bool] = {"debug": False, "verbose": False, "json": False}
 DEFAULT_DEMO_DIR = Path("demo-output")
+DEMO_PASSPHRASE = "privpipe-demo-only"
 
 
 def _version(value: bool) -> None:
@@ -113,6 +113,7 @@ def policy_check(
 # --------------------------------------------------------------------------- keys
 
 PASSPHRASE_ENV = "PRIVPIPE_PASSPHRASE"
+_DEMO_PASSPHRASES: dict[Path, str] = {}  # only `privpipe demo` puts anything here
 KeyringOption = Annotated[
     Path,
     typer.Option(
@@ -126,7 +127,7 @@ KeyringOption = Annotated[
 
 def _passphrase(keyring: Path, *, confirm: bool = False) -> str:
     """From PRIVPIPE_PASSPHRASE, else an interactive prompt; never from an argument."""
-    value = os.environ.get(PASSPHRASE_ENV)
+    value = os.environ.get(PASSPHRASE_ENV) or _DEMO_PASSPHRASES.get(keyring.resolve())
     if value:
         return value
     if not sys.stdin.isatty():
@@ -265,46 +266,65 @@ def synth(
     ],
     rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Number of people.")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same file.")] = 0,
+    keyring: Annotated[
+        Path | None,
+        typer.Option("--keyring", "-k", envvar="PRIVPIPE_KEYRING", help="Seal a .sealed output."),
+    ] = None,
 ) -> None:
-    """Make synthetic raw personal data shaped like UCI Adult (deterministic per seed)."""
-    from privacy.io import detect_format, write_frame
+    """Make synthetic raw personal data shaped like UCI Adult (deterministic per seed).
+
+    Name the output ``people.csv.sealed`` (with --keyring) to seal it at rest."""
+    from privacy.io import SEALED_SUFFIX, detect_format, plain_name, write_frame
     from privacy.synth import synthesize
 
-    detect_format(out)
+    detect_format(plain_name(out))
+    ring = None
+    if out.suffix == SEALED_SUFFIX:
+        if keyring is None:
+            from privacy.errors import KeyAccessError
+
+            raise KeyAccessError(f"{out}: writing a sealed file needs --keyring")
+        ring = _open_keyring(keyring)
     started = time.perf_counter()
     frame = synthesize(rows, seed)
-    write_frame(frame, out)
+    write_frame(frame, out, keys=ring, associated_data={"artifact": "synthetic"})
     _err(f"wrote {rows:,} rows to {out} in {time.perf_counter() - started:.1f} s")
 
 
 # --------------------------------------------------------------------------- sanitize
 
 
-def _check_run_inputs(input_path: Path, policy_file: Path, out: Path, overwrite: bool) -> None:
-    """Fail fast, before Prefect starts, on what can be checked without reading data."""
+def _check_run_inputs(
+    input_path: Path, policy_file: Path, out: Path, overwrite: bool, keyring: Path | None
+) -> Path:
+    """Fail fast, before Prefect starts, on what can be checked without reading data;
+    unlock the keyring (asking for its passphrase if need be). Returns its path."""
+    from flows import _keys
     from privacy.errors import InputError, OutputError
-    from privacy.io import detect_format
+    from privacy.io import detect_format, plain_name
     from privacy.policy import load_policy
     from privacy.stages import check_supported
+    from privacy.transform import operators_for
 
     policy = load_policy(policy_file)
     check_supported(policy)
     if not input_path.exists():
         raise InputError(f"{input_path}: input file not found")
-    detect_format(input_path, policy.input.format)
+    detect_format(plain_name(input_path), policy.input.format)
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise OutputError(f"{out}: output folder exists and is not empty (use --overwrite)")
-    from privacy.crypto import EnvKeyProvider
-    from privacy.transform import operators_for
-
+    ring_path = _keys.resolve_keyring_path(keyring, policy)
+    ring = _open_keyring(ring_path)
+    _keys.register(ring)
     if any(op.uses_key() for op in operators_for(policy)):
-        EnvKeyProvider(policy.keys.pseudonym_key_env).pseudonym_key()
+        _keys.pseudonym_provider(policy, ring).pseudonym_key()
+    return ring_path
 
 
 def _run_sanitize(
-    input_path: Path, policy_file: Path, out: Path, overwrite: bool, quiet: bool
+    input_path: Path, policy_file: Path, out: Path, keyring: Path, overwrite: bool, quiet: bool
 ) -> dict[str, Any]:
     from flows._prefect_env import configure_prefect
 
@@ -332,7 +352,11 @@ def _run_sanitize(
         sanitize.set_progress(progress)
         try:
             return sanitize.sanitize_flow(
-                str(input_path.resolve()), str(policy_file.resolve()), str(out.resolve()), overwrite
+                str(input_path.resolve()),
+                str(policy_file.resolve()),
+                str(out.resolve()),
+                str(keyring.resolve()),
+                overwrite,
             )
         finally:
             sanitize.set_progress(None)
@@ -351,11 +375,23 @@ def sanitize(
     as_json: Annotated[
         bool, typer.Option("--json", help="End stdout with one JSON summary line.")
     ] = False,
+    keyring: Annotated[
+        Path | None,
+        typer.Option(
+            "--keyring",
+            "-k",
+            envvar="PRIVPIPE_KEYRING",
+            help="Keyring that seals the vault, intermediates and output (default: the "
+            "policy's keys.keyring). Passphrase from PRIVPIPE_PASSPHRASE or a prompt.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the sanitize flow: ingest, detect, transform, anonymize, gate, publish."""
+    """Run the sanitize flow: ingest, detect, transform, anonymize, gate, publish.
+
+    INPUT may be sealed (e.g. people.csv.sealed): it is decrypted in memory."""
     _STATE["json"] = as_json
-    _check_run_inputs(input_path, policy, out, overwrite)
-    summary = _run_sanitize(input_path, policy, out, overwrite, quiet=as_json)
+    ring = _check_run_inputs(input_path, policy, out, overwrite, keyring)
+    summary = _run_sanitize(input_path, policy, out, ring, overwrite, quiet=as_json)
     if as_json:
         typer.echo(json.dumps(summary, sort_keys=True))
     else:
@@ -395,35 +431,51 @@ def demo(
         bool, typer.Option("--overwrite/--no-overwrite", help="Reuse an existing demo folder.")
     ] = True,
 ) -> None:
-    """Make synthetic data and a key, then run every stage on the demo policy."""
-    from privacy.io import atomic_write_bytes, write_frame
-    from privacy.policy import load_policy
+    """Make synthetic data and a demo keyring, then run every stage on the demo policy.
+
+    Everything it writes that holds (synthetic) personal data is sealed."""
+    from flows import _keys
+    from privacy.crypto import Keyring
+    from privacy.io import write_frame
     from privacy.synth import synthesize
 
     policy_file = _demo_policy_path()
-    policy = load_policy(policy_file)
     out.mkdir(parents=True, exist_ok=True)
-    raw_file = out / "raw" / "people.csv"
+    keyring = out / "keys" / "keyring.json"
+    raw_file = out / "raw" / "people.csv.sealed"
     result_dir = out / "sanitized"
-    key_file = out / "keys" / "pseudonym.key"
-
-    write_frame(synthesize(rows, seed), raw_file)
-    typer.echo(f"synthetic raw data  {raw_file}  ({rows:,} rows, seed {seed})")
-    variable = policy.keys.pseudonym_key_env
-    if not os.environ.get(variable):
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(key_file.parent, 0o700)
-            atomic_write_bytes(key_file, (secrets.token_hex(32) + "\n").encode())
-            os.chmod(key_file, 0o600)
-        os.environ[variable] = key_file.read_text().strip()
-        typer.echo(f"pseudonym key       {key_file}  (0600; set {variable} to reuse it)")
     if result_dir.exists() and any(result_dir.iterdir()) and not overwrite:
         from privacy.errors import OutputError
 
         raise OutputError(f"{result_dir}: output folder exists and is not empty (use --overwrite)")
-    summary = _run_sanitize(raw_file, policy_file, result_dir, overwrite, quiet=False)
+
+    passphrase = os.environ.get(PASSPHRASE_ENV) or DEMO_PASSPHRASE
+    if keyring.exists():
+        ring = Keyring.open(keyring, passphrase)
+    else:
+        keyring.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(keyring.parent, 0o700)
+        ring = Keyring.create(keyring, passphrase)
+    _DEMO_PASSPHRASES[keyring.resolve()] = passphrase
+    _keys.register(ring)
+    shown = (
+        "from PRIVPIPE_PASSPHRASE"
+        if passphrase != DEMO_PASSPHRASE
+        else (f"passphrase {DEMO_PASSPHRASE!r}: a demo-only value, never use it for real data")
+    )
+    typer.echo(f"demo keyring        {keyring}  ({shown})")
+
+    write_frame(
+        synthesize(rows, seed), raw_file, keys=ring, associated_data={"artifact": "synthetic"}
+    )
+    typer.echo(f"synthetic raw data  {raw_file}  ({rows:,} rows, seed {seed}, sealed)")
+    ring_path = _check_run_inputs(raw_file, policy_file, result_dir, overwrite, keyring)
+    summary = _run_sanitize(raw_file, policy_file, result_dir, ring_path, overwrite, quiet=False)
     _print_summary(summary)
+    typer.echo(
+        f"to read the output: PRIVPIPE_PASSPHRASE=... privpipe decrypt "
+        f"{summary['outputs']['data']} data.parquet --keyring {keyring}"
+    )
 
 
 def _demo_policy_path() -> Path:

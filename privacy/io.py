@@ -12,14 +12,24 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
+import shutil
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import polars as pl
 
 from privacy._atomic import atomic_path
-from privacy.errors import InputError, OutputError, SchemaError
+from privacy.crypto import (
+    KeyEncryptionProvider,
+    SealedWriter,
+    is_sealed,
+    open_sealed,
+    unseal_bytes,
+)
+from privacy.errors import InputError, KeyAccessError, OutputError, SchemaError
 from privacy.policy import ColumnType, Policy
 
 __all__ = [
@@ -27,7 +37,10 @@ __all__ = [
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_json",
+    "SEALED_SUFFIX",
     "detect_format",
+    "plain_name",
+    "plaintext_blocks",
     "prepare_output_dir",
     "read_input",
     "sha256_file",
@@ -52,6 +65,7 @@ _POLARS_TYPES: dict[ColumnType, pl.DataType] = {
     "date": pl.Date(),
     "datetime": pl.Datetime("us"),
 }
+SEALED_SUFFIX = ".sealed"
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
 
@@ -70,9 +84,17 @@ def detect_format(path: Path, declared: str = "auto") -> InputFormat:
     return fmt
 
 
-def read_input(path: str | Path, policy: Policy) -> pl.DataFrame:
+def plain_name(path: Path) -> Path:
+    """The name a sealed file's plaintext has: ``data.parquet.sealed`` -> ``data.parquet``."""
+    return path.with_suffix("") if path.suffix == SEALED_SUFFIX else path
+
+
+def read_input(
+    path: str | Path, policy: Policy, keys: KeyEncryptionProvider | None = None
+) -> pl.DataFrame:
     """Read ``path`` and return a frame with exactly the policy's columns, typed as declared.
 
+    A sealed input is decrypted in memory with ``keys``, never to a temporary file.
     Raises :class:`InputError` for a missing, empty or malformed file and
     :class:`SchemaError` when columns or values do not match the policy.
     """
@@ -83,39 +105,64 @@ def read_input(path: str | Path, policy: Policy) -> pl.DataFrame:
         raise InputError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: input file is empty")
-    fmt = detect_format(path, policy.input.format)
+    source: Path | bytes = path
+    if is_sealed(path):
+        if keys is None:
+            raise KeyAccessError(f"{path}: a sealed input needs a keyring (--keyring)")
+        source = unseal_bytes(path, keys)
+        if not source:
+            raise InputError(f"{path}: input file is empty (once unsealed)")
+    fmt = detect_format(plain_name(path), policy.input.format)
     if fmt == "csv":
-        raw = _read_csv(path, policy.input.separator)
+        raw = _read_csv(source, path, policy.input.separator)
     elif fmt == "parquet":
-        raw = _read_parquet(path)
+        raw = _read_parquet(source, path)
     else:
-        raw = _read_jsonl(path)
+        raw = _read_jsonl(source, path)
     if raw.height == 0:
         raise InputError(f"{path}: input has a header but no rows")
     return _conform(raw, policy, path)
 
 
+def plaintext_blocks(
+    path: Path, keys: KeyEncryptionProvider | None, *, block: int = 1 << 20
+) -> Iterator[bytes]:
+    """The plaintext bytes of ``path`` in blocks: unsealed (verified) if it is sealed."""
+    with path.open("rb") as handle:
+        if is_sealed(path):
+            if keys is None:
+                raise KeyAccessError(f"{path}: a sealed input needs a keyring (--keyring)")
+            yield from open_sealed(handle, keys, name=str(path))
+            return
+        while data := handle.read(block):
+            yield data
+
+
 # --------------------------------------------------------------------------- readers
 
 
-def _read_csv(path: Path, separator: str) -> pl.DataFrame:
-    header = _check_csv_structure(path, separator)
+def _binary(source: Path | bytes) -> BinaryIO:
+    return source.open("rb") if isinstance(source, Path) else io.BytesIO(source)
+
+
+def _read_csv(source: Path | bytes, name: Path, separator: str) -> pl.DataFrame:
+    header = _check_csv_structure(source, name, separator)
     try:
         frame = pl.read_csv(
-            path,
+            source,
             separator=separator,
             infer_schema=False,
             empty_string_is_null=True,
             raise_if_empty=True,
         )
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"{path}: malformed CSV ({type(exc).__name__})") from None
+        raise InputError(f"{name}: malformed CSV ({type(exc).__name__})") from None
     if frame.columns != header:  # pragma: no cover - polars and csv disagree on the header
-        raise InputError(f"{path}: could not read the header consistently")
+        raise InputError(f"{name}: could not read the header consistently")
     return frame
 
 
-def _check_csv_structure(path: Path, separator: str) -> list[str]:
+def _check_csv_structure(source: Path | bytes, path: Path, separator: str) -> list[str]:
     """Walk the file once with the csv module: valid UTF-8, and every row has every field.
 
     polars pads short rows with nulls silently and does not say which row is ragged or
@@ -123,7 +170,7 @@ def _check_csv_structure(path: Path, separator: str) -> list[str]:
     """
     line = 1
     try:
-        with path.open("r", encoding="utf-8", newline="") as handle:
+        with io.TextIOWrapper(_binary(source), encoding="utf-8", newline="") as handle:
             reader = csv.reader(handle, delimiter=separator, strict=True)
             try:
                 header = next(reader)
@@ -148,7 +195,8 @@ def _check_csv_structure(path: Path, separator: str) -> list[str]:
                     )
             return header
     except UnicodeDecodeError:
-        raise InputError(f"{path}: line {_first_bad_utf8_line(path)}: invalid UTF-8") from None
+        bad = _first_bad_utf8_line(source)
+        raise InputError(f"{path}: line {bad}: invalid UTF-8") from None
     except csv.Error as exc:  # the csv module's messages describe syntax, never field values
         raise InputError(f"{path}: after line {line}: malformed CSV ({exc})") from None
 
@@ -163,8 +211,8 @@ def _check_header(path: Path, header: list[str]) -> None:
         seen.add(name)
 
 
-def _first_bad_utf8_line(path: Path) -> int:
-    with path.open("rb") as handle:
+def _first_bad_utf8_line(source: Path | bytes) -> int:
+    with _binary(source) as handle:
         for number, line in enumerate(handle, start=1):
             try:
                 line.decode("utf-8")
@@ -173,31 +221,33 @@ def _first_bad_utf8_line(path: Path) -> int:
     return 0  # pragma: no cover - only called after a decode error
 
 
-def _read_parquet(path: Path) -> pl.DataFrame:
+def _read_parquet(source: Path | bytes, name: Path) -> pl.DataFrame:
     try:
-        return pl.read_parquet(path)
+        return pl.read_parquet(_binary(source) if isinstance(source, bytes) else source)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
+        raise InputError(f"{name}: not a readable Parquet file ({type(exc).__name__})") from None
 
 
-def _read_jsonl(path: Path) -> pl.DataFrame:
+def _read_jsonl(source: Path | bytes, name: Path) -> pl.DataFrame:
     try:
-        return pl.read_ndjson(path, infer_schema_length=None)
+        return pl.read_ndjson(
+            _binary(source) if isinstance(source, bytes) else source, infer_schema_length=None
+        )
     except (pl.exceptions.PolarsError, OSError):
         pass
-    with path.open("rb") as handle:
+    with _binary(source) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
                 value = json.loads(line)
             except UnicodeDecodeError:
-                raise InputError(f"{path}: line {number}: invalid UTF-8") from None
+                raise InputError(f"{name}: line {number}: invalid UTF-8") from None
             except json.JSONDecodeError as exc:
-                raise InputError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
+                raise InputError(f"{name}: line {number}: invalid JSON ({exc.msg})") from None
             if not isinstance(value, dict):
-                raise InputError(f"{path}: line {number}: expected a JSON object")
-    raise InputError(f"{path}: records with inconsistent fields or types")
+                raise InputError(f"{name}: line {number}: expected a JSON object")
+    raise InputError(f"{name}: records with inconsistent fields or types")
 
 
 # --------------------------------------------------------------------------- schema
@@ -283,16 +333,37 @@ def atomic_write_json(final: Path, value: object) -> None:
     atomic_write_bytes(final, text.encode("utf-8"))
 
 
-def write_frame(frame: pl.DataFrame, final: Path, *, compression: str = "zstd") -> None:
-    """Write ``frame`` as CSV, Parquet or JSON Lines (by suffix), atomically."""
-    fmt = detect_format(final)
-    with atomic_path(final) as tmp:
-        if fmt == "parquet":
-            frame.write_parquet(tmp, compression=compression)  # type: ignore[arg-type]
-        elif fmt == "csv":
-            frame.write_csv(tmp)
+def write_frame(
+    frame: pl.DataFrame,
+    final: Path,
+    *,
+    compression: str = "zstd",
+    keys: KeyEncryptionProvider | None = None,
+    associated_data: Mapping[str, str] | None = None,
+) -> None:
+    """Write ``frame`` as CSV, Parquet or JSON Lines (by suffix), atomically.
+
+    A name ending ``.sealed`` (``people.csv.sealed``) is sealed with ``keys``: the
+    plaintext is serialized in memory and only ciphertext reaches the disk.
+    """
+    sealed = final.suffix == SEALED_SUFFIX
+    fmt = detect_format(plain_name(final))
+    if sealed and keys is None:
+        raise KeyAccessError(f"{final}: writing a sealed file needs a keyring (--keyring)")
+    buffer = io.BytesIO()
+    if fmt == "parquet":
+        frame.write_parquet(buffer, compression=compression)  # type: ignore[arg-type]
+    elif fmt == "csv":
+        frame.write_csv(buffer)
+    else:
+        frame.write_ndjson(buffer)
+    with atomic_path(final) as tmp, tmp.open("wb") as sink:
+        if sealed:
+            assert keys is not None
+            with SealedWriter(sink, keys, associated_data) as writer:
+                writer.write(buffer.getbuffer())
         else:
-            frame.write_ndjson(tmp)
+            sink.write(buffer.getbuffer())
 
 
 def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
@@ -303,7 +374,9 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def prepare_output_dir(path: Path, *, overwrite: bool, outputs: tuple[str, ...]) -> None:
+def prepare_output_dir(
+    path: Path, *, overwrite: bool, outputs: tuple[str, ...], folders: tuple[str, ...] = ()
+) -> None:
     """Make sure ``path`` may receive a run's outputs.
 
     A folder that exists and is not empty is refused unless ``overwrite``; with it, the
@@ -316,6 +389,8 @@ def prepare_output_dir(path: Path, *, overwrite: bool, outputs: tuple[str, ...])
             raise OutputError(f"{path}: output folder exists and is not empty (use --overwrite)")
         for name in outputs:
             (path / name).unlink(missing_ok=True)
+        for name in folders:
+            shutil.rmtree(path / name, ignore_errors=True)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -318,18 +318,24 @@ class TrainingSpec(_Strict):
 
 
 class KeysSpec(_Strict):
-    keyring: str | None = Field(None, description="Keyring file, relative to the policy file.")
-    pseudonym_key_env: str = Field(
-        "PRIVPIPE_PSEUDONYM_KEY",
+    keyring: str | None = Field(
+        None,
+        description="Keyring file, relative to the policy file (--keyring wins).",
+    )
+    pseudonym_key_env: str | None = Field(
+        None,
         pattern=r"^[A-Z_][A-Z0-9_]*$",
-        description="Environment variable holding the pseudonym key while no keyring is set.",
+        description=(
+            "Take the pseudonym key (hex) from this environment variable instead of the "
+            "keyring, e.g. to keep tokens made under an earlier key."
+        ),
     )
 
 
 class OutputsSpec(_Strict):
     format: Literal["parquet"] = "parquet"
     compression: Literal["zstd", "snappy", "lz4", "uncompressed"] = "zstd"
-    seal: bool = Field(False, description="Seal the published data at rest.")
+    seal: bool = Field(True, description="Seal the published data at rest (default).")
 
 
 class Policy(_Strict):

@@ -8,6 +8,9 @@ knows about Prefect.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -17,14 +20,24 @@ from typing import Any
 import polars as pl
 
 from privacy import __version__
-from privacy.crypto import KeyProvider
+from privacy.crypto import KeyEncryptionProvider, KeyProvider, SealedWriter, is_sealed
 from privacy.errors import PolicyError, PrivacyGuaranteeError
-from privacy.io import atomic_path, atomic_write_json, read_input, sha256_file
+from privacy.io import (
+    SEALED_SUFFIX,
+    atomic_path,
+    atomic_write_json,
+    plain_name,
+    plaintext_blocks,
+    read_input,
+    sha256_file,
+)
 from privacy.policy import Policy
 from privacy.transform import apply_policy
 
 __all__ = [
     "DATA_FILE",
+    "SEALED_DATA_FILE",
+    "VAULT_DIR",
     "MANIFEST_FILE",
     "StageRecord",
     "anonymize",
@@ -33,10 +46,13 @@ __all__ = [
     "gate",
     "ingest",
     "publish",
+    "published_associated_data",
     "transform",
 ]
 
 DATA_FILE = "data.parquet"
+SEALED_DATA_FILE = "data.parquet.sealed"
+VAULT_DIR = "vault"
 MANIFEST_FILE = "manifest.json"
 _DIRECT_RULES = ("drop", "redact", "mask", "pseudonymize")
 
@@ -61,15 +77,9 @@ def check_supported(policy: Policy) -> None:
     """Refuse settings whose promise this version cannot keep yet, rather than ignore them.
 
     (k-anonymity, detection and training settings are recorded and reported as not yet
-    enforced; these three would silently weaken protection, so they are errors.)
+    enforced; a reversible pseudonym would promise a control that does not exist yet.)
     """
     label = str(policy.source) if policy.source else "<policy>"
-    if policy.outputs.seal:
-        raise PolicyError(f"{label}: outputs.seal: sealed output is not available yet; set false")
-    if policy.keys.keyring is not None:
-        raise PolicyError(
-            f"{label}: keys.keyring: keyrings are not available yet; use keys.pseudonym_key_env"
-        )
     for name, spec in policy.columns.items():
         if getattr(spec, "reversible", False):
             raise PolicyError(
@@ -86,18 +96,41 @@ class _Timer:
         self.seconds = round(time.perf_counter() - self.start, 4)
 
 
-def ingest(path: Path, policy: Policy) -> tuple[pl.DataFrame, StageRecord]:
-    """Read the input, check it against the policy's schema, and hash it."""
+def ingest(
+    path: Path, policy: Policy, keys: KeyEncryptionProvider, vault_dir: Path
+) -> tuple[pl.DataFrame, StageRecord]:
+    """Read the input, check it against the policy's schema, hash it, and seal a vault
+    copy of its plaintext (streaming, in bounded memory) into ``vault_dir``."""
     with _Timer() as timer:
-        frame = read_input(path, policy)
+        frame = read_input(path, policy, keys)
         digest = sha256_file(path)
+        vault = vault_dir / f"{plain_name(path).name}{SEALED_SUFFIX}"
+        associated = {"artifact": "vault", "dataset": policy.name, "input_sha256": digest}
+        vault_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(vault_dir, 0o700)
+        with (
+            atomic_path(vault) as tmp,
+            tmp.open("wb") as sink,
+            SealedWriter(sink, keys, associated) as writer,
+        ):
+            for block in plaintext_blocks(path, keys):
+                writer.write(block)
     return frame, StageRecord(
         "ingest",
         rows_in=frame.height,
         rows_out=frame.height,
         duration_s=timer.seconds,
         counts={"columns": frame.width, "nulls": _nulls(frame)},
-        params={"input_sha256": digest, "format": policy.input.format},
+        params={
+            "input_sha256": digest,
+            "input_sealed": is_sealed(path),
+            "format": policy.input.format,
+            "vault": {
+                "path": str(vault),
+                "sha256": sha256_file(vault),
+                "kek_id": writer.header.kek_id,
+            },
+        },
     )
 
 
@@ -234,15 +267,28 @@ def publish(
     policy: Policy,
     out_dir: Path,
     *,
+    keys: KeyEncryptionProvider,
     input_path: Path,
     input_sha256: str,
     run_id: str,
     stages: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Write the sanitized data and its manifest atomically; returns the manifest."""
-    data_path = out_dir / DATA_FILE
-    with atomic_path(data_path) as tmp:
-        frame.write_parquet(tmp, compression=policy.outputs.compression)
+    """Write the sanitized data (sealed unless the policy says otherwise) and its
+    manifest, each atomically; returns the manifest."""
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer, compression=policy.outputs.compression)
+    content_sha256 = hashlib.sha256(buffer.getbuffer()).hexdigest()
+    sealed = policy.outputs.seal
+    data_path = out_dir / (SEALED_DATA_FILE if sealed else DATA_FILE)
+    kek_id = None
+    with atomic_path(data_path) as tmp, tmp.open("wb") as sink:
+        if sealed:
+            with SealedWriter(sink, keys, published_associated_data(policy)) as writer:
+                writer.write(buffer.getbuffer())
+            kek_id = writer.header.kek_id
+        else:
+            sink.write(buffer.getbuffer())
+    vault = stages[0]["params"]["vault"]
     manifest = {
         "tool": {"name": "privpipe", "version": __version__},
         "run_id": run_id,
@@ -253,12 +299,19 @@ def publish(
             "path": str(policy.source) if policy.source else None,
         },
         "input": {"path": str(input_path), "sha256": input_sha256, "rows": stages[0]["rows_in"]},
+        "vault": {
+            "path": str(Path(vault["path"]).relative_to(out_dir)),
+            "sha256": vault["sha256"],
+            "kek_id": vault["kek_id"],
+        },
         "output": {
-            "path": DATA_FILE,
+            "path": data_path.name,
             "sha256": sha256_file(data_path),
+            "content_sha256": content_sha256,
             "rows": frame.height,
             "columns": frame.columns,
-            "sealed": False,
+            "sealed": sealed,
+            "kek_id": kek_id,
         },
         "columns": {
             name: {"rule": spec.rule, "role": spec.role, "type": spec.type}
@@ -268,6 +321,12 @@ def publish(
     }
     atomic_write_json(out_dir / MANIFEST_FILE, manifest)
     return manifest
+
+
+def published_associated_data(policy: Policy) -> dict[str, str]:
+    """What a published sealed file is bound to: opening it as another data set's output,
+    or under another policy, fails."""
+    return {"artifact": "published", "dataset": policy.name, "policy_sha256": policy.hash}
 
 
 def _nulls(frame: pl.DataFrame) -> dict[str, int]:

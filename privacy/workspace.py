@@ -1,12 +1,14 @@
-"""A run's private folder for intermediate files.
+"""A run's private folder for intermediate files, every one of them sealed.
 
 Stages hand each other paths, not frames, so an orchestrator (Prefect) only ever sees a
-path. The folder is created 0700 outside the output folder and removed when the run
-ends, whatever the outcome.
+path. Frames are serialized to Parquet in memory and sealed on the way to disk; reading
+one back unseals in memory. The folder is created 0700 and removed when the run ends,
+whatever the outcome.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
@@ -15,16 +17,21 @@ from types import TracebackType
 
 import polars as pl
 
-from privacy.io import atomic_path
+from privacy._atomic import atomic_path
+from privacy.crypto import KeyEncryptionProvider, SealedWriter, unseal_bytes
 
 __all__ = ["Workspace"]
 
 
 class Workspace:
-    """Holds a run's intermediate frames as files; use as a context manager."""
+    """Holds a run's intermediate frames as sealed files; use as a context manager."""
 
-    def __init__(self, root: str | Path | None = None) -> None:
+    def __init__(
+        self, keys: KeyEncryptionProvider, root: str | Path | None = None, *, run_id: str = ""
+    ) -> None:
+        self.keys = keys
         self.root = Path(root) if root is not None else None
+        self.run_id = run_id
 
     def __enter__(self) -> Workspace:
         if self.root is None:
@@ -48,16 +55,27 @@ class Workspace:
     def path(self, name: str) -> Path:
         if self.root is None:
             raise RuntimeError("workspace is not open")
-        return self.root / f"{name}.parquet"
+        return self.root / f"{name}.parquet.sealed"
+
+    def _associated(self, name: str) -> dict[str, str]:
+        return {"artifact": f"intermediate/{name}", "run_id": self.run_id}
 
     def save(self, name: str, frame: pl.DataFrame) -> Path:
-        """Write an intermediate frame; returns its path."""
+        """Seal an intermediate frame to disk; returns its path."""
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer, compression="lz4")
         final = self.path(name)
-        with atomic_path(final) as tmp:
-            frame.write_parquet(tmp, compression="lz4")
-        os.chmod(final, 0o600)
+        with (
+            atomic_path(final) as tmp,
+            tmp.open("wb") as sink,
+            SealedWriter(sink, self.keys, self._associated(name)) as writer,
+        ):
+            writer.write(buffer.getbuffer())
         return final
 
-    @staticmethod
-    def load(path: str | Path) -> pl.DataFrame:
-        return pl.read_parquet(path)
+    def load(self, path: str | Path) -> pl.DataFrame:
+        """Unseal an intermediate in memory, checking it is the artifact of this run."""
+        path = Path(path)
+        name = path.name.removesuffix(".parquet.sealed")
+        plain = unseal_bytes(path, self.keys, expected=self._associated(name))
+        return pl.read_parquet(io.BytesIO(plain))

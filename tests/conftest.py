@@ -22,8 +22,24 @@ WORK_TMP = _SESSION_ROOT / "tmp"
 WORK_TMP.mkdir()
 os.environ["PREFECT_HOME"] = str(PREFECT_HOME)
 os.environ.pop("PREFECT_API_URL", None)
-os.environ["PRIVPIPE_PSEUDONYM_KEY"] = secrets.token_hex(32)
+os.environ.pop("PRIVPIPE_PSEUDONYM_KEY", None)
 tempfile.tempdir = str(WORK_TMP)  # the run's private workspace is created here
+
+# One keyring for the session, with fast scrypt settings (the default costs ~0.1 s a
+# derivation); commands find it through the same variables a user would set.
+KEYRING = _SESSION_ROOT / "keys" / "keyring.json"
+PASSPHRASE = secrets.token_urlsafe(16)
+os.environ["PRIVPIPE_KEYRING"] = str(KEYRING)
+os.environ["PRIVPIPE_PASSPHRASE"] = PASSPHRASE
+
+
+def _make_keyring() -> None:
+    from privacy.crypto import Keyring
+
+    Keyring.create(KEYRING, PASSPHRASE, scrypt_n=2**10)
+
+
+_make_keyring()
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_POLICY = ROOT / "policies" / "demo.yaml"
@@ -59,6 +75,13 @@ def people_csv(tmp_path: Path, people) -> Iterator[Path]:  # type: ignore[no-unt
     path = tmp_path / "people.csv"
     people.write_csv(path)
     yield path
+
+
+@pytest.fixture(scope="session")
+def session_keyring():  # type: ignore[no-untyped-def]
+    from privacy.crypto import Keyring
+
+    return Keyring.open(KEYRING, PASSPHRASE)
 
 
 @pytest.fixture

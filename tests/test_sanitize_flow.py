@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -28,22 +29,37 @@ def _sanitize(input_path: Path, policy: Path, out: Path, *extra: str) -> int:
     return main(["sanitize", str(input_path), "--policy", str(policy), "--out", str(out), *extra])
 
 
-def test_sanitize_publishes_data_and_manifest(
-    tmp_path: Path, people_csv: Path, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
+def test_sanitize_publishes_sealed_data_vault_and_manifest(
+    tmp_path: Path,
+    people_csv: Path,
+    demo_policy_path: Path,
+    session_keyring,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    from privacy.crypto import is_sealed, unseal_bytes
+    from privacy.stages import published_associated_data
+
     before = _sha(people_csv)
     out = tmp_path / "out"
     assert _sanitize(people_csv, demo_policy_path, out, "--json") == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["status"] == "ok" and summary["rows_in"] == summary["rows_out"] == 500
-    assert summary["outputs"]["data"] == str(out / "data.parquet")
+    assert summary["outputs"]["data"] == str(out / "data.parquet.sealed")
     uuid.UUID(summary["run_id"])  # Prefect's flow-run id
+    assert sorted(p.name for p in out.iterdir()) == [
+        "data.parquet.sealed",
+        "manifest.json",
+        "vault",
+    ]
 
+    policy = load_policy(demo_policy_path)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["run_id"] == summary["run_id"]
-    assert manifest["policy"]["sha256"] == load_policy(demo_policy_path).hash
+    assert manifest["policy"]["sha256"] == policy.hash
     assert manifest["input"]["sha256"] == before == _sha(people_csv)  # input untouched
-    assert manifest["output"]["sha256"] == _sha(out / "data.parquet")
+    assert manifest["output"]["sha256"] == _sha(out / "data.parquet.sealed")
+    assert manifest["output"]["sealed"] is True
+    assert manifest["output"]["kek_id"] == session_keyring.active_kek_id
     assert manifest["columns"]["ssn"]["rule"] == "drop"
     assert [s["stage"] for s in manifest["stages"]] == [
         "ingest",
@@ -54,11 +70,41 @@ def test_sanitize_publishes_data_and_manifest(
         "publish",
     ]
 
-    data = pl.read_parquet(out / "data.parquet")
+    # the vault holds the raw input, sealed, bound to its hash
+    vault = out / manifest["vault"]["path"]
+    assert is_sealed(vault) and vault.stat().st_mode & 0o777 == 0o600
+    expected = {"artifact": "vault", "input_sha256": before}
+    assert unseal_bytes(vault, session_keyring, expected=expected) == people_csv.read_bytes()
+
+    plain = unseal_bytes(
+        out / "data.parquet.sealed", session_keyring, expected=published_associated_data(policy)
+    )
+    assert hashlib.sha256(plain).hexdigest() == manifest["output"]["content_sha256"]
+    data = pl.read_parquet(io.BytesIO(plain))
     assert data.height == 500 and manifest["output"]["rows"] == 500
     assert not {"name", "ssn", "address"} & set(data.columns)
     assert data.get_column("person_id").str.starts_with("p_").all()
     assert (data.get_column("phone") == "[REDACTED]").all()
+
+
+def test_plaintext_output_when_the_policy_says_so(
+    tmp_path: Path, people, demo_policy_path: Path, session_keyring
+) -> None:
+    policy = yaml.safe_load(demo_policy_path.read_text())
+    policy["outputs"]["seal"] = False
+    policy_path = tmp_path / "plain.yaml"
+    policy_path.write_text(yaml.safe_dump(policy))
+    sealed_input = tmp_path / "people.csv.sealed"
+    from privacy.io import write_frame
+
+    write_frame(people, sealed_input, keys=session_keyring)  # a sealed input is read in memory
+    out = tmp_path / "out"
+    assert _sanitize(sealed_input, policy_path, out) == 0
+    assert pl.read_parquet(out / "data.parquet").height == 500
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["output"]["sealed"] is False and manifest["vault"]["path"] == (
+        "vault/people.csv.sealed"
+    )
 
 
 def test_failed_run_publishes_nothing_and_says_one_line(
@@ -98,16 +144,21 @@ def test_gate_fails_closed_on_a_verbatim_identifier(
     assert not (out / "data.parquet").exists()
 
 
-def test_missing_key_is_a_user_error(
+def test_keyring_problems_are_user_errors_before_any_work(
     tmp_path: Path,
     people_csv: Path,
     demo_policy_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.delenv("PRIVPIPE_PSEUDONYM_KEY")
-    assert _sanitize(people_csv, demo_policy_path, tmp_path / "out") == 2
-    assert "error: PRIVPIPE_PSEUDONYM_KEY is not set" in capsys.readouterr().err
+    out = tmp_path / "out"
+    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", "not the passphrase")
+    assert _sanitize(people_csv, demo_policy_path, out) == 2
+    assert "wrong passphrase, or the keyring was altered" in capsys.readouterr().err
+    monkeypatch.delenv("PRIVPIPE_KEYRING")
+    assert _sanitize(people_csv, demo_policy_path, out) == 2
+    assert "error: a keyring is needed" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_overwrite_replaces_a_previous_run(
@@ -125,7 +176,7 @@ def test_overwrite_replaces_a_previous_run(
 
 def test_demo_command_from_a_fresh_process(tmp_path: Path) -> None:
     """What the README's demo does, in its own process with its own Prefect home."""
-    env = {k: v for k, v in os.environ.items() if k != "PRIVPIPE_PSEUDONYM_KEY"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVPIPE_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     command = ["demo", "--out", str(tmp_path / "demo"), "--rows", "300"]
     done = subprocess.run(
@@ -137,9 +188,14 @@ def test_demo_command_from_a_fresh_process(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "demo" / "sanitized" / "data.parquet").exists()
-    assert oct((tmp_path / "demo" / "keys" / "pseudonym.key").stat().st_mode & 0o777) == "0o600"
-    assert "sanitized 300 rows" in done.stdout
+    demo = tmp_path / "demo"
+    assert (demo / "sanitized" / "data.parquet.sealed").exists()
+    assert (demo / "keys" / "keyring.json").stat().st_mode & 0o777 == 0o600
+    assert "sanitized 300 rows" in done.stdout and "demo-only" in done.stdout
+    from privacy.crypto import is_sealed
+
+    assert is_sealed(demo / "raw" / "people.csv.sealed")
+    assert not [p for p in demo.rglob("*") if p.is_file() and p.suffix in (".csv", ".parquet")]
 
 
 BAD_INPUTS = {

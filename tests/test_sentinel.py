@@ -1,13 +1,17 @@
 """Planted PII must not reach anything a run leaves behind except the sanitized data,
 and must not survive in that either.
 
-The run goes through the CLI and Prefect like a user's; then every byte under Prefect's
-home (its SQLite database and write-ahead log included), the output folder and the
-temporary folder is searched for each planted value.
+A good run goes through the Prefect flow, with the run's workspace searched after every
+stage (intermediates must be sealed while they exist); a failing run goes through the
+CLI. Then every byte under Prefect's home (its SQLite database and write-ahead log
+included), the output folders and the temporary folder is searched for each planted
+value.
 """
 
 from __future__ import annotations
 
+import io
+import os
 from pathlib import Path
 
 import polars as pl
@@ -51,6 +55,7 @@ def test_planted_pii_reaches_no_file_prefect_or_error_message(
     tmp_path: Path,
     people: pl.DataFrame,
     demo_policy_path: Path,
+    session_keyring,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     good = tmp_path / "in" / "good.csv"
@@ -66,10 +71,25 @@ def test_planted_pii_reaches_no_file_prefect_or_error_message(
     ).write_csv(bad)
     out_good, out_bad = tmp_path / "out-good", tmp_path / "out-bad"
 
-    assert (
-        main(["sanitize", str(good), "--policy", str(demo_policy_path), "--out", str(out_good)])
-        == 0
-    )
+    from flows import sanitize
+
+    seen_mid_run: list[str] = []
+
+    def scan_workspace(record: dict[str, object]) -> None:  # after each stage, mid-run
+        workspaces = list(WORK_TMP.glob("privpipe-work-*"))
+        assert workspaces, "the run's workspace should exist while it runs"
+        seen_mid_run.extend(str(p) for w in workspaces for p in w.iterdir())
+        seen_mid_run.extend(hit for w in workspaces for hit in _hits(w))
+
+    sanitize.set_progress(scan_workspace)
+    try:
+        summary = sanitize.sanitize_flow(
+            str(good), str(demo_policy_path), str(out_good), os.environ["PRIVPIPE_KEYRING"]
+        )
+    finally:
+        sanitize.set_progress(None)
+    assert summary["status"] == "ok"
+    assert seen_mid_run and all(p.endswith(".parquet.sealed") for p in seen_mid_run), seen_mid_run
     assert (
         main(["sanitize", str(bad), "--policy", str(demo_policy_path), "--out", str(out_bad)]) == 2
     )
@@ -79,7 +99,11 @@ def test_planted_pii_reaches_no_file_prefect_or_error_message(
     assert not any(v in captured.err + captured.out for v in SENTINELS.values())
 
     # the sanitized data itself holds none of the planted values, in any column
-    data = pl.read_parquet(out_good / "data.parquet")
+    from privacy.crypto import unseal_bytes
+
+    data = pl.read_parquet(
+        io.BytesIO(unseal_bytes(out_good / "data.parquet.sealed", session_keyring))
+    )
     for column in data.columns:
         text = data.get_column(column).cast(pl.String).drop_nulls()
         for value in SENTINELS.values():
@@ -87,6 +111,6 @@ def test_planted_pii_reaches_no_file_prefect_or_error_message(
 
     assert PREFECT_HOME.is_dir() and any(PREFECT_HOME.rglob("prefect.db*"))
     assert _hits(PREFECT_HOME) == []
-    assert _hits(out_good, skip={out_good / "data.parquet"}) == []
+    assert _hits(out_good) == []  # data, vault and manifest: sealed or value-free
     assert _hits(out_bad) == []
     assert not any(WORK_TMP.glob("privpipe-work-*")), "a run left its workspace behind"
