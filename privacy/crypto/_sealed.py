@@ -155,7 +155,8 @@ class SealedWriter:
         self._aad = self.header.digest()
         self._prefix = self.header.nonce_prefix
         self._size = segment_size
-        self._buffer = bytearray()
+        self._buffer = bytearray(segment_size)
+        self._fill = 0
         self._index = 0
         sink.write(self.header.encode())
 
@@ -175,20 +176,44 @@ class SealedWriter:
         if self.closed:
             raise ValueError("write to a closed SealedWriter")
         view = memoryview(data).cast("B")
-        self._buffer += view
-        # keep at least one byte back: only close() knows which segment is the last
-        while len(self._buffer) > self._size:
-            self._emit(bytes(self._buffer[: self._size]), last=False)
-            del self._buffer[: self._size]
-        return len(view)
+        total, size = len(view), self._size
+        # Invariant: the buffer holds 0..size bytes not yet known not to be the last.
+        if self._fill:
+            take = min(size - self._fill, len(view))
+            self._buffer[self._fill : self._fill + take] = view[:take]
+            self._fill += take
+            view = view[take:]
+            if not view:
+                return total
+            self._emit(memoryview(self._buffer), last=False)  # full, and more follows
+            self._fill = 0
+        while len(view) > size:  # whole segments straight from the caller's buffer
+            self._emit(view[:size], last=False)
+            view = view[size:]
+        self._buffer[: len(view)] = view
+        self._fill = len(view)
+        return total
+
+    def copy_from(self, source: BinaryIO) -> None:
+        """Seal everything ``source`` holds and close: one read per segment, no copies."""
+        if self._fill or self._index:
+            raise ValueError("copy_from needs a fresh writer")
+        current = source.read(self._size)
+        while True:
+            following = source.read(self._size)
+            self._emit(current, last=not following)
+            if not following:
+                break
+            current = following
+        self.closed = True
 
     def close(self) -> None:
         if not self.closed:
-            self._emit(bytes(self._buffer), last=True)
-            self._buffer.clear()
+            self._emit(memoryview(self._buffer)[: self._fill], last=True)
+            self._fill = 0
             self.closed = True
 
-    def _emit(self, plaintext: bytes, *, last: bool) -> None:
+    def _emit(self, plaintext: bytes | bytearray | memoryview, *, last: bool) -> None:
         nonce = _nonce(self._prefix, self._index, last)
         self._sink.write(self._aead.encrypt(nonce, plaintext, self._aad))
         self._index += 1
@@ -303,8 +328,7 @@ def seal_file(
         tmp.open("wb") as sink,
         SealedWriter(sink, provider, associated_data, segment_size=segment_size) as writer,
     ):
-        while block := src.read(segment_size):
-            writer.write(block)
+        writer.copy_from(src)
     return writer.header
 
 
