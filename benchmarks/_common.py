@@ -16,6 +16,18 @@ def best_of(repeats: int, fn: Callable[[], object]) -> float:
     return min(times)
 
 
+def interleaved(repeats: int, runs: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Best-of-N times for several functions, run in rotation so that a slow spell of the
+    machine (or the page cache writing back an earlier run) hits all of them alike."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 def report(figure: str, ours: float, anchor: float, unit: str, anchor_name: str) -> None:
     """Print our rate beside the anchor's, measured in the same run, and their ratio."""
     print(f"{figure}")

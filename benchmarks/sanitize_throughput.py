@@ -1,4 +1,5 @@
-"""Figure: rows per second through ingest -> transform -> gate -> publish (library).
+"""Figure: rows per second through ingest -> transform -> gate -> publish (library),
+with the vault copy and the output sealed as the flow does.
 
 Anchor: the floor of any such pipeline, polars reading the same CSV and writing it back
 as Parquet with no checks and no transformation, in the same run. Prefect's own
@@ -17,7 +18,8 @@ import polars as pl
 from _common import best_of, report
 
 from privacy import stages
-from privacy.crypto import StaticKeyProvider
+from privacy.crypto import Keyring, StaticKeyProvider
+from privacy.io import write_frame
 from privacy.policy import load_policy
 from privacy.synth import synthesize
 
@@ -32,14 +34,15 @@ def main() -> None:
     keys = StaticKeyProvider(secrets.token_bytes(32))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        ring = Keyring.create(root / "ring.json", "benchmark", scrypt_n=2**14)
         source = root / "people.csv"
         synthesize(args.rows, seed=1).write_csv(source)
 
         def pipeline() -> None:
-            raw, _ = stages.ingest(source, policy)
+            raw, _ = stages.ingest(source, policy, ring, root / "vault")
             out, _ = stages.transform(raw, policy, keys)
             stages.gate(raw, out, policy)
-            out.write_parquet(root / "data.parquet")
+            write_frame(out, root / "data.parquet.sealed", keys=ring)
 
         def floor() -> None:
             pl.read_csv(source).write_parquet(root / "copy.parquet")

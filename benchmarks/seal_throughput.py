@@ -14,7 +14,7 @@ import tempfile
 import tracemalloc
 from pathlib import Path
 
-from _common import best_of, report
+from _common import interleaved, report
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from privacy.crypto import Keyring, SealedWriter, open_sealed, seal_file, unseal_file
@@ -75,12 +75,19 @@ def main() -> None:
         key = AESGCM.generate_key(bit_length=256)
         size = args.mib
 
-        seal = best_of(3, lambda: seal_file(plain, root / "s.sealed", ring))
-        core = best_of(3, lambda: seal_core(plain, root / "c.sealed", ring))
-        unseal = best_of(3, lambda: unseal_file(root / "s.sealed", root / "back.bin", ring))
-        unseal_only = best_of(3, lambda: unseal_core(root / "s.sealed", root / "u.bin", ring))
-        a_seal = best_of(3, lambda: anchor_encrypt(plain, root / "a.bin", key))
-        a_unseal = best_of(3, lambda: anchor_decrypt(root / "a.bin", root / "a.back", key))
+        t = interleaved(
+            3,
+            {
+                "seal": lambda: seal_file(plain, root / "s.sealed", ring),
+                "seal_core": lambda: seal_core(plain, root / "c.sealed", ring),
+                "anchor_seal": lambda: anchor_encrypt(plain, root / "a.bin", key),
+                "unseal": lambda: unseal_file(root / "s.sealed", root / "back.bin", ring),
+                "unseal_core": lambda: unseal_core(root / "s.sealed", root / "u.bin", ring),
+                "anchor_unseal": lambda: anchor_decrypt(root / "a.bin", root / "a.back", key),
+            },
+        )
+        seal, core, a_seal = t["seal"], t["seal_core"], t["anchor_seal"]
+        unseal, unseal_only, a_unseal = t["unseal"], t["unseal_core"], t["anchor_unseal"]
         assert (root / "back.bin").read_bytes() == plain.read_bytes()
 
         small = root / "small.bin"

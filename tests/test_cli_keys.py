@@ -1,0 +1,120 @@
+"""keys, encrypt and decrypt from the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+
+
+@pytest.fixture
+def ring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", "cli test passphrase")
+    monkeypatch.delenv("PRIVPIPE_KEYRING", raising=False)
+    path = tmp_path / "ring.json"
+    assert main(["keys", "init", "--keyring", str(path)]) == 0
+    return path
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    return err
+
+
+def test_init_list_rotate(ring: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["keys", "list", "--keyring", str(ring), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert [k["active"] for k in first["keys"]] == [True]
+    assert main(["keys", "rotate", "--keyring", str(ring)]) == 0
+    assert main(["keys", "list", "--keyring", str(ring), "--json"]) == 0
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [k["active"] for k in second["keys"]] == [False, True]
+    assert second["keys"][0]["id"] == first["keys"][0]["id"]
+    assert ring.stat().st_mode & 0o777 == 0o600
+
+
+def test_encrypt_rotate_rewrap_decrypt(
+    tmp_path: Path, ring: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = tmp_path / "plain.csv"
+    plain.write_bytes(b"name,ssn\nAda,123-45-6789\n" * 1000)
+    sealed = tmp_path / "plain.csv.sealed"
+    k = ["--keyring", str(ring)]
+    assert main(["encrypt", str(plain), str(sealed), *k, "--ad", "dataset=d1"]) == 0
+    assert b"123-45-6789" not in sealed.read_bytes()
+    assert main(["keys", "rotate", *k]) == 0
+    assert main(["keys", "rewrap", str(sealed), *k]) == 0
+    assert " -> kek-" in capsys.readouterr().out
+    back = tmp_path / "back.csv"
+    assert main(["decrypt", str(sealed), str(back), *k, "--expect", "dataset=d1"]) == 0
+    assert back.read_bytes() == plain.read_bytes()
+
+
+def test_tampered_file_one_line_and_no_output(
+    tmp_path: Path, ring: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(bytes(range(256)) * 20000)  # 5 segments of 1 MiB
+    sealed = tmp_path / "s.sealed"
+    assert main(["encrypt", str(plain), str(sealed), "--keyring", str(ring)]) == 0
+    data = bytearray(sealed.read_bytes())
+    data[-(1 << 20)] ^= 1  # inside the last full segment
+    sealed.write_bytes(bytes(data))
+    capsys.readouterr()
+    out = tmp_path / "out.bin"
+    assert main(["decrypt", str(sealed), str(out), "--keyring", str(ring)]) == 2
+    assert "integrity check failed at segment" in _one_error_line(capsys)
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.bin", "ring.json", "s.sealed"]
+
+
+def test_wrong_passphrase_and_moved_file(
+    tmp_path: Path, ring: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain = tmp_path / "p.txt"
+    plain.write_text("x")
+    sealed = tmp_path / "p.sealed"
+    assert main(["encrypt", str(plain), str(sealed), "-k", str(ring), "--ad", "dataset=a"]) == 0
+    capsys.readouterr()
+    assert (
+        main(
+            ["decrypt", str(sealed), str(tmp_path / "o"), "-k", str(ring), "--expect", "dataset=b"]
+        )
+        == 2
+    )
+    assert "associated data mismatch" in _one_error_line(capsys)
+    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", "nope")
+    assert main(["keys", "list", "-k", str(ring)]) == 2
+    assert "wrong passphrase" in _one_error_line(capsys)
+
+
+def test_no_passphrase_without_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("PRIVPIPE_PASSPHRASE", raising=False)
+    assert main(["keys", "init", "--keyring", str(tmp_path / "r.json")]) == 2
+    assert "set PRIVPIPE_PASSPHRASE or run in a terminal" in _one_error_line(capsys)
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_crypto_commands_load_no_heavy_library(tmp_path: Path) -> None:
+    code = (
+        "import os, sys\n"
+        "os.environ['PRIVPIPE_PASSPHRASE'] = 'p'\n"
+        "from flows.cli import main\n"
+        f"assert main(['keys', 'init', '-k', {str(tmp_path / 'r.json')!r}]) == 0\n"
+        f"open({str(tmp_path / 'a')!r}, 'w').write('a')\n"
+        f"assert main(['encrypt', {str(tmp_path / 'a')!r}, {str(tmp_path / 'b')!r},"
+        f" '-k', {str(tmp_path / 'r.json')!r}]) == 0\n"
+        "print(sorted(m for m in ('torch', 'prefect', 'presidio_analyzer', 'spacy', 'polars')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
