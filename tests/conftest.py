@@ -89,3 +89,13 @@ def key():  # type: ignore[no-untyped-def]
     from privacy.crypto import StaticKeyProvider
 
     return StaticKeyProvider(bytes(range(32)))
+
+
+@pytest.fixture
+def keyring(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh keyring in the test's folder."""
+    from privacy.crypto import Keyring
+    from tests._keys import FAST_SCRYPT
+    from tests._keys import PASSPHRASE as TEST_PASSPHRASE
+
+    return Keyring.create(tmp_path / "ring.json", TEST_PASSPHRASE, scrypt_n=FAST_SCRYPT)

@@ -7,18 +7,22 @@ File (JSON, mode 0600)::
      "kdf": {"name": "scrypt", "n": 32768, "r": 8, "p": 1, "length": 32, "salt": b64},
      "keys": [{"id": "kek-…", "created": "2026-…Z", "active": true}, …],
      "pseudonym_key_id": "k-…",
+     "signing": {"id": "sig-…", "public_key": hex},
      "nonce": b64, "secrets": b64}
 
 ``secrets`` is AES-256-GCM under the scrypt-derived key, with every other field of the
 file as associated data: a wrong passphrase and an edited field (an ``active`` flag,
 a KDF parameter) fail the same check. Rotation adds a KEK and makes it active; old KEKs
 stay, so files sealed under them still open. The pseudonym secret is never rotated:
-doing so would break every join on existing tokens.
+doing so would break every join on existing tokens. The Ed25519 key that signs audit
+checkpoints lives here too; its public half is in the clear so that a reviewer can
+verify a trail without the passphrase.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import secrets
@@ -28,13 +32,20 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from privacy.crypto._provider import key_id
 from privacy.errors import IntegrityError, KeyAccessError
 
-__all__ = ["KekInfo", "Keyring", "SCRYPT_N"]
+__all__ = ["KekInfo", "Keyring", "SCRYPT_N", "read_public_signing_key", "signing_key_id"]
 
 FORMAT = "privpipe-keyring"
 SCRYPT_N = 2**15  # 32 MiB of memory per derivation, ~0.1 s here (RFC 7914 interactive)
@@ -74,6 +85,7 @@ class Keyring:
         keys: list[KekInfo],
         kek_bytes: dict[str, bytes],
         pseudonym: bytes,
+        signing: bytes,
     ) -> None:
         self.path = path
         self._kdf = kdf
@@ -81,6 +93,7 @@ class Keyring:
         self._keys = keys
         self._kek_bytes = kek_bytes
         self._pseudonym = pseudonym
+        self._signing = Ed25519PrivateKey.from_private_bytes(signing)
 
     # ---------------------------------------------------------------- life cycle
 
@@ -107,6 +120,7 @@ class Keyring:
             keys=[],
             kek_bytes={},
             pseudonym=secrets.token_bytes(32),
+            signing=secrets.token_bytes(32),
         )
         ring._add_kek()
         ring._save()
@@ -150,6 +164,7 @@ class Keyring:
             keys=keys,
             kek_bytes={k: _unb64(v) for k, v in material["keks"].items()},
             pseudonym=_unb64(material["pseudonym"]),
+            signing=_unb64(material["signing"]),
         )
 
     def rotate(self) -> KekInfo:
@@ -201,6 +216,20 @@ class Keyring:
     def pseudonym_key_id(self) -> str:
         return key_id(self._pseudonym)
 
+    # ---------------------------------------------------------------- Signer
+
+    def sign(self, message: bytes) -> bytes:
+        """An Ed25519 signature of ``message`` (audit checkpoints)."""
+        return self._signing.sign(message)
+
+    @property
+    def signing_public_key(self) -> bytes:
+        return self._signing.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    @property
+    def signing_key_id(self) -> str:
+        return signing_key_id(self.signing_public_key)
+
     # ---------------------------------------------------------------- internals
 
     def _add_kek(self) -> KekInfo:
@@ -222,10 +251,14 @@ class Keyring:
             "kdf": self._kdf,
             "keys": [{"id": k.id, "created": k.created, "active": k.active} for k in self._keys],
             "pseudonym_key_id": self.pseudonym_key_id,
+            "signing": {"id": self.signing_key_id, "public_key": self.signing_public_key.hex()},
         }
         material = {
             "keks": {k: _b64(v) for k, v in self._kek_bytes.items()},
             "pseudonym": _b64(self._pseudonym),
+            "signing": _b64(
+                self._signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+            ),
         }
         nonce = secrets.token_bytes(12)
         sealed = AESGCM(self._derived).encrypt(nonce, _canonical(material), _canonical(document))
@@ -235,6 +268,26 @@ class Keyring:
             os.chmod(tmp, 0o600)
             tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         os.chmod(self.path, 0o600)
+
+
+def signing_key_id(public_key: bytes) -> str:
+    return "sig-" + hashlib.sha256(public_key).hexdigest()[:16]
+
+
+def read_public_signing_key(path: str | Path) -> tuple[str, bytes]:
+    """(key id, Ed25519 public key) from a keyring file, without its passphrase.
+
+    The public key is authenticated only when the keyring is unlocked; a verifier that
+    does not hold the passphrase trusts the file (or a key given out of band)."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        public = bytes.fromhex(document["signing"]["public_key"])
+    except FileNotFoundError:
+        raise KeyAccessError(f"{path}: keyring not found") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise KeyAccessError(f"{path}: no audit signing key in this keyring") from None
+    return signing_key_id(public), public
 
 
 def _public_part(document: dict[str, Any]) -> dict[str, Any]:

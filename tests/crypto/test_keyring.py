@@ -8,7 +8,7 @@ import pytest
 
 from privacy.crypto import Keyring
 from privacy.errors import KeyAccessError
-from tests.crypto.conftest import FAST_SCRYPT, PASSPHRASE
+from tests._keys import FAST_SCRYPT, PASSPHRASE
 
 
 def test_create_open_and_file_mode(keyring: Keyring) -> None:

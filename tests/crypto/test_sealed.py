@@ -24,7 +24,7 @@ from privacy.crypto import (
     unseal_file,
 )
 from privacy.errors import IntegrityError, KeyAccessError
-from tests.crypto.conftest import FAST_SCRYPT, PASSPHRASE
+from tests._keys import FAST_SCRYPT, PASSPHRASE
 
 SEG = 64  # small segments so a few hundred bytes make many of them
 AD = {"artifact": "test", "policy_sha256": "ab" * 32}

@@ -1,0 +1,175 @@
+"""Verifying and reading an audit trail.
+
+The verifier walks the trail once, in bounded memory, and stops at the first line that
+is wrong, naming it:
+
+* a line whose bytes do not hash to its ``hash``: the record was edited;
+* a ``seq`` that is not the line number: a record was deleted, duplicated or moved;
+* a ``prev`` that is not the previous line's hash: the chain was cut or spliced;
+* a checkpoint whose signature does not verify under the trusted key, or whose length
+  and head do not match the chain: the trail was re-signed or forged;
+* records after the last checkpoint: the tail was cut (or a run crashed mid-way);
+* fewer records than the signed ``<trail>.head`` says: the tail was cut at a
+  checkpoint boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from privacy.audit._trail import GENESIS, checkpoint_message, record_hash
+from privacy.crypto import signing_key_id
+from privacy.errors import IntegrityError
+
+__all__ = ["AuditVerificationError", "TrailSummary", "read_trail", "verify_trail"]
+
+
+class AuditVerificationError(IntegrityError):
+    """The audit trail is not what was written: exit status 3."""
+
+    exit_code = 3
+
+
+@dataclass
+class TrailSummary:
+    records: int = 0
+    steps: int = 0
+    checkpoints: int = 0
+    failed_steps: int = 0
+    runs: set[str] = field(default_factory=set)
+    head: str = GENESIS
+    signer: str = ""
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    with path.open("rb") as handle:
+        yield from enumerate(handle, start=1)
+
+
+def verify_trail(path: str | Path, public_key: bytes) -> TrailSummary:
+    """Check every hash, link and signature; raise AuditVerificationError at the first
+    bad line. ``public_key`` is the trusted Ed25519 key of the signer."""
+    path = Path(path)
+    if not path.is_file():
+        raise AuditVerificationError(f"{path}: audit trail not found")
+    trusted = Ed25519PublicKey.from_public_bytes(public_key)
+    trusted_id = signing_key_id(public_key)
+    summary = TrailSummary(signer=trusted_id)
+    prev = GENESIS
+    last_checkpoint_line = 0
+    try:  # checked now so the walk can compare; reported after the walk's own findings
+        head, head_error = _load_head(path, trusted, trusted_id), None
+    except AuditVerificationError as exc:
+        head, head_error = None, exc
+    head_length = int(head["length"]) if head else -1
+
+    def fail(line: int, what: str) -> AuditVerificationError:
+        return AuditVerificationError(f"{path}: line {line}: {what}")
+
+    for number, raw in _lines(path):
+        if not raw.endswith(b"\n"):
+            raise fail(number, "incomplete last line (truncated while writing?)")
+        body, stated, computed = record_hash(raw)
+        try:
+            record = orjson.loads(body)
+            seq = int(record["seq"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise fail(number, "not an audit record (malformed line)") from None
+        if seq != number:
+            raise fail(
+                number,
+                f"out of sequence: expected record {number}, found record {seq} "
+                f"(records deleted, duplicated or reordered)",
+            )
+        if stated != computed:
+            raise fail(number, "record edited: its content does not match its hash")
+        if record.get("prev") != prev:
+            raise fail(number, "chain broken: prev is not the hash of the line before")
+        if number == head_length + 1 and prev != head["head"]:  # type: ignore[index]
+            raise fail(number, "the signed head does not match the chain here")
+        if record.get("type") == "checkpoint":
+            _check_checkpoint(record, number, prev, trusted, trusted_id, fail)
+            summary.checkpoints += 1
+            last_checkpoint_line = number
+        else:
+            summary.steps += 1
+            summary.failed_steps += record.get("outcome") != "ok"
+            if record.get("run_id"):
+                summary.runs.add(str(record["run_id"]))
+        prev = computed
+        summary.records = number
+    summary.head = prev
+    if summary.records and last_checkpoint_line != summary.records:
+        unsigned = summary.records - last_checkpoint_line
+        raise fail(
+            summary.records,
+            f"truncated tail: the last {unsigned} records are not covered by a signed "
+            f"checkpoint (after line {last_checkpoint_line})",
+        )
+    if head_error is not None:
+        raise head_error
+    if head is not None and head_length + 1 > summary.records:
+        raise fail(
+            summary.records,
+            f"truncated tail: the signed head covers {head_length + 1} records, "
+            f"the trail holds {summary.records}",
+        )
+    return summary
+
+
+def _check_checkpoint(
+    record: dict[str, Any],
+    number: int,
+    prev: str,
+    trusted: Ed25519PublicKey,
+    trusted_id: str,
+    fail: Any,
+) -> None:
+    if record.get("length") != number - 1 or record.get("head") != prev:
+        raise fail(number, "checkpoint does not match the chain before it")
+    if record.get("signer") != trusted_id:
+        raise fail(number, f"bad signature: signed by {record.get('signer')}, not {trusted_id}")
+    try:
+        message = checkpoint_message(number - 1, prev, trusted_id, str(record["time"]))
+        trusted.verify(bytes.fromhex(str(record["signature"])), message)
+    except (InvalidSignature, ValueError, KeyError):
+        raise fail(number, "bad signature: the checkpoint signature does not verify") from None
+
+
+def _load_head(path: Path, trusted: Ed25519PublicKey, trusted_id: str) -> dict[str, Any] | None:
+    """The signed ``<trail>.head``, verified; None where there is none."""
+    head_path = path.with_name(path.name + ".head")
+    if not head_path.exists():
+        return None
+    try:
+        head = orjson.loads(head_path.read_bytes())
+        length = int(head["length"])
+        message = checkpoint_message(
+            length, str(head["head"]), str(head["signer"]), str(head["time"])
+        )
+        if head["signer"] != trusted_id or int(head["seq"]) != length + 1:
+            raise InvalidSignature
+        trusted.verify(bytes.fromhex(str(head["signature"])), message)
+    except (InvalidSignature, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise AuditVerificationError(f"{head_path}: bad signature on the signed head") from None
+    return dict(head)
+
+
+def read_trail(path: str | Path, *, run_id: str | None = None) -> list[dict[str, Any]]:
+    """The trail's step records (not checkpoints), optionally of one run; unverified."""
+    out = []
+    for _, raw in _lines(Path(path)):
+        try:
+            record = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if record.get("type") == "step" and (run_id is None or record.get("run_id") == run_id):
+            out.append(record)
+    return out
