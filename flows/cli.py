@@ -34,6 +34,8 @@ keys_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="Verify and read audit trails.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 _STATE: dict[str, bool] = {"debug": False, "verbose": False, "json": False}
 DEFAULT_DEMO_DIR = Path("demo-output")
@@ -149,11 +151,21 @@ def _open_keyring(path: Path) -> Any:
 
 
 @keys_app.command("init")
-def keys_init(keyring: KeyringOption) -> None:
+def keys_init(keyring: KeyringOption, audit: AuditOption = None) -> None:
     """Create a keyring (mode 0600) with one active key-encryption key."""
     from privacy.crypto import Keyring
 
     ring = Keyring.create(keyring, _passphrase(keyring, confirm=True))
+    _audit_key_op(
+        ring,
+        audit,
+        "keys.init",
+        params={
+            "kek_id": ring.active_kek_id,
+            "pseudonym_key_id": ring.pseudonym_key_id,
+            "signing_key_id": ring.signing_key_id,
+        },
+    )
     typer.echo(
         f"created {keyring}: active key {ring.active_kek_id}, pseudonym key {ring.pseudonym_key_id}"
     )
@@ -180,11 +192,12 @@ def keys_list(
 
 
 @keys_app.command("rotate")
-def keys_rotate(keyring: KeyringOption) -> None:
+def keys_rotate(keyring: KeyringOption, audit: AuditOption = None) -> None:
     """Add a new active key-encryption key; older keys stay for decryption."""
     ring = _open_keyring(keyring)
     old = ring.active_kek_id
     new = ring.rotate()
+    _audit_key_op(ring, audit, "keys.rotate", params={"from": old, "to": new.id})
     typer.echo(f"rotated {keyring}: active key {new.id} (was {old}); run `privpipe keys rewrap`")
 
 
@@ -192,14 +205,29 @@ def keys_rotate(keyring: KeyringOption) -> None:
 def keys_rewrap(
     files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Sealed files.")],
     keyring: KeyringOption,
+    audit: AuditOption = None,
 ) -> None:
     """Re-wrap sealed files' data keys under the active key, without re-encrypting them."""
     from privacy.crypto import rewrap_file
 
     ring = _open_keyring(keyring)
-    for path in files:
-        old, new = rewrap_file(path, ring)
-        typer.echo(f"{path}: {'already under ' + new if old == new else old + ' -> ' + new}")
+    moved: dict[str, str] = {}
+    try:
+        for path in files:
+            old, new = rewrap_file(path, ring)
+            moved[str(path)] = f"{old} -> {new}"
+            typer.echo(f"{path}: {'already under ' + new if old == new else old + ' -> ' + new}")
+    except Exception as exc:
+        _audit_key_op(
+            ring,
+            audit,
+            "keys.rewrap",
+            outcome="failed",
+            error=type(exc).__name__,
+            params={"files": moved},
+        )
+        raise
+    _audit_key_op(ring, audit, "keys.rewrap", params={"files": moved})
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -223,15 +251,25 @@ def encrypt(
         list[str] | None,
         typer.Option("--ad", help="Associated data KEY=VALUE bound to the file (repeatable)."),
     ] = None,
+    audit: AuditOption = None,
 ) -> None:
     """Seal a file: AES-256-GCM segments under a fresh data key wrapped by the keyring."""
     from privacy.crypto import seal_file
     from privacy.errors import InputError
+    from privacy.hashing import sha256_file
 
     if not source.is_file():
         raise InputError(f"{source}: input file not found")
     ring = _open_keyring(keyring)
     header = seal_file(source, target, ring, _pairs(ad or [], "--ad"))
+    _audit_key_op(
+        ring,
+        audit,
+        "encrypt",
+        inputs={"sha256": sha256_file(source)},
+        outputs={"sha256": sha256_file(target)},
+        params={"kek_id": header.kek_id},
+    )
     typer.echo(f"sealed {source} -> {target} (key {header.kek_id})")
 
 
@@ -244,16 +282,168 @@ def decrypt(
         list[str] | None,
         typer.Option("--expect", help="Require associated data KEY=VALUE (repeatable)."),
     ] = None,
+    audit: AuditOption = None,
 ) -> None:
     """Unseal a file; every segment is verified, and nothing is written if one fails."""
     from privacy.crypto import unseal_file
     from privacy.errors import InputError
+    from privacy.hashing import sha256_file
 
     if not source.is_file():
         raise InputError(f"{source}: input file not found")
     ring = _open_keyring(keyring)
-    unseal_file(source, target, ring, expected=_pairs(expect or [], "--expect") or None)
+    try:
+        unseal_file(source, target, ring, expected=_pairs(expect or [], "--expect") or None)
+    except Exception as exc:
+        _audit_key_op(
+            ring,
+            audit,
+            "decrypt",
+            outcome="failed",
+            error=type(exc).__name__,
+            inputs={"sha256": sha256_file(source)},
+        )
+        raise
+    _audit_key_op(
+        ring,
+        audit,
+        "decrypt",
+        inputs={"sha256": sha256_file(source)},
+        params={"output": str(target)},
+    )
     typer.echo(f"unsealed {source} -> {target}")
+
+
+# --------------------------------------------------------------------------- audit
+
+AuditOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--audit",
+        envvar="PRIVPIPE_AUDIT",
+        help="Audit trail to append to (default: audit.jsonl in the output folder, or "
+        "beside the keyring for key operations).",
+    ),
+]
+
+
+def _audit_key_op(ring: Any, audit: Path | None, step: str, **fields: Any) -> None:
+    """Record a key operation in the keyring's trail (or --audit), signed at once."""
+    from privacy.audit import AuditTrail
+
+    trail_path = audit or ring.path.parent / "audit.jsonl"
+    with AuditTrail(trail_path, ring, context={"run_id": None, "flow": "keys"}) as trail:
+        trail.append(step, **fields)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    path: Annotated[Path, typer.Argument(help="Audit trail (JSON lines).")],
+    keyring: Annotated[
+        Path | None,
+        typer.Option(
+            "--keyring",
+            "-k",
+            envvar="PRIVPIPE_KEYRING",
+            help="Keyring whose public signing key is trusted (no passphrase needed).",
+        ),
+    ] = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option("--public-key", help="Trusted Ed25519 public key (hex), given out of band."),
+    ] = None,
+) -> None:
+    """Check every hash, link and signature. Exit 0 if intact, 3 naming the first bad line."""
+    from privacy.audit import verify_trail
+    from privacy.crypto import read_public_signing_key
+    from privacy.errors import KeyAccessError
+
+    if public_key:
+        try:
+            trusted = bytes.fromhex(public_key)
+        except ValueError:
+            raise KeyAccessError("--public-key: not a hex string") from None
+    elif keyring is not None:
+        trusted = read_public_signing_key(keyring)[1]
+    else:
+        raise KeyAccessError("audit verify needs the trusted key: --keyring K or --public-key HEX")
+    summary = verify_trail(path, trusted)
+    typer.echo(
+        f"{path}: intact: {summary.records} records ({summary.steps} steps, "
+        f"{summary.failed_steps} failed; {summary.checkpoints} signed checkpoints), "
+        f"{len(summary.runs)} runs, head {summary.head[:16]}…, signer {summary.signer}"
+    )
+
+
+@audit_app.command("show")
+def audit_show(
+    path: Annotated[Path, typer.Argument(help="Audit trail (JSON lines).")],
+    run: Annotated[
+        str | None, typer.Option("--run", help="Run id (default: the latest run).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the records as JSON.")] = False,
+) -> None:
+    """Print one run's steps as a table (not a verification: use `audit verify`)."""
+    from privacy.audit import read_trail
+    from privacy.errors import InputError
+
+    if not path.is_file():
+        raise InputError(f"{path}: audit trail not found")
+    records = read_trail(path)
+    if run is None:
+        runs = [r["run_id"] for r in records if r.get("run_id")]
+        run = runs[-1] if runs else None
+    chosen = [r for r in records if r.get("run_id") == run]
+    if not chosen:
+        raise InputError(f"{path}: no records of run {run}")
+    if as_json:
+        typer.echo(json.dumps(chosen, sort_keys=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    first = chosen[0]
+    policy = first.get("policy") or {}
+    table = Table(
+        title=f"run {run} ({first.get('flow', '')}) on {first['time'][:10]}",
+        caption=(
+            f"policy {policy.get('id')} sha256 {str(policy.get('sha256', ''))[:16]}…, "
+            if policy
+            else ""
+        )
+        + f"by {first['actor']['user']}@{first['actor']['host']}",
+    )
+    for column in ("seq", "time", "step", "outcome", "error", "rows in", "rows out", "seconds"):
+        numeric = column in ("seq", "rows in", "rows out", "seconds")
+        table.add_column(
+            column, justify="right" if numeric else "left", no_wrap=numeric or column == "time"
+        )
+    width = None if sys.stdout.isatty() else 120  # pipes and files get the whole table
+    for r in chosen:
+        counts = r.get("counts", {})
+        table.add_row(
+            str(r["seq"]),
+            r["time"][11:19],
+            r["step"],
+            r["outcome"],
+            r.get("error") or "",
+            _fmt(counts.get("rows_in")),
+            _fmt(counts.get("rows_out")),
+            _fmt(r.get("duration_s")),
+        )
+    Console(width=width).print(table)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    return (
+        f"{value:,}"
+        if isinstance(value, int)
+        else f"{value:.3f}"
+        if isinstance(value, float)
+        else str(value)
+    )
 
 
 # --------------------------------------------------------------------------- synth
@@ -324,7 +514,13 @@ def _check_run_inputs(
 
 
 def _run_sanitize(
-    input_path: Path, policy_file: Path, out: Path, keyring: Path, overwrite: bool, quiet: bool
+    input_path: Path,
+    policy_file: Path,
+    out: Path,
+    keyring: Path,
+    overwrite: bool,
+    quiet: bool,
+    audit: Path | None = None,
 ) -> dict[str, Any]:
     from flows._prefect_env import configure_prefect
 
@@ -357,6 +553,7 @@ def _run_sanitize(
                 str(out.resolve()),
                 str(keyring.resolve()),
                 overwrite,
+                str(audit.resolve()) if audit else None,
             )
         finally:
             sanitize.set_progress(None)
@@ -385,13 +582,14 @@ def sanitize(
             "policy's keys.keyring). Passphrase from PRIVPIPE_PASSPHRASE or a prompt.",
         ),
     ] = None,
+    audit: AuditOption = None,
 ) -> None:
     """Run the sanitize flow: ingest, detect, transform, anonymize, gate, publish.
 
     INPUT may be sealed (e.g. people.csv.sealed): it is decrypted in memory."""
     _STATE["json"] = as_json
     ring = _check_run_inputs(input_path, policy, out, overwrite, keyring)
-    summary = _run_sanitize(input_path, policy, out, ring, overwrite, quiet=as_json)
+    summary = _run_sanitize(input_path, policy, out, ring, overwrite, quiet=as_json, audit=audit)
     if as_json:
         typer.echo(json.dumps(summary, sort_keys=True))
     else:

@@ -26,9 +26,10 @@ from prefect.runtime import flow_run  # noqa: E402
 from flows._keys import keyring as _keyring  # noqa: E402
 from flows._keys import pseudonym_provider  # noqa: E402
 from privacy import stages  # noqa: E402
+from privacy.audit import AuditTrail  # noqa: E402
 from privacy.crypto import Keyring  # noqa: E402
 from privacy.errors import PrivpipeError  # noqa: E402
-from privacy.io import prepare_output_dir  # noqa: E402
+from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
 from privacy.workspace import Workspace  # noqa: E402
 
@@ -90,6 +91,11 @@ def _keys(keyring_path: str) -> Keyring:
     return _keyring(keyring_path)
 
 
+def _saved(work: Workspace, name: str, frame: Any) -> dict[str, str]:
+    path = work.save(name, frame)
+    return {"path": str(path), "sha256": sha256_file(path)}
+
+
 @_private_task("ingest")
 @_sanitized("ingest")
 def ingest_task(
@@ -98,8 +104,10 @@ def ingest_task(
     policy = load_policy(policy_path)
     keys = _keys(keyring_path)
     frame, record = stages.ingest(Path(input_path), policy, keys, Path(out_dir) / stages.VAULT_DIR)
-    path = Workspace(keys, workdir, run_id=run_id).save("raw", frame)
-    return {"path": str(path), "record": record.to_dict()}
+    return {
+        **_saved(Workspace(keys, workdir, run_id=run_id), "raw", frame),
+        "record": record.to_dict(),
+    }
 
 
 @_private_task("detect")
@@ -120,7 +128,7 @@ def transform_task(
     ring = _keys(keyring_path)
     work = Workspace(ring, workdir, run_id=run_id)
     frame, record = stages.transform(work.load(raw_path), policy, pseudonym_provider(policy, ring))
-    return {"path": str(work.save("transformed", frame)), "record": record.to_dict()}
+    return {**_saved(work, "transformed", frame), "record": record.to_dict()}
 
 
 @_private_task("anonymize")
@@ -131,7 +139,7 @@ def anonymize_task(
     policy = load_policy(policy_path)
     work = Workspace(_keys(keyring_path), workdir, run_id=run_id)
     frame, record = stages.anonymize(work.load(path), policy)
-    return {"path": str(work.save("anonymized", frame)), "record": record.to_dict()}
+    return {**_saved(work, "anonymized", frame), "record": record.to_dict()}
 
 
 @_private_task("gate")
@@ -154,6 +162,7 @@ def publish_task(
     input_path: str,
     keyring_path: str,
     run_id: str,
+    audit_path: str,
     records: list[dict[str, Any]],
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
@@ -171,49 +180,169 @@ def publish_task(
         input_sha256=input_sha256,
         run_id=run_id,
         stages=[*records, record.to_dict()],
+        audit_trail=Path(audit_path),
     )
     record.duration_s = round(time.perf_counter() - started, 4)
-    record.params = {
-        "output_sha256": manifest["output"]["sha256"],
-        "sealed": manifest["output"]["sealed"],
+    record.params = {"sealed": manifest["output"]["sealed"], "kek_id": manifest["output"]["kek_id"]}
+    data = Path(out_dir) / manifest["output"]["path"]
+    manifest_path = Path(out_dir) / stages.MANIFEST_FILE
+    return {
+        "path": str(data),
+        "sha256": manifest["output"]["sha256"],
+        "manifest_sha256": sha256_file(manifest_path),
+        "record": record.to_dict(),
     }
-    return {"path": str(Path(out_dir) / manifest["output"]["path"]), "record": record.to_dict()}
 
 
 OUTPUTS = (stages.DATA_FILE, stages.SEALED_DATA_FILE, stages.MANIFEST_FILE)
 
 
+class _Steps:
+    """Runs each task, and appends its audit record (failed ones too) as it ends."""
+
+    def __init__(self, trail: AuditTrail) -> None:
+        self.trail = trail
+        self.records: list[dict[str, Any]] = []
+
+    def run(
+        self,
+        step: str,
+        task_fn: Callable[..., dict[str, Any]],
+        *args: Any,
+        inputs: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            result = task_fn(*args)
+        except BaseException as exc:
+            self.trail.append(
+                step,
+                outcome="failed",
+                error=type(exc).__name__,
+                duration_s=round(time.perf_counter() - started, 4),
+                inputs=inputs or {},
+            )
+            self.trail.flush()
+            raise
+        record = result["record"]
+        if "input_sha256" in record["params"]:
+            inputs = {"input": record["params"]["input_sha256"], **(inputs or {})}
+        outputs = {k: v for k, v in result.items() if k.endswith("sha256")}
+        self.trail.append(
+            step,
+            duration_s=record["duration_s"],
+            inputs=inputs or {},
+            outputs={"sha256" if k == "sha256" else k: v for k, v in outputs.items()},
+            counts={
+                "rows_in": record["rows_in"],
+                "rows_out": record["rows_out"],
+                **record["counts"],
+            },
+            params={"status": record["status"], **record["params"]},
+        )
+        self.trail.flush()
+        self.records.append(_report(record))
+        return result
+
+
 @flow(name="sanitize", persist_result=False, log_prints=False, validate_parameters=True)
 def sanitize_flow(
-    input_path: str, policy_path: str, out_dir: str, keyring_path: str, overwrite: bool = False
+    input_path: str,
+    policy_path: str,
+    out_dir: str,
+    keyring_path: str,
+    overwrite: bool = False,
+    audit_path: str | None = None,
 ) -> dict[str, Any]:
     """Sanitize one input file by one policy into ``out_dir``; returns the run summary.
 
     The keyring is passed by path; it must be unlocked in this process (see flows._keys).
+    Every step, failed ones included, is appended to the audit trail (default
+    ``out_dir/audit.jsonl``), which is signed when the run ends however it ends.
     """
     policy: Policy = load_policy(policy_path)
     stages.check_supported(policy)
-    _keys(keyring_path)  # fail before any work if the keyring cannot be opened
+    ring = _keys(keyring_path)  # fail before any work if the keyring cannot be opened
     out = Path(out_dir)
     prepare_output_dir(out, overwrite=overwrite, outputs=OUTPUTS, folders=(stages.VAULT_DIR,))
     run_id = str(flow_run.id or "local")
-    records: list[dict[str, Any]] = []
-    with Workspace(_keys(keyring_path), run_id=run_id) as work:
+    trail_path = Path(audit_path) if audit_path else out / stages.AUDIT_FILE
+    context = {
+        "run_id": run_id,
+        "flow": "sanitize",
+        "policy": {"id": policy.name, "sha256": policy.hash},
+    }
+    with (
+        AuditTrail(trail_path, ring, context=context) as trail,
+        Workspace(ring, run_id=run_id) as work,
+    ):
+        steps = _Steps(trail)
         workdir = str(work.root)
-        raw = ingest_task(input_path, policy_path, workdir, keyring_path, out_dir, run_id)
-        records.append(_report(raw["record"]))
-        detected = detect_task(raw["path"], policy_path, keyring_path, run_id)
-        records.append(_report(detected["record"]))
-        transformed = transform_task(raw["path"], policy_path, workdir, keyring_path, run_id)
-        records.append(_report(transformed["record"]))
-        anonymized = anonymize_task(transformed["path"], policy_path, workdir, keyring_path, run_id)
-        records.append(_report(anonymized["record"]))
-        gated = gate_task(raw["path"], anonymized["path"], policy_path, keyring_path, run_id)
-        records.append(_report(gated["record"]))
-        published = publish_task(
-            gated["path"], policy_path, out_dir, input_path, keyring_path, run_id, records
+        raw = steps.run(
+            "ingest", ingest_task, input_path, policy_path, workdir, keyring_path, out_dir, run_id
         )
-        records.append(_report(published["record"]))
+        ingest = steps.records[0]
+        vault = ingest["params"]["vault"]
+        trail.append(
+            "vault",
+            inputs={"input": ingest["params"]["input_sha256"]},
+            outputs={"vault": vault["sha256"]},
+            params={"kek_id": vault["kek_id"]},
+        )
+        detected = steps.run(
+            "detect",
+            detect_task,
+            raw["path"],
+            policy_path,
+            keyring_path,
+            run_id,
+            inputs={"raw": raw["sha256"]},
+        )
+        transformed = steps.run(
+            "transform",
+            transform_task,
+            raw["path"],
+            policy_path,
+            workdir,
+            keyring_path,
+            run_id,
+            inputs={"raw": raw["sha256"]},
+        )
+        anonymized = steps.run(
+            "anonymize",
+            anonymize_task,
+            transformed["path"],
+            policy_path,
+            workdir,
+            keyring_path,
+            run_id,
+            inputs={"transformed": transformed["sha256"]},
+        )
+        gated = steps.run(
+            "gate",
+            gate_task,
+            raw["path"],
+            anonymized["path"],
+            policy_path,
+            keyring_path,
+            run_id,
+            inputs={"raw": raw["sha256"], "anonymized": anonymized["sha256"]},
+        )
+        published = steps.run(
+            "publish",
+            publish_task,
+            gated["path"],
+            policy_path,
+            out_dir,
+            input_path,
+            keyring_path,
+            run_id,
+            str(trail_path),
+            steps.records,
+            inputs={"anonymized": anonymized["sha256"]},
+        )
+        del detected
+    records = steps.records
     return {
         "status": "ok",
         "run_id": run_id,
@@ -224,7 +353,9 @@ def sanitize_flow(
             "data": published["path"],
             "manifest": str(out / stages.MANIFEST_FILE),
             "vault": records[0]["params"]["vault"]["path"],
+            "audit": str(trail_path),
         },
+        "audit": {"records": trail.last_checkpoint["length"] if trail.last_checkpoint else 0},
         "stages": {
             r["stage"]: {"status": r["status"], "rows_out": r["rows_out"], "counts": r["counts"]}
             for r in records

@@ -11,7 +11,6 @@ nothing, never half of a new one.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import shutil
@@ -30,6 +29,7 @@ from privacy.crypto import (
     unseal_bytes,
 )
 from privacy.errors import InputError, KeyAccessError, OutputError, SchemaError
+from privacy.hashing import sha256_file
 from privacy.policy import ColumnType, Policy
 
 __all__ = [
@@ -364,14 +364,6 @@ def write_frame(
                 writer.write(buffer.getbuffer())
         else:
             sink.write(buffer.getbuffer())
-
-
-def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def prepare_output_dir(

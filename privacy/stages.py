@@ -38,6 +38,7 @@ __all__ = [
     "DATA_FILE",
     "SEALED_DATA_FILE",
     "VAULT_DIR",
+    "AUDIT_FILE",
     "MANIFEST_FILE",
     "StageRecord",
     "anonymize",
@@ -53,6 +54,7 @@ __all__ = [
 DATA_FILE = "data.parquet"
 SEALED_DATA_FILE = "data.parquet.sealed"
 VAULT_DIR = "vault"
+AUDIT_FILE = "audit.jsonl"
 MANIFEST_FILE = "manifest.json"
 _DIRECT_RULES = ("drop", "redact", "mask", "pseudonymize")
 
@@ -272,6 +274,7 @@ def publish(
     input_sha256: str,
     run_id: str,
     stages: list[dict[str, Any]],
+    audit_trail: Path | None = None,
 ) -> dict[str, Any]:
     """Write the sanitized data (sealed unless the policy says otherwise) and its
     manifest, each atomically; returns the manifest."""
@@ -318,6 +321,7 @@ def publish(
             for name, spec in policy.columns.items()
         },
         "stages": stages,
+        "audit": {"trail": str(audit_trail) if audit_trail else None},
     }
     atomic_write_json(out_dir / MANIFEST_FILE, manifest)
     return manifest

@@ -55,6 +55,15 @@ def test_encrypt_rotate_rewrap_decrypt(
     back = tmp_path / "back.csv"
     assert main(["decrypt", str(sealed), str(back), *k, "--expect", "dataset=d1"]) == 0
     assert back.read_bytes() == plain.read_bytes()
+    # every key operation is on the keyring's signed trail
+    capsys.readouterr()
+    assert main(["audit", "verify", str(tmp_path / "audit.jsonl"), *k]) == 0
+    assert ": intact: " in capsys.readouterr().out
+    from privacy.audit import read_trail
+
+    steps = [r["step"] for r in read_trail(tmp_path / "audit.jsonl")]
+    assert steps == ["keys.init", "encrypt", "keys.rotate", "keys.rewrap", "decrypt"]
+    assert b"123-45-6789" not in (tmp_path / "audit.jsonl").read_bytes()
 
 
 def test_tampered_file_one_line_and_no_output(
@@ -72,7 +81,8 @@ def test_tampered_file_one_line_and_no_output(
     assert main(["decrypt", str(sealed), str(out), "--keyring", str(ring)]) == 2
     assert "integrity check failed at segment" in _one_error_line(capsys)
     assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.bin", "ring.json", "s.sealed"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["audit.jsonl", "audit.jsonl.head", "plain.bin", "ring.json", "s.sealed"]
 
 
 def test_wrong_passphrase_and_moved_file(

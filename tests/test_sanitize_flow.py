@@ -47,6 +47,8 @@ def test_sanitize_publishes_sealed_data_vault_and_manifest(
     assert summary["outputs"]["data"] == str(out / "data.parquet.sealed")
     uuid.UUID(summary["run_id"])  # Prefect's flow-run id
     assert sorted(p.name for p in out.iterdir()) == [
+        "audit.jsonl",
+        "audit.jsonl.head",
         "data.parquet.sealed",
         "manifest.json",
         "vault",
@@ -75,6 +77,29 @@ def test_sanitize_publishes_sealed_data_vault_and_manifest(
     assert is_sealed(vault) and vault.stat().st_mode & 0o777 == 0o600
     expected = {"artifact": "vault", "input_sha256": before}
     assert unseal_bytes(vault, session_keyring, expected=expected) == people_csv.read_bytes()
+
+    # the run's audit trail verifies, and its records tie the hashes together
+    from privacy.audit import read_trail, verify_trail
+
+    trail = out / "audit.jsonl"
+    assert manifest["audit"]["trail"] == str(trail)
+    summary_ = verify_trail(trail, session_keyring.signing_public_key)
+    assert summary_.runs == {summary["run_id"]} and summary_.failed_steps == 0
+    steps = read_trail(trail, run_id=summary["run_id"])
+    assert [r["step"] for r in steps] == [
+        "ingest",
+        "vault",
+        "detect",
+        "transform",
+        "anonymize",
+        "gate",
+        "publish",
+    ]
+    by_step = {r["step"]: r for r in steps}
+    assert by_step["vault"]["outputs"]["vault"] == manifest["vault"]["sha256"]
+    assert by_step["publish"]["outputs"]["sha256"] == manifest["output"]["sha256"]
+    assert by_step["transform"]["inputs"]["raw"] == by_step["ingest"]["outputs"]["sha256"]
+    assert all(r["policy"]["sha256"] == policy.hash for r in steps)
 
     plain = unseal_bytes(
         out / "data.parquet.sealed", session_keyring, expected=published_associated_data(policy)
@@ -123,6 +148,17 @@ def test_failed_run_publishes_nothing_and_says_one_line(
     assert "Traceback" not in err
     assert not (out / "data.parquet").exists() and not (out / "manifest.json").exists()
     assert _sha(people_csv) == before
+    from privacy.audit import read_trail, verify_trail
+    from privacy.crypto import read_public_signing_key
+
+    public = read_public_signing_key(os.environ["PRIVPIPE_KEYRING"])[1]
+    assert verify_trail(out / "audit.jsonl", public).failed_steps == 1
+    (failed,) = read_trail(out / "audit.jsonl")
+    assert (failed["step"], failed["outcome"], failed["error"]) == (
+        "ingest",
+        "failed",
+        "InputError",
+    )
 
 
 def test_gate_fails_closed_on_a_verbatim_identifier(

@@ -111,6 +111,7 @@ def test_planted_pii_reaches_no_file_prefect_or_error_message(
 
     assert PREFECT_HOME.is_dir() and any(PREFECT_HOME.rglob("prefect.db*"))
     assert _hits(PREFECT_HOME) == []
-    assert _hits(out_good) == []  # data, vault and manifest: sealed or value-free
+    assert (out_good / "audit.jsonl").stat().st_size and (out_bad / "audit.jsonl").stat().st_size
+    assert _hits(out_good) == []  # data, vault, manifest and audit trail
     assert _hits(out_bad) == []
     assert not any(WORK_TMP.glob("privpipe-work-*")), "a run left its workspace behind"

@@ -156,16 +156,19 @@ class Keyring:
             plain = AESGCM(derived).decrypt(nonce, sealed, _canonical(_public_part(document)))
         except InvalidTag:
             raise KeyAccessError(f"{path}: wrong passphrase, or the keyring was altered") from None
-        material = json.loads(plain)
-        return cls(
-            path,
-            kdf=kdf,
-            derived=derived,
-            keys=keys,
-            kek_bytes={k: _unb64(v) for k, v in material["keks"].items()},
-            pseudonym=_unb64(material["pseudonym"]),
-            signing=_unb64(material["signing"]),
-        )
+        try:
+            material = json.loads(plain)
+            return cls(
+                path,
+                kdf=kdf,
+                derived=derived,
+                keys=keys,
+                kek_bytes={k: _unb64(v) for k, v in material["keks"].items()},
+                pseudonym=_unb64(material["pseudonym"]),
+                signing=_unb64(material["signing"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise KeyAccessError(f"{path}: keyring is incomplete (no signing key?)") from None
 
     def rotate(self) -> KekInfo:
         """Add a new KEK and make it the active one; older KEKs keep opening old files."""
