@@ -1,9 +1,12 @@
 """Appending to an audit trail: hash-chained JSON lines with signed checkpoints.
 
-One trail is one file of JSON lines. Each record carries ``seq`` (its line number),
-``prev`` (the previous line's hash) and ``hash``: the SHA-256 of the record's canonical
-JSON (sorted keys, no ``hash`` field), which is exactly the line's bytes before the
-trailing ``,"hash":"…"}``. A ``checkpoint`` record signs (Ed25519) the chain length and
+One trail is one file of JSON lines. Each line is ``{"seq": N, "prev": "…", …fields…,
+"hash": "…"}``: ``seq`` is its line number, ``prev`` the previous line's hash, and
+``hash`` the SHA-256 of the line's own bytes up to the ``,"hash"`` member (with ``}``
+closing them). The hash covers exact bytes, so no canonical re-serialization is needed
+to check it: a record is serialized once, when appended, and linked at flush.
+
+A ``checkpoint`` record signs (Ed25519) the chain length and
 head hash; one closes every flush that ends a run, and one is cut every
 ``checkpoint_every`` records. The latest checkpoint is also written to ``<trail>.head``
 so that a cut at a checkpoint boundary is caught too.
@@ -21,6 +24,7 @@ import getpass
 import hashlib
 import os
 import socket
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +41,7 @@ __all__ = [
     "AuditTrail",
     "actor",
     "checkpoint_message",
-    "record_hash",
+    "line_hash",
     "serialize",
 ]
 
@@ -54,23 +58,54 @@ def actor() -> dict[str, str]:
     return {"user": user, "host": socket.gethostname()}
 
 
+_second: list[Any] = [None, ""]
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """UTC time with microseconds, ISO 8601 (the formatted second is cached)."""
+    now = time.time()
+    second = int(now)
+    if second != _second[0]:
+        stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second[0], _second[1] = second, stamp
+    return f"{_second[1]}.{int((now - second) * 1e6):06d}Z"
+
+
+def _link(body: bytes, seq: int, prev: str) -> tuple[bytes, str]:
+    """(the line, its hash) for a serialized record body ``{...}`` without seq/prev/hash."""
+    out = bytearray()
+    digest = _link_into(out, body, seq, prev.encode())[0]
+    return bytes(out), digest.decode()
+
+
+def _link_into(out: bytearray, body: bytes, seq: int, prev: bytes) -> tuple[bytes, int]:
+    """Append the linked line to ``out``; returns (its hash as hex bytes, seq)."""
+    prefix = b'{"seq":%d,"prev":"%b",' % (seq, prev)
+    rest = memoryview(body)[1:]  # the body without its "{", not copied
+    digest = hashlib.sha256(prefix)
+    digest.update(rest)
+    hexed = digest.hexdigest().encode()
+    out += prefix
+    out += rest[:-1]
+    out += b',"hash":"'
+    out += hexed
+    out += b'"}\n'
+    return hexed, seq
 
 
 def serialize(record: Mapping[str, Any]) -> tuple[bytes, str]:
-    """(the line, its hash) for a record without ``hash``."""
-    body = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
-    digest = hashlib.sha256(body).hexdigest()
-    return body[:-1] + b',"hash":"' + digest.encode() + b'"}\n', digest
+    """(the line, its hash) for a record holding ``seq`` and ``prev`` but no ``hash``."""
+    rest = {k: v for k, v in record.items() if k not in ("seq", "prev")}
+    return _link(orjson.dumps(rest), int(record["seq"]), str(record["prev"]))
 
 
-def record_hash(line: bytes) -> tuple[bytes, str, str]:
-    """(canonical body, stated hash, computed hash) of one line of a trail."""
-    line = line.rstrip(b"\n")
-    stated = line[-_HASH_TAIL + len(b',"hash":"') : -2].decode("ascii", "replace")
-    body = line[:-_HASH_TAIL] + b"}"
-    return body, stated, hashlib.sha256(body).hexdigest()
+def line_hash(line: bytes) -> str:
+    """The hash a trail line should state: SHA-256 of its bytes before ``,"hash":…``,
+    closed with ``}``."""
+    end = len(line) - _HASH_TAIL - (1 if line.endswith(b"\n") else 0)
+    digest = hashlib.sha256(memoryview(line)[:end])
+    digest.update(b"}")
+    return digest.hexdigest()
 
 
 def checkpoint_message(length: int, head: str, signer: str, when: str) -> bytes:
@@ -128,9 +163,14 @@ class AuditTrail:
         self.context = dict(context or {})
         self.checkpoint_every = checkpoint_every
         self.flush_every = flush_every
-        self._pending: list[dict[str, Any]] = []
+        self._pending: list[bytes] = []
         self._since_checkpoint = 0
-        self._actor = actor()
+        self._base: dict[str, Any] = {
+            "type": "step",
+            "actor": actor(),
+            "tool": f"privpipe {__version__}",
+            **self.context,
+        }
         self.last_checkpoint: dict[str, Any] | None = None
 
     def __enter__(self) -> AuditTrail:
@@ -152,24 +192,22 @@ class AuditTrail:
         params: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> None:
-        """Queue one step's record; it is linked and written at the next flush."""
-        record: dict[str, Any] = {
-            "type": "step",
+        """Serialize one step's record now; it is linked and written at the next flush."""
+        record = {
+            **self._base,
             "time": _now(),
             "step": step,
-            "actor": self._actor,
-            "tool": f"privpipe {__version__}",
-            **self.context,
             "outcome": outcome,
             "error": error,
             "duration_s": duration_s,
-            "inputs": dict(inputs or {}),
-            "outputs": dict(outputs or {}),
-            "counts": dict(counts or {}),
-            "params": dict(params or {}),
-            **fields,
+            "inputs": inputs if inputs is not None else {},
+            "outputs": outputs if outputs is not None else {},
+            "counts": counts if counts is not None else {},
+            "params": params if params is not None else {},
         }
-        self._pending.append(record)
+        if fields:
+            record.update(fields)
+        self._pending.append(orjson.dumps(record))  # serialized now: later edits can't leak in
         if len(self._pending) >= self.flush_every:
             self.flush()
 
@@ -184,15 +222,18 @@ class AuditTrail:
         with os.fdopen(fd, "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                seq, prev = _read_head(handle)
+                seq, head = _read_head(handle)
+                prev = head.encode()
                 out = bytearray()
-                for record in self._pending:
+                every, since = self.checkpoint_every, self._since_checkpoint
+                for body in self._pending:
                     seq += 1
-                    line, prev = serialize({**record, "seq": seq, "prev": prev})
-                    out += line
-                    self._since_checkpoint += 1
-                    if self._since_checkpoint >= self.checkpoint_every:
+                    prev = _link_into(out, body, seq, prev)[0]
+                    since += 1
+                    if since >= every:
                         seq, prev = self._checkpoint(out, seq, prev)
+                        since = 0
+                self._since_checkpoint = since
                 if checkpoint and self._since_checkpoint:
                     seq, prev = self._checkpoint(out, seq, prev)
                 handle.write(out)
@@ -208,7 +249,8 @@ class AuditTrail:
         """Write what is queued and sign the chain head."""
         self.flush(checkpoint=True)
 
-    def _checkpoint(self, out: bytearray, seq: int, prev: str) -> tuple[int, str]:
+    def _checkpoint(self, out: bytearray, seq: int, prev_bytes: bytes) -> tuple[int, bytes]:
+        prev = prev_bytes.decode()
         when = _now()
         signer = self.signer.signing_key_id
         signature = self.signer.sign(checkpoint_message(seq, prev, signer, when))
@@ -220,10 +262,9 @@ class AuditTrail:
             "signer": signer,
             "signature": signature.hex(),
         }
-        line, digest = serialize({**record, "seq": seq + 1, "prev": prev})
-        out += line
+        digest = _link_into(out, orjson.dumps(record), seq + 1, prev_bytes)[0]
         self._since_checkpoint = 0
-        self.last_checkpoint = {**record, "seq": seq + 1, "hash": digest}
+        self.last_checkpoint = {**record, "seq": seq + 1, "prev": prev, "hash": digest.decode()}
         return seq + 1, digest
 
     def _write_head(self) -> None:
@@ -237,4 +278,4 @@ class AuditTrail:
         except (FileNotFoundError, orjson.JSONDecodeError, ValueError, TypeError):
             pass
         with atomic_path(head_path) as tmp:
-            tmp.write_bytes(orjson.dumps(self.last_checkpoint, option=orjson.OPT_SORT_KEYS))
+            tmp.write_bytes(orjson.dumps(self.last_checkpoint))

@@ -15,6 +15,7 @@ is wrong, naming it:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +25,14 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from privacy.audit._trail import GENESIS, checkpoint_message, record_hash
+from privacy.audit._trail import GENESIS, checkpoint_message
 from privacy.crypto import signing_key_id
 from privacy.errors import IntegrityError
 
 __all__ = ["AuditVerificationError", "TrailSummary", "read_trail", "verify_trail"]
+
+
+_LINE_TAIL = len(b',"hash":"') + 64 + len(b'"}\n')
 
 
 class AuditVerificationError(IntegrityError):
@@ -73,38 +77,48 @@ def verify_trail(path: str | Path, public_key: bytes) -> TrailSummary:
     def fail(line: int, what: str) -> AuditVerificationError:
         return AuditVerificationError(f"{path}: line {line}: {what}")
 
-    for number, raw in _lines(path):
-        if not raw.endswith(b"\n"):
-            raise fail(number, "incomplete last line (truncated while writing?)")
-        body, stated, computed = record_hash(raw)
-        try:
-            record = orjson.loads(body)
-            seq = int(record["seq"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            raise fail(number, "not an audit record (malformed line)") from None
-        if seq != number:
-            raise fail(
-                number,
-                f"out of sequence: expected record {number}, found record {seq} "
-                f"(records deleted, duplicated or reordered)",
-            )
-        if stated != computed:
-            raise fail(number, "record edited: its content does not match its hash")
-        if record.get("prev") != prev:
-            raise fail(number, "chain broken: prev is not the hash of the line before")
-        if number == head_length + 1 and prev != head["head"]:  # type: ignore[index]
-            raise fail(number, "the signed head does not match the chain here")
-        if record.get("type") == "checkpoint":
-            _check_checkpoint(record, number, prev, trusted, trusted_id, fail)
-            summary.checkpoints += 1
-            last_checkpoint_line = number
-        else:
-            summary.steps += 1
-            summary.failed_steps += record.get("outcome") != "ok"
-            if record.get("run_id"):
-                summary.runs.add(str(record["run_id"]))
-        prev = computed
-        summary.records = number
+    steps = failed = records = 0
+    runs = summary.runs
+    sha256 = hashlib.sha256
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if raw[-1:] != b"\n":
+                raise fail(number, "incomplete last line (truncated while writing?)")
+            try:
+                record = orjson.loads(raw)
+                seq = record["seq"]
+                stated = record["hash"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                raise fail(number, "not an audit record (malformed line)") from None
+            digest = sha256(memoryview(raw)[: len(raw) - _LINE_TAIL])
+            digest.update(b"}")
+            computed = digest.hexdigest()
+            if seq != number:
+                raise fail(
+                    number,
+                    f"out of sequence: expected record {number}, found record {seq} "
+                    f"(records deleted, duplicated or reordered)",
+                )
+            if stated != computed:
+                raise fail(number, "record edited: its content does not match its hash")
+            if record["prev"] != prev:
+                raise fail(number, "chain broken: prev is not the hash of the line before")
+            if number == head_length + 1 and prev != head["head"]:  # type: ignore[index]
+                raise fail(number, "the signed head does not match the chain here")
+            if record.get("type") == "checkpoint":
+                _check_checkpoint(record, number, prev, trusted, trusted_id, fail)
+                summary.checkpoints += 1
+                last_checkpoint_line = number
+            else:
+                steps += 1
+                if record.get("outcome") != "ok":
+                    failed += 1
+                run_id = record.get("run_id")
+                if run_id:
+                    runs.add(run_id)
+            prev = computed
+            records = number
+    summary.steps, summary.failed_steps, summary.records = steps, failed, records
     summary.head = prev
     if summary.records and last_checkpoint_line != summary.records:
         unsigned = summary.records - last_checkpoint_line
