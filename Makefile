@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/synth_throughput.py
 	$(BIN)/python benchmarks/sanitize_throughput.py
 	$(BIN)/python benchmarks/seal_throughput.py
+	$(BIN)/python benchmarks/audit_throughput.py
 
 schema: $(STAMP)
 	$(BIN)/privpipe policy schema --out policies/policy.schema.json

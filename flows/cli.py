@@ -179,16 +179,23 @@ def keys_list(
     """List key ids, creation times and which key is active (never key bytes)."""
     ring = _open_keyring(keyring)
     keys = [{"id": k.id, "created": k.created, "active": k.active} for k in ring.list_keys()]
+    signing = {"id": ring.signing_key_id, "public_key": ring.signing_public_key.hex()}
     if as_json:
         typer.echo(
             json.dumps(
-                {"keyring": str(keyring), "keys": keys, "pseudonym_key_id": ring.pseudonym_key_id}
+                {
+                    "keyring": str(keyring),
+                    "keys": keys,
+                    "pseudonym_key_id": ring.pseudonym_key_id,
+                    "signing": signing,
+                }
             )
         )
         return
     for key in keys:
         typer.echo(f"{key['id']}  {key['created']}  {'active' if key['active'] else ''}".rstrip())
     typer.echo(f"pseudonym key {ring.pseudonym_key_id}")
+    typer.echo(f"audit signing key {signing['id']}  public {signing['public_key']}")
 
 
 @keys_app.command("rotate")
