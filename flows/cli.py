@@ -677,6 +677,14 @@ def demo(
     ring_path = _check_run_inputs(raw_file, policy_file, result_dir, overwrite, keyring)
     summary = _run_sanitize(raw_file, policy_file, result_dir, ring_path, overwrite, quiet=False)
     _print_summary(summary)
+    from privacy.audit import verify_trail
+
+    trail = Path(summary["outputs"]["audit"])
+    checked = verify_trail(trail, ring.signing_public_key)
+    typer.echo(
+        f"audit trail verified: {checked.records} records, {checked.checkpoints} signed "
+        f"checkpoints (privpipe audit show {trail})"
+    )
     typer.echo(
         f"to read the output: PRIVPIPE_PASSPHRASE=... privpipe decrypt "
         f"{summary['outputs']['data']} data.parquet --keyring {keyring}"

@@ -228,6 +228,7 @@ def test_demo_command_from_a_fresh_process(tmp_path: Path) -> None:
     assert (demo / "sanitized" / "data.parquet.sealed").exists()
     assert (demo / "keys" / "keyring.json").stat().st_mode & 0o777 == 0o600
     assert "sanitized 300 rows" in done.stdout and "demo-only" in done.stdout
+    assert "audit trail verified: 8 records, 1 signed checkpoints" in done.stdout
     from privacy.crypto import is_sealed
 
     assert is_sealed(demo / "raw" / "people.csv.sealed")
