@@ -1,0 +1,21 @@
+"""PII detection with Presidio (offline spaCy model): spans in text, and column types."""
+
+from privacy.detect._columns import ColumnFinding, classify_columns, name_hint
+from privacy.detect._engine import MODEL_PACKAGE, analyzer
+from privacy.detect._recognizers import builtin_recognizers, policy_recognizers
+from privacy.detect._text import DEFAULT_ENTITIES, Span, TextScanner, merge_spans, replace_spans
+
+__all__ = [
+    "DEFAULT_ENTITIES",
+    "ColumnFinding",
+    "classify_columns",
+    "name_hint",
+    "MODEL_PACKAGE",
+    "Span",
+    "TextScanner",
+    "analyzer",
+    "builtin_recognizers",
+    "merge_spans",
+    "policy_recognizers",
+    "replace_spans",
+]
