@@ -42,6 +42,7 @@ __all__ = [
     "plain_name",
     "plaintext_blocks",
     "prepare_output_dir",
+    "read_frame",
     "read_input",
     "sha256_file",
     "write_frame",
@@ -122,6 +123,36 @@ def read_input(
     if raw.height == 0:
         raise InputError(f"{path}: input has a header but no rows")
     return _conform(raw, policy, path)
+
+
+def read_frame(
+    path: str | Path, *, keys: KeyEncryptionProvider | None = None, separator: str = ","
+) -> pl.DataFrame:
+    """Read a file with no policy: the same structural checks; CSV columns stay text."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: input file not found")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: input file is empty")
+    source: Path | bytes = path
+    if is_sealed(path):
+        if keys is None:
+            raise KeyAccessError(f"{path}: a sealed input needs a keyring (--keyring)")
+        source = unseal_bytes(path, keys)
+    fmt = detect_format(plain_name(path))
+    if fmt == "csv":
+        _check_csv_structure(source, path, separator)
+        try:
+            return pl.read_csv(
+                _binary(source) if isinstance(source, bytes) else source,
+                separator=separator,
+                infer_schema=False,  # as text: inference would turn ZIP 00613 into 613
+            )
+        except pl.exceptions.PolarsError as exc:
+            raise InputError(f"{path}: malformed CSV ({type(exc).__name__})") from None
+    if fmt == "parquet":
+        return _read_parquet(source, path)
+    return _read_jsonl(source, path)
 
 
 def plaintext_blocks(

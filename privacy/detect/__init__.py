@@ -3,6 +3,7 @@
 from privacy.detect._columns import ColumnFinding, classify_columns, name_hint
 from privacy.detect._engine import MODEL_PACKAGE, analyzer
 from privacy.detect._recognizers import builtin_recognizers, policy_recognizers
+from privacy.detect._suggest import suggest_policy
 from privacy.detect._text import DEFAULT_ENTITIES, Span, TextScanner, merge_spans, replace_spans
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "merge_spans",
     "policy_recognizers",
     "replace_spans",
+    "suggest_policy",
 ]

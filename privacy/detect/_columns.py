@@ -56,6 +56,7 @@ class ColumnFinding:
     confidence: float = 0.0  # mean score of those findings
     hint: str | None = None
     entities: dict[str, float] = field(default_factory=dict)  # every entity found: share
+    inferred_type: str = "string"  # the policy type the sampled values fit
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,16 +74,42 @@ def classify_columns(
         finding.sampled = series.len()
         if dtype.is_numeric() or dtype == pl.Boolean:
             finding.kind = "numeric"
+            finding.inferred_type = "float" if dtype.is_float() else "integer"
+            if dtype == pl.Boolean:
+                finding.inferred_type = "boolean"
         elif dtype.is_temporal():
             finding.kind = "temporal"
+            finding.inferred_type = "date" if dtype == pl.Date else "datetime"
             if finding.hint == "DATE_OF_BIRTH":
                 finding.entity, finding.share, finding.confidence = "DATE_OF_BIRTH", 1.0, 0.5
         elif finding.sampled == 0:
             finding.kind = "empty"
         else:
-            _classify_text(finding, series.cast(pl.String).to_list(), scanner)
+            values = series.cast(pl.String).to_list()
+            finding.inferred_type = _text_type(values)
+            if finding.inferred_type in ("integer", "float") and finding.hint is None:
+                finding.kind = "numeric"
+            else:
+                _classify_text(finding, values, scanner)
         findings.append(finding)
     return findings
+
+
+_INTEGER = re.compile(r"^[+-]?(0|[1-9]\d*)$")  # a leading zero (ZIP 00613) is text
+_FLOAT = re.compile(r"^[+-]?\d*\.\d+([eE][+-]?\d+)?$|^[+-]?\d+[eE][+-]?\d+$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _text_type(values: list[str]) -> str:
+    """The narrowest policy type every sampled text value parses as."""
+    stripped = [v.strip() for v in values]
+    if all(_INTEGER.match(v) for v in stripped):
+        return "integer"
+    if all(_INTEGER.match(v) or _FLOAT.match(v) for v in stripped):
+        return "float"
+    if all(_DATE.match(v) for v in stripped):
+        return "date"
+    return "string"
 
 
 def _classify_text(finding: ColumnFinding, values: list[str], scanner: TextScanner) -> None:
@@ -91,16 +118,20 @@ def _classify_text(finding: ColumnFinding, values: list[str], scanner: TextScann
     context = [w for w in re.split(r"[^a-z]+", finding.column.lower()) if w]
     spans = scanner.scan(values, context=context if finding.kind == "structured" else ())
     hits: Counter[str] = Counter()
+    whole_hits: Counter[str] = Counter()
     scores: dict[str, list[float]] = {}
     for value, found in zip(values, spans, strict=True):
         seen = set()
         for span in found:
             whole = (span.end - span.start) >= _COVER * len(value.strip())
+            whole_hits[span.entity_type] += whole
             if (finding.kind == "free_text" or whole) and span.entity_type not in seen:
                 seen.add(span.entity_type)
                 hits[span.entity_type] += 1
                 scores.setdefault(span.entity_type, []).append(span.score)
     total = len(values)
+    if whole_hits and whole_hits.most_common(1)[0][1] >= 0.8 * total:
+        finding.kind = "structured"  # long values, but each one is the entity (addresses)
     finding.entities = {e: round(n / total, 4) for e, n in hits.most_common()}
     if hits:
         entity, count = hits.most_common(1)[0]

@@ -116,9 +116,7 @@ class TextScanner:
             recognizers=policy_recognizers(detection.recognizers),
         )
 
-    def scan(
-        self, texts: Sequence[str | None], *, context: Sequence[str] = ()
-    ) -> list[list[Span]]:
+    def scan(self, texts: Sequence[str | None], *, context: Sequence[str] = ()) -> list[list[Span]]:
         """Spans for each text (an empty list for None or empty). ``context`` words (a
         column's name, say) raise the score of matches that expect them."""
         distinct = sorted({t for t in texts if t})
