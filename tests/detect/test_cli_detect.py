@@ -60,8 +60,9 @@ def test_scan_loads_neither_prefect_nor_torch(people_csv: Path) -> None:
     code = (
         "import sys\n"
         "from flows.cli import main\n"
-        f"assert main(['scan', {str(people_csv)!r}, '--json', '--sample', '20']) == 0\n"
-        "print(sorted(m for m in ('prefect', 'torch', 'opacus') if m in sys.modules))"
+        f"sys.argv = ['privpipe', 'scan', {str(people_csv)!r}, '--json', '--sample', '20']\n"
+        "assert main() == 0\n"
+        "print(sorted(m for m in ('prefect', 'torch', 'opacus') if sys.modules.get(m)))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
