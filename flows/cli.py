@@ -576,25 +576,17 @@ def detect_text(
 
 def _read_corpus(path: Path) -> tuple[list[Any], list[str]]:
     from privacy.errors import InputError
+    from privacy.io import iter_json_lines
 
     if not path.is_file():
         raise InputError(f"{path}: input file not found")
     ids: list[Any] = []
     texts: list[str] = []
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                line = json.loads(raw)
-            except UnicodeDecodeError:
-                raise InputError(f"{path}: line {number}: invalid UTF-8") from None
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
-            if not isinstance(line, dict) or not isinstance(line.get("text"), str):
-                raise InputError(f'{path}: line {number}: expected {{"id": ..., "text": "..."}}')
-            ids.append(line.get("id"))
-            texts.append(line["text"])
+    for number, line in iter_json_lines(path, path):
+        if not isinstance(line.get("text"), str):
+            raise InputError(f'{path}: line {number}: expected {{"id": ..., "text": "..."}}')
+        ids.append(line.get("id"))
+        texts.append(line["text"])
     if not texts:
         raise InputError(f"{path}: no lines")
     return ids, texts

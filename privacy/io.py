@@ -16,7 +16,7 @@ import json
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import polars as pl
 
@@ -40,6 +40,7 @@ __all__ = [
     "SEALED_SUFFIX",
     "detect_format",
     "plain_name",
+    "iter_json_lines",
     "plaintext_blocks",
     "prepare_output_dir",
     "read_frame",
@@ -100,19 +101,7 @@ def read_input(
     :class:`SchemaError` when columns or values do not match the policy.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: input file not found")
-    if not path.is_file():
-        raise InputError(f"{path}: not a regular file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: input file is empty")
-    source: Path | bytes = path
-    if is_sealed(path):
-        if keys is None:
-            raise KeyAccessError(f"{path}: a sealed input needs a keyring (--keyring)")
-        source = unseal_bytes(path, keys)
-        if not source:
-            raise InputError(f"{path}: input file is empty (once unsealed)")
+    source = _open_source(path, keys)
     fmt = detect_format(plain_name(path), policy.input.format)
     if fmt == "csv":
         raw = _read_csv(source, path, policy.input.separator)
@@ -130,15 +119,7 @@ def read_frame(
 ) -> pl.DataFrame:
     """Read a file with no policy: the same structural checks; CSV columns stay text."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: input file not found")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: input file is empty")
-    source: Path | bytes = path
-    if is_sealed(path):
-        if keys is None:
-            raise KeyAccessError(f"{path}: a sealed input needs a keyring (--keyring)")
-        source = unseal_bytes(path, keys)
+    source = _open_source(path, keys)
     fmt = detect_format(plain_name(path))
     if fmt == "csv":
         _check_csv_structure(source, path, separator)
@@ -153,6 +134,41 @@ def read_frame(
     if fmt == "parquet":
         return _read_parquet(source, path)
     return _read_jsonl(source, path)
+
+
+def _open_source(path: Path, keys: KeyEncryptionProvider | None) -> Path | bytes:
+    """The path of a plain input, or a sealed input's plaintext (in memory, verified)."""
+    if not path.exists():
+        raise InputError(f"{path}: input file not found")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: input file is empty")
+    if not is_sealed(path):
+        return path
+    if keys is None:
+        raise KeyAccessError(f"{path}: a sealed input needs a keyring (--keyring)")
+    plain = unseal_bytes(path, keys)
+    if not plain:
+        raise InputError(f"{path}: input file is empty (once unsealed)")
+    return plain
+
+
+def iter_json_lines(source: Path | bytes, name: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; a bad line is an InputError."""
+    with _binary(source) as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except UnicodeDecodeError:
+                raise InputError(f"{name}: line {number}: invalid UTF-8") from None
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{name}: line {number}: invalid JSON ({exc.msg})") from None
+            if not isinstance(value, dict):
+                raise InputError(f"{name}: line {number}: expected a JSON object")
+            yield number, value
 
 
 def plaintext_blocks(
@@ -266,18 +282,8 @@ def _read_jsonl(source: Path | bytes, name: Path) -> pl.DataFrame:
         )
     except (pl.exceptions.PolarsError, OSError):
         pass
-    with _binary(source) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except UnicodeDecodeError:
-                raise InputError(f"{name}: line {number}: invalid UTF-8") from None
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{name}: line {number}: invalid JSON ({exc.msg})") from None
-            if not isinstance(value, dict):
-                raise InputError(f"{name}: line {number}: expected a JSON object")
+    for _ in iter_json_lines(source, name):
+        pass
     raise InputError(f"{name}: records with inconsistent fields or types")
 
 
