@@ -28,6 +28,7 @@ from flows._keys import pseudonym_provider  # noqa: E402
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail  # noqa: E402
 from privacy.crypto import Keyring  # noqa: E402
+from privacy.detect import TextScanner  # noqa: E402
 from privacy.errors import PrivpipeError  # noqa: E402
 from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
@@ -115,7 +116,7 @@ def ingest_task(
 def detect_task(raw_path: str, policy_path: str, keyring_path: str, run_id: str) -> dict[str, Any]:
     policy = load_policy(policy_path)
     work = Workspace(_keys(keyring_path), run_id=run_id)
-    record = stages.detect(work.load(raw_path), policy)
+    record = stages.detect(work.load(raw_path), policy, TextScanner.from_policy(policy.detection))
     return {"path": raw_path, "record": record.to_dict()}
 
 
@@ -127,7 +128,9 @@ def transform_task(
     policy = load_policy(policy_path)
     ring = _keys(keyring_path)
     work = Workspace(ring, workdir, run_id=run_id)
-    frame, record = stages.transform(work.load(raw_path), policy, pseudonym_provider(policy, ring))
+    scanner = TextScanner.from_policy(policy.detection)
+    keys = pseudonym_provider(policy, ring)
+    frame, record = stages.transform(work.load(raw_path), policy, keys, scanner)
     return {**_saved(work, "transformed", frame), "record": record.to_dict()}
 
 
@@ -149,7 +152,8 @@ def gate_task(
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
     work = Workspace(_keys(keyring_path), run_id=run_id)
-    record = stages.gate(work.load(raw_path), work.load(path), policy)
+    scanner = TextScanner.from_policy(policy.detection)
+    record = stages.gate(work.load(raw_path), work.load(path), policy, scanner)
     return {"path": path, "record": record.to_dict()}
 
 

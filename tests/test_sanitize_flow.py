@@ -165,7 +165,8 @@ def test_gate_fails_closed_on_a_verbatim_identifier(
     tmp_path: Path, people, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     policy = yaml.safe_load(demo_policy_path.read_text())
-    policy["columns"]["contact"] = {"rule": "keep"}  # a copy of the e-mail, kept by mistake
+    # a copy of the e-mail, kept by mistake, and waved through detection by mistake too
+    policy["columns"]["contact"] = {"rule": "keep", "acknowledge_pii": ["EMAIL_ADDRESS"]}
     policy_path = tmp_path / "leaky.yaml"
     policy_path.write_text(yaml.safe_dump(policy))
     data = tmp_path / "people.parquet"
@@ -291,3 +292,62 @@ def test_invalid_utf8_through_the_cli(
     source.write_bytes(b"".join(lines))
     assert _sanitize(source, demo_policy_path, tmp_path / "out") == 2
     assert capsys.readouterr().err == f"error: {source}: line 10: invalid UTF-8\n"
+
+
+def _with_notes(people, notes: dict[int, str]):  # type: ignore[no-untyped-def]
+    frame = people.clone()
+    for row, text in notes.items():
+        frame[row, "notes"] = text
+    return frame
+
+
+def test_presidio_scrubs_spans_no_column_explains(
+    tmp_path: Path, people, demo_policy_path: Path, session_keyring
+) -> None:
+    from privacy.crypto import unseal_bytes
+
+    other = "Spoke with Margaret Thornton on 415.555.0132x77 about her claim."
+    source = tmp_path / "in.parquet"
+    _with_notes(people, {7: other}).write_parquet(source)
+    out = tmp_path / "out"
+    assert _sanitize(source, demo_policy_path, out) == 0
+    data = pl.read_parquet(io.BytesIO(unseal_bytes(out / "data.parquet.sealed", session_keyring)))
+    note = data.get_column("notes")[7]
+    assert note == "Spoke with <PERSON> on <PHONE_NUMBER> about her claim."
+
+
+def test_detect_fails_a_kept_column_holding_pii(
+    tmp_path: Path, people_csv: Path, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = yaml.safe_load(demo_policy_path.read_text())
+    policy["columns"]["notes"] = {"rule": "keep"}
+    policy_path = tmp_path / "keep-notes.yaml"
+    policy_path.write_text(yaml.safe_dump(policy))
+    out = tmp_path / "out"
+    assert _sanitize(people_csv, policy_path, out) == 2
+    err = capsys.readouterr().err
+    assert "detect: column 'notes' is declared keep but holds" in err
+    assert "columns.notes.acknowledge_pii" in err
+    assert not (out / "data.parquet.sealed").exists()
+    from privacy.audit import read_trail
+
+    failed = [r for r in read_trail(out / "audit.jsonl") if r["outcome"] == "failed"]
+    assert [(r["step"], r["error"]) for r in failed] == [("detect", "PrivacyGuaranteeError")]
+
+
+def test_gate_fails_when_a_planted_ssn_survives(
+    tmp_path: Path, people, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = yaml.safe_load(demo_policy_path.read_text())
+    policy["columns"]["notes"]["entities"] = ["PERSON"]  # scrub names only: a policy mistake
+    policy_path = tmp_path / "names-only.yaml"
+    policy_path.write_text(yaml.safe_dump(policy))
+    source = tmp_path / "in.parquet"
+    _with_notes(people, {3: "Her husband's SSN is 536-22-1874, on file."}).write_parquet(source)
+    out = tmp_path / "out"
+    assert _sanitize(source, policy_path, out) == 2
+    err = capsys.readouterr().err
+    assert "gate: residual PII in output column 'notes': US_SSN in 1 checked cells" in err
+    assert "536-22-1874" not in err
+    assert not (out / "data.parquet.sealed").exists() and not (out / "manifest.json").exists()
+    assert b"536-22-1874" not in (out / "audit.jsonl").read_bytes()

@@ -116,6 +116,18 @@ class TextScanner:
             recognizers=policy_recognizers(detection.recognizers),
         )
 
+    def restricted(self, entities: Sequence[str] | None) -> TextScanner:
+        """The same scanner looking only for ``entities`` (None: unchanged)."""
+        if entities is None:
+            return self
+        return TextScanner(
+            entities=entities,
+            threshold=self.threshold,
+            allow_list=self.allow_list,
+            recognizers=self.recognizers,
+            batch_size=self.batch_size,
+        )
+
     def scan(self, texts: Sequence[str | None], *, context: Sequence[str] = ()) -> list[list[Span]]:
         """Spans for each text (an empty list for None or empty). ``context`` words (a
         column's name, say) raise the score of matches that expect them."""

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import polars as pl
 
 from privacy.crypto import KeyProvider
+from privacy.detect._text import TextScanner
 from privacy.errors import KeyAccessError
 from privacy.policy import ColumnSpec
 
@@ -32,6 +33,7 @@ class TransformContext:
     columns: Mapping[str, ColumnSpec]
     keys: KeyProvider | None = None
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    scanner: TextScanner | None = None  # Presidio span detection for ``scrub``
 
     def pseudonym_key(self) -> bytes:
         if self.keys is None:

@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from privacy.crypto import KeyProvider
+from privacy.detect._text import TextScanner
 from privacy.policy import Policy
 from privacy.transform._base import OPERATORS, ColumnOperator, TransformContext
 
@@ -31,10 +32,16 @@ def operators_for(policy: Policy) -> list[ColumnOperator]:
 
 
 def apply_policy(
-    frame: pl.DataFrame, policy: Policy, keys: KeyProvider | None = None
+    frame: pl.DataFrame,
+    policy: Policy,
+    keys: KeyProvider | None = None,
+    scanner: TextScanner | None = None,
 ) -> tuple[pl.DataFrame, TransformResult]:
-    """The frame with every rule applied (dropped columns removed), and what was done."""
-    ctx = TransformContext(columns=policy.columns, keys=keys)
+    """The frame with every rule applied (dropped columns removed), and what was done.
+
+    ``scanner`` adds Presidio span detection to ``scrub``; without it, scrub replaces
+    only each row's own identifier values."""
+    ctx = TransformContext(columns=policy.columns, keys=keys, scanner=scanner)
     operators = operators_for(policy)
     exprs = []
     for op in operators:

@@ -1,10 +1,11 @@
 """``scrub``: free text keeps its words, loses its personal data.
 
-Only the spans are replaced, never the whole cell. This operator replaces, in each row,
-every occurrence of that same row's direct identifiers (the values of columns the
-policy drops, redacts, masks or pseudonymizes, or marks ``role: identifier``): the
-record-linkage pass that catches a customer's own e-mail or phone number quoted in a
-note. Presidio-based span detection (entities not tied to any column) adds to it.
+Only the spans are replaced, never the whole cell. Two passes: first, in each row, every
+occurrence of that same row's direct identifiers (the values of columns the policy
+drops, redacts, masks or pseudonymizes, or marks ``role: identifier``): the
+record-linkage pass that catches a customer's own e-mail quoted in a note, exactly.
+Then Presidio (when the context carries a scanner) finds the spans no column explains:
+other people's names, numbers in formats the columns do not use.
 
 Each span becomes, by the rule's ``operator``: a placeholder naming the source column
 (``<EMAIL>``), a constant (``[REDACTED]``), or the same keyed token the column's
@@ -18,6 +19,7 @@ import hmac
 import polars as pl
 
 from privacy.crypto import derive_subkey
+from privacy.detect._text import Span, replace_spans
 from privacy.policy import PseudonymizeRule, ScrubRule
 from privacy.transform._base import ColumnOperator, TransformContext, register_operator
 
@@ -48,10 +50,9 @@ class Scrub(ColumnOperator):
 
     def expr(self, ctx: TransformContext) -> pl.Expr | None:
         sources = identifier_columns(ctx, self.column)
-        if not sources:
-            return self.source_as_text()
         replacements: dict[str, _How] = {}
         key = ctx.pseudonym_key() if self.spec.operator == "pseudonymize" else None
+        subkey = derive_subkey(key, "pseudonym") if key is not None else b""
         for name in sources:
             spec = ctx.columns[name]
             if self.spec.operator == "placeholder":
@@ -61,10 +62,18 @@ class Scrub(ColumnOperator):
             else:
                 length = spec.length if isinstance(spec, PseudonymizeRule) else 16
                 prefix = spec.prefix if isinstance(spec, PseudonymizeRule) else ""
-                assert key is not None
-                replacements[name] = (derive_subkey(key, "pseudonym"), length, prefix)
+                replacements[name] = (subkey, length, prefix)
+        scanner = ctx.scanner.restricted(self.spec.entities) if ctx.scanner else None
+        operator = self.spec.operator
         stats = ctx.stats.setdefault(self.column, {})
         column = self.column
+
+        def span_text(span: Span, original: str) -> str:
+            if operator == "placeholder":
+                return f"<{span.entity_type}>"
+            if operator == "redact":
+                return "[REDACTED]"
+            return _replacement((subkey, 16, ""), original)
 
         def scrub(batch: pl.Series) -> pl.Series:
             rows = batch.struct.unnest()
@@ -80,6 +89,14 @@ class Scrub(ColumnOperator):
                         found += text.count(value)
                         texts[i] = text.replace(value, _replacement(how, value))
             stats["spans_replaced"] = stats.get("spans_replaced", 0) + found
+            if scanner is not None:
+                for i, spans in enumerate(scanner.scan(texts)):
+                    if spans:
+                        texts[i] = replace_spans(texts[i], spans, span_text)
+                        for span in spans:
+                            name = f"entity:{span.entity_type}"
+                            stats[name] = stats.get(name, 0) + 1
+                        stats["spans_replaced"] += len(spans)
             return pl.Series(column, texts, dtype=pl.String)
 
         inputs = pl.struct([self.source_as_text().alias(column), *[pl.col(s) for s in sources]])
