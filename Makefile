@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/sanitize_throughput.py
 	$(BIN)/python benchmarks/seal_throughput.py
 	$(BIN)/python benchmarks/audit_throughput.py
+	$(BIN)/python benchmarks/detect_benchmark.py
 
 schema: $(STAMP)
 	$(BIN)/privpipe policy schema --out policies/policy.schema.json
