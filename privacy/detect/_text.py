@@ -8,6 +8,7 @@ both a PERSON "John Court" and the STREET_ADDRESS around it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -138,11 +139,9 @@ class TextScanner:
     def _analyze(self, texts: list[str], context: list[str]) -> list[list[Span]]:
         if not texts:
             return []
-        from presidio_analyzer import BatchAnalyzerEngine
-
         from privacy.detect._engine import analyzer
 
-        batch = BatchAnalyzerEngine(analyzer_engine=analyzer())
+        engine = analyzer()
         kwargs: dict[str, Any] = {
             "entities": self.entities + [r.supported_entities[0] for r in self.recognizers],
             "score_threshold": self.threshold,
@@ -153,11 +152,71 @@ class TextScanner:
             kwargs["allow_list"] = self.allow_list
         if context:
             kwargs["context"] = context
-        results = batch.analyze_iterator(texts, language="en", batch_size=self.batch_size, **kwargs)
+        ner = [t for t in texts if _NAME_CANDIDATE.search(t)]
+        found: dict[str, list[Any]] = {}
+        if ner:
+            nlp_engine = engine.nlp_engine
+            docs = nlp_engine.get_nlp("en").pipe(
+                ner, batch_size=self.batch_size, disable=_NOT_FOR_NER
+            )
+            for text, doc in zip(ner, docs, strict=True):
+                artifacts = _with_words_as_lemmas(nlp_engine._doc_to_nlp_artifact(doc, "en"))
+                found[text] = engine.analyze(text, language="en", nlp_artifacts=artifacts, **kwargs)
+        for text in texts:
+            if text not in found:  # no capitalized word mid-sentence: no name to find
+                found[text] = engine.analyze(
+                    text, language="en", nlp_artifacts=_tokens_only(engine, text), **kwargs
+                )
         return [
             merge_spans(
                 Span(r.start, r.end, r.entity_type, round(float(r.score), 4), _is_ner(r))
-                for r in found
+                for r in found[text]
             )
-            for found in results
+            for text in texts
         ]
+
+
+# A capital letter mid-sentence, or two capitalized words in a row: the only texts in
+# which the NER model can find a PERSON or LOCATION. Other texts skip it (its tagger,
+# lemmatizer and NER are three quarters of the time) and get pattern recognizers only.
+_NAME_CANDIDATE = re.compile(r"[^.!?\s]\s+[A-Z][a-zA-Z]|\b[A-Z][a-z]+\s+[A-Z][a-z]")
+
+
+# NER needs only tok2vec and ner; the tagger, attribute ruler and lemmatizer only feed
+# lemmas to Presidio's context words, for which lower-cased words do (see _tokens_only).
+_NOT_FOR_NER = ["tagger", "attribute_ruler", "lemmatizer", "parser"]
+
+
+def _with_words_as_lemmas(artifacts: Any) -> Any:
+    """The same artifacts, lower-cased words standing in for the lemmas (and keywords,
+    which NlpArtifacts derives from them when built)."""
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
+    doc = artifacts.tokens
+    return NlpArtifacts(
+        entities=artifacts.entities,
+        tokens=doc,
+        tokens_indices=artifacts.tokens_indices,
+        lemmas=[token.lower_ for token in doc],
+        nlp_engine=artifacts.nlp_engine,
+        language="en",
+        scores=artifacts.scores,
+    )
+
+
+def _tokens_only(engine: Any, text: str) -> Any:
+    """NLP artifacts from the tokenizer alone: no entities, lower-cased words as lemmas
+    (enough for the context words of pattern recognizers)."""
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
+    nlp_engine = engine.nlp_engine
+    doc = nlp_engine.get_nlp("en").make_doc(text)
+    return NlpArtifacts(
+        entities=[],
+        tokens=doc,
+        tokens_indices=[token.idx for token in doc],
+        lemmas=[token.lower_ for token in doc],
+        nlp_engine=nlp_engine,
+        language="en",
+        scores=[],
+    )
