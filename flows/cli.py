@@ -677,6 +677,13 @@ def _run_sanitize(
     from flows._prefect_env import configure_prefect
 
     configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
+    import threading
+
+    from privacy.detect import analyzer
+
+    # Load the spaCy model while Prefect's temporary server starts (both take seconds);
+    # the detect task then finds the engine built.
+    threading.Thread(target=analyzer, name="privpipe-nlp-warmup", daemon=True).start()
     from rich.console import Console
 
     console = Console(stderr=True)
