@@ -1,0 +1,153 @@
+"""What every privpipe command shares: the Typer apps, global options, and the
+keyring, audit and output helpers. The commands live in flows/_cli_*.py; flows/cli.py
+is the entry point."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="privpipe",
+    help="Turn raw personal data into data that is safe to use, with evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+policy_app = typer.Typer(
+    help="Validate policies and export their JSON Schema.", no_args_is_help=True
+)
+app.add_typer(policy_app, name="policy")
+keys_app = typer.Typer(
+    help="Manage a keyring: key-encryption keys (rotated) and the pseudonym secret.",
+    no_args_is_help=True,
+)
+app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="Verify and read audit trails.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+_STATE: dict[str, bool] = {"debug": False, "verbose": False, "json": False}
+DEFAULT_DEMO_DIR = Path("demo-output")
+DEMO_PASSPHRASE = "privpipe-demo-only"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from privacy import __version__
+
+        typer.echo(f"privpipe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Prefect's run logs on stderr.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    _STATE["debug"] = debug
+    _STATE["verbose"] = verbose
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+# --------------------------------------------------------------------------- keys
+
+PASSPHRASE_ENV = "PRIVPIPE_PASSPHRASE"
+_DEMO_PASSPHRASES: dict[Path, str] = {}  # only `privpipe demo` puts anything here
+KeyringOption = Annotated[
+    Path,
+    typer.Option(
+        "--keyring",
+        "-k",
+        envvar="PRIVPIPE_KEYRING",
+        help="Keyring file (or set PRIVPIPE_KEYRING).",
+    ),
+]
+
+
+def _passphrase(keyring: Path, *, confirm: bool = False) -> str:
+    """From PRIVPIPE_PASSPHRASE, else an interactive prompt; never from an argument."""
+    value = os.environ.get(PASSPHRASE_ENV) or _DEMO_PASSPHRASES.get(keyring.resolve())
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        from privacy.errors import KeyAccessError
+
+        raise KeyAccessError(
+            f"{keyring}: a passphrase is needed: set {PASSPHRASE_ENV} or run in a terminal"
+        )
+    text: str = typer.prompt(
+        f"Passphrase for {keyring}", hide_input=True, confirmation_prompt=confirm, err=True
+    )
+    return text
+
+
+def _open_keyring(path: Path) -> Any:
+    from privacy.crypto import Keyring
+
+    return Keyring.open(path, _passphrase(path))
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    from privacy.errors import PrivpipeError
+
+    pairs = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise PrivpipeError(f"{option} {value!r}: expected KEY=VALUE")
+        pairs[key] = val
+    return pairs
+
+
+# --------------------------------------------------------------------------- audit
+
+AuditOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--audit",
+        envvar="PRIVPIPE_AUDIT",
+        help="Audit trail to append to (default: audit.jsonl in the output folder, or "
+        "beside the keyring for key operations).",
+    ),
+]
+
+
+def _audit_key_op(ring: Any, audit: Path | None, step: str, **fields: Any) -> None:
+    """Record a key operation in the keyring's trail (or --audit), signed at once."""
+    from privacy.audit import AuditTrail
+
+    trail_path = audit or ring.path.parent / "audit.jsonl"
+    with AuditTrail(trail_path, ring, context={"run_id": None, "flow": "keys"}) as trail:
+        trail.append(step, **fields)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    return (
+        f"{value:,}"
+        if isinstance(value, int)
+        else f"{value:.3f}"
+        if isinstance(value, float)
+        else str(value)
+    )
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
