@@ -131,22 +131,14 @@ def score(
 
 
 def presidio_default() -> Any:
+    """Presidio as shipped: default recognizers, on the same offline model and mapping."""
     from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from privacy.detect._engine import _IGNORED_LABELS, _NER_MAPPING, MODEL_PACKAGE
+    from privacy.detect._engine import nlp_configuration
 
-    provider = NlpEngineProvider(
-        nlp_configuration={
-            "nlp_engine_name": "spacy",
-            "models": [{"lang_code": "en", "model_name": MODEL_PACKAGE}],
-            "ner_model_configuration": {
-                "model_to_presidio_entity_mapping": _NER_MAPPING,
-                "labels_to_ignore": _IGNORED_LABELS,
-            },
-        }
-    )
-    engine = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+    nlp_engine = NlpEngineProvider(nlp_configuration=nlp_configuration()).create_engine()
+    engine = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=["en"])
     return BatchAnalyzerEngine(analyzer_engine=engine)
 
 

@@ -13,7 +13,7 @@ import os
 import threading
 from typing import Any
 
-__all__ = ["MODEL_PACKAGE", "analyzer"]
+__all__ = ["MODEL_PACKAGE", "analyzer", "nlp_configuration"]
 
 # tldextract (imported by Presidio's e-mail and URL recognizers) reads this when it is
 # first imported; empty means: use the suffix list shipped in the package, fetch nothing.
@@ -59,25 +59,27 @@ def analyzer() -> Any:
         return _engine
 
 
+def nlp_configuration() -> dict[str, Any]:
+    """Presidio's NLP-engine configuration: the offline model, Presidio's NER mapping."""
+    return {
+        "nlp_engine_name": "spacy",
+        "models": [{"lang_code": "en", "model_name": MODEL_PACKAGE}],
+        "ner_model_configuration": {
+            "model_to_presidio_entity_mapping": _NER_MAPPING,
+            "low_confidence_score_multiplier": 0.4,
+            "low_score_entity_names": [],
+            "labels_to_ignore": _IGNORED_LABELS,
+        },
+    }
+
+
 def _build() -> Any:
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     from privacy.detect._recognizers import REPLACED, builtin_recognizers
 
-    provider = NlpEngineProvider(
-        nlp_configuration={
-            "nlp_engine_name": "spacy",
-            "models": [{"lang_code": "en", "model_name": MODEL_PACKAGE}],
-            "ner_model_configuration": {
-                "model_to_presidio_entity_mapping": _NER_MAPPING,
-                "low_confidence_score_multiplier": 0.4,
-                "low_score_entity_names": [],
-                "labels_to_ignore": _IGNORED_LABELS,
-            },
-        }
-    )
-    nlp_engine = provider.create_engine()
+    nlp_engine = NlpEngineProvider(nlp_configuration=nlp_configuration()).create_engine()
     # The dependency parser is a third of the pipeline's time and nothing here reads it
     # (NER, lemmas for context words and tokens do not need it).
     for nlp in getattr(nlp_engine, "nlp", {}).values():
