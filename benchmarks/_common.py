@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def best_of(repeats: int, fn: Callable[[], object]) -> float:
@@ -34,3 +36,13 @@ def report(figure: str, ours: float, anchor: float, unit: str, anchor_name: str)
     print(f"  privpipe : {ours:>14,.0f} {unit}")
     print(f"  anchor   : {anchor:>14,.0f} {unit}  ({anchor_name})")
     print(f"  ratio    : {ours / anchor:>14.2f} x anchor")
+
+
+BENCH_PASSPHRASE = "benchmark"
+
+
+def bench_keyring(root: Path) -> Any:
+    """A throwaway keyring in ``root`` (cheaper scrypt than the default: not a secret)."""
+    from privacy.crypto import Keyring
+
+    return Keyring.create(root / "ring.json", BENCH_PASSPHRASE, scrypt_n=2**14)

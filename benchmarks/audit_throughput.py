@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import orjson
-from _common import interleaved, report
+from _common import bench_keyring, interleaved, report
 
 from privacy.audit import GENESIS, AuditTrail, actor, verify_trail
 from privacy.crypto import Keyring
@@ -87,7 +87,7 @@ def main() -> None:
     n = args.records
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ring = Keyring.create(root / "ring.json", "benchmark", scrypt_n=2**14)
+        ring = bench_keyring(root)
         counter = iter(range(1000))
 
         def ours() -> None:

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import polars as pl
 import yaml
-from _common import best_of, report
+from _common import BENCH_PASSPHRASE, bench_keyring, best_of, report
 
-from privacy.crypto import Keyring
 from privacy.synth import synthesize
 
 POLICY = Path(__file__).resolve().parent.parent / "policies" / "demo.yaml"
@@ -57,11 +56,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ring = Keyring.create(root / "ring.json", "benchmark", scrypt_n=2**14)
+        ring = bench_keyring(root)
         env = {
             **os.environ,
             "PRIVPIPE_KEYRING": str(ring.path),
-            "PRIVPIPE_PASSPHRASE": "benchmark",
+            "PRIVPIPE_PASSPHRASE": BENCH_PASSPHRASE,
             "PREFECT_HOME": str(root / "prefect"),
         }
         policy = yaml.safe_load(POLICY.read_text())

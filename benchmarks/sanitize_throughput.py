@@ -15,10 +15,10 @@ import tempfile
 from pathlib import Path
 
 import polars as pl
-from _common import best_of, report
+from _common import bench_keyring, best_of, report
 
 from privacy import stages
-from privacy.crypto import Keyring, StaticKeyProvider
+from privacy.crypto import StaticKeyProvider
 from privacy.io import write_frame
 from privacy.policy import load_policy
 from privacy.synth import synthesize
@@ -34,7 +34,7 @@ def main() -> None:
     keys = StaticKeyProvider(secrets.token_bytes(32))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ring = Keyring.create(root / "ring.json", "benchmark", scrypt_n=2**14)
+        ring = bench_keyring(root)
         source = root / "people.csv"
         synthesize(args.rows, seed=1).write_csv(source)
 

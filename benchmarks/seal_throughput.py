@@ -14,7 +14,7 @@ import tempfile
 import tracemalloc
 from pathlib import Path
 
-from _common import interleaved, report
+from _common import bench_keyring, interleaved, report
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from privacy.crypto import Keyring, SealedWriter, open_sealed, seal_file, unseal_file
@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ring = Keyring.create(root / "ring.json", "benchmark", scrypt_n=2**14)
+        ring = bench_keyring(root)
         plain = root / "plain.bin"
         with plain.open("wb") as handle:
             for _ in range(args.mib):

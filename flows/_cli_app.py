@@ -67,15 +67,23 @@ def _err(message: str) -> None:
 
 PASSPHRASE_ENV = "PRIVPIPE_PASSPHRASE"
 _DEMO_PASSPHRASES: dict[Path, str] = {}  # only `privpipe demo` puts anything here
-KeyringOption = Annotated[
-    Path,
-    typer.Option(
-        "--keyring",
-        "-k",
-        envvar="PRIVPIPE_KEYRING",
-        help="Keyring file (or set PRIVPIPE_KEYRING).",
-    ),
-]
+
+
+def keyring_option(help: str) -> Any:
+    """The ``--keyring/-k`` option (also from PRIVPIPE_KEYRING), with a command's help."""
+    return typer.Option("--keyring", "-k", envvar="PRIVPIPE_KEYRING", help=help)
+
+
+KeyringOption = Annotated[Path, keyring_option("Keyring file (or set PRIVPIPE_KEYRING).")]
+
+
+def _input_and_keyring(source: Path, keyring: Path) -> Any:
+    """Check that ``source`` exists, then unlock ``keyring``; returns the keyring."""
+    from privacy.errors import InputError
+
+    if not source.is_file():
+        raise InputError(f"{source}: input file not found")
+    return _open_keyring(keyring)
 
 
 def _passphrase(keyring: Path, *, confirm: bool = False) -> str:

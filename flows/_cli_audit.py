@@ -12,6 +12,7 @@ import typer
 from flows._cli_app import (
     _fmt,
     audit_app,
+    keyring_option,
 )
 
 
@@ -20,12 +21,7 @@ def audit_verify(
     path: Annotated[Path, typer.Argument(help="Audit trail (JSON lines).")],
     keyring: Annotated[
         Path | None,
-        typer.Option(
-            "--keyring",
-            "-k",
-            envvar="PRIVPIPE_KEYRING",
-            help="Keyring whose public signing key is trusted (no passphrase needed).",
-        ),
+        keyring_option("Keyring whose public signing key is trusted (no passphrase needed)."),
     ] = None,
     public_key: Annotated[
         str | None,

@@ -15,6 +15,7 @@ from flows._cli_app import (
     _open_keyring,
     _stderr_console,
     app,
+    keyring_option,
 )
 
 # --------------------------------------------------------------------------- detection
@@ -34,10 +35,7 @@ def scan(
         Path | None,
         typer.Option("--suggest-policy", metavar="OUT.yaml", help="Write a draft policy."),
     ] = None,
-    keyring: Annotated[
-        Path | None,
-        typer.Option("--keyring", "-k", envvar="PRIVPIPE_KEYRING", help="For a sealed INPUT."),
-    ] = None,
+    keyring: Annotated[Path | None, keyring_option("For a sealed INPUT.")] = None,
 ) -> None:
     """Classify each column from a sample with Presidio: entity, share, confidence.
 

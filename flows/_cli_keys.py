@@ -12,6 +12,7 @@ from flows._cli_app import (
     AuditOption,
     KeyringOption,
     _audit_key_op,
+    _input_and_keyring,
     _open_keyring,
     _pairs,
     _passphrase,
@@ -120,12 +121,9 @@ def encrypt(
 ) -> None:
     """Seal a file: AES-256-GCM segments under a fresh data key wrapped by the keyring."""
     from privacy.crypto import seal_file
-    from privacy.errors import InputError
     from privacy.hashing import sha256_file
 
-    if not source.is_file():
-        raise InputError(f"{source}: input file not found")
-    ring = _open_keyring(keyring)
+    ring = _input_and_keyring(source, keyring)
     header = seal_file(source, target, ring, _pairs(ad or [], "--ad"))
     _audit_key_op(
         ring,
@@ -151,12 +149,9 @@ def decrypt(
 ) -> None:
     """Unseal a file; every segment is verified, and nothing is written if one fails."""
     from privacy.crypto import unseal_file
-    from privacy.errors import InputError
     from privacy.hashing import sha256_file
 
-    if not source.is_file():
-        raise InputError(f"{source}: input file not found")
-    ring = _open_keyring(keyring)
+    ring = _input_and_keyring(source, keyring)
     try:
         unseal_file(source, target, ring, expected=_pairs(expect or [], "--expect") or None)
     except Exception as exc:

@@ -20,6 +20,7 @@ from flows._cli_app import (
     _err,
     _open_keyring,
     app,
+    keyring_option,
 )
 
 # --------------------------------------------------------------------------- synth
@@ -32,10 +33,7 @@ def synth(
     ],
     rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Number of people.")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same file.")] = 0,
-    keyring: Annotated[
-        Path | None,
-        typer.Option("--keyring", "-k", envvar="PRIVPIPE_KEYRING", help="Seal a .sealed output."),
-    ] = None,
+    keyring: Annotated[Path | None, keyring_option("Seal a .sealed output.")] = None,
 ) -> None:
     """Make synthetic raw personal data shaped like UCI Adult (deterministic per seed).
 
@@ -157,12 +155,9 @@ def sanitize(
     ] = False,
     keyring: Annotated[
         Path | None,
-        typer.Option(
-            "--keyring",
-            "-k",
-            envvar="PRIVPIPE_KEYRING",
-            help="Keyring that seals the vault, intermediates and output (default: the "
-            "policy's keys.keyring). Passphrase from PRIVPIPE_PASSPHRASE or a prompt.",
+        keyring_option(
+            "Keyring that seals the vault, intermediates and output (default: the "
+            "policy's keys.keyring). Passphrase from PRIVPIPE_PASSPHRASE or a prompt."
         ),
     ] = None,
     audit: AuditOption = None,
