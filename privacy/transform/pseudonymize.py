@@ -21,17 +21,21 @@ from privacy.transform._base import (
     register_operator,
 )
 
-__all__ = ["Pseudonymize", "pseudonym_tokens"]
+__all__ = ["Pseudonymize", "pseudonym_token", "pseudonym_tokens"]
+
+
+def pseudonym_token(subkey: bytes, value: str, *, length: int, prefix: str) -> str:
+    """The token of one value under the pseudonym subkey (``derive_subkey(key,
+    "pseudonym")``): the same in a column, in free text, and in every run."""
+    return prefix + hmac.digest(subkey, value.encode("utf-8"), "sha256").hex()[:length]
 
 
 def pseudonym_tokens(values: pl.Series, key: bytes, *, length: int, prefix: str) -> pl.Series:
     """Tokens for ``values`` (cast to text) under the pseudonym ``key``; nulls stay null."""
     subkey = derive_subkey(key, "pseudonym")
-
-    def token(value: str) -> str:
-        return prefix + hmac.digest(subkey, value.encode("utf-8"), "sha256").hex()[:length]
-
-    return map_distinct(values, token, pl.String())
+    return map_distinct(
+        values, lambda v: pseudonym_token(subkey, v, length=length, prefix=prefix), pl.String()
+    )
 
 
 @register_operator

@@ -14,14 +14,13 @@ Each span becomes, by the rule's ``operator``: a placeholder naming the source c
 
 from __future__ import annotations
 
-import hmac
-
 import polars as pl
 
 from privacy.crypto import derive_subkey
 from privacy.detect._text import Span, replace_spans
 from privacy.policy import PseudonymizeRule, ScrubRule
 from privacy.transform._base import ColumnOperator, TransformContext, register_operator
+from privacy.transform.pseudonymize import pseudonym_token
 
 __all__ = ["Scrub", "identifier_columns"]
 
@@ -107,4 +106,4 @@ def _replacement(how: _How, value: str) -> str:
     if isinstance(how, str):
         return how
     subkey, length, prefix = how
-    return prefix + hmac.digest(subkey, value.encode("utf-8"), "sha256").hex()[:length]
+    return pseudonym_token(subkey, value, length=length, prefix=prefix)
