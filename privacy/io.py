@@ -193,7 +193,15 @@ def _binary(source: Path | bytes) -> BinaryIO:
 
 
 def _read_csv(source: Path | bytes, name: Path, separator: str) -> pl.DataFrame:
-    header = _check_csv_structure(source, name, separator)
+    """polars reads; Python's csv module checks the structure only where polars cannot.
+
+    polars refuses a long row, bad quoting and invalid UTF-8 (without saying where), and
+    pads a short row or a blank line with nulls, silently. So the csv module walks the
+    file (to name the line) only when polars fails, or when the last column holds a
+    null: every short row and blank line leaves one there, and a file without such a
+    null has neither. Clean files, the common case, are read at polars' speed.
+    """
+    header = _read_csv_header(source, name, separator)
     try:
         frame = pl.read_csv(
             source,
@@ -203,18 +211,32 @@ def _read_csv(source: Path | bytes, name: Path, separator: str) -> pl.DataFrame:
             raise_if_empty=True,
         )
     except pl.exceptions.PolarsError as exc:
+        _check_csv_structure(source, name, separator)
         raise InputError(f"{name}: malformed CSV ({type(exc).__name__})") from None
     if frame.columns != header:  # pragma: no cover - polars and csv disagree on the header
         raise InputError(f"{name}: could not read the header consistently")
+    if frame.get_column(header[-1]).null_count():
+        _check_csv_structure(source, name, separator)
     return frame
 
 
-def _check_csv_structure(source: Path | bytes, path: Path, separator: str) -> list[str]:
-    """Walk the file once with the csv module: valid UTF-8, and every row has every field.
+def _read_csv_header(source: Path | bytes, path: Path, separator: str) -> list[str]:
+    try:
+        with io.TextIOWrapper(_binary(source), encoding="utf-8", newline="") as handle:
+            header = next(csv.reader(handle, delimiter=separator, strict=True))
+    except StopIteration:
+        raise InputError(f"{path}: input file is empty") from None
+    except UnicodeDecodeError:  # the decoder reads ahead: find the line
+        raise InputError(f"{path}: line {_first_bad_utf8_line(source)}: invalid UTF-8") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: line 1: malformed CSV header ({exc})") from None
+    _check_header(path, header)
+    return header
 
-    polars pads short rows with nulls silently and does not say which row is ragged or
-    badly encoded, so the structure is checked here, where the line is known.
-    """
+
+def _check_csv_structure(source: Path | bytes, path: Path, separator: str) -> None:
+    """Walk the file once with the csv module: valid UTF-8, and every row has every field,
+    raising with the line where it is not."""
     line = 1
     try:
         with io.TextIOWrapper(_binary(source), encoding="utf-8", newline="") as handle:
@@ -240,7 +262,6 @@ def _check_csv_structure(source: Path | bytes, path: Path, separator: str) -> li
                         f"{path}: row {row} (line {line}) has {len(record)} "
                         f"fields, the header has {width}"
                     )
-            return header
     except UnicodeDecodeError:
         bad = _first_bad_utf8_line(source)
         raise InputError(f"{path}: line {bad}: invalid UTF-8") from None

@@ -77,6 +77,25 @@ def test_short_row_is_ragged_too(tmp_path: Path) -> None:
         read_input(_csv(tmp_path, text), POLICY)
 
 
+def test_blank_line_inside_the_data_names_the_line(tmp_path: Path) -> None:
+    text = HEADER + "a1,34,1990-01-02,1.5,yes\n\na2,40,1990-01-02,1.5,no\n"
+    with pytest.raises(InputError, match=r"in\.csv: line 3: blank line inside the data"):
+        read_input(_csv(tmp_path, text), POLICY)
+
+
+def test_empty_last_field_is_a_null_not_a_short_row(tmp_path: Path) -> None:
+    # An empty last field sends the file through the csv module's walk; it passes.
+    frame = read_input(_csv(tmp_path, HEADER + "a1,34,1990-01-02,1.5,\n"), POLICY)
+    assert frame.get_column("member").to_list() == [None]
+
+
+def test_invalid_utf8_far_past_the_header_is_found_on_its_line(tmp_path: Path) -> None:
+    rows = "".join(f"a{i},34,1990-01-02,1.5,yes\n" for i in range(2000))
+    text = (HEADER + rows).encode() + b"a\xff,34,1990-01-02,1.5,no\n"
+    with pytest.raises(InputError, match=r"in\.csv: line 2002: invalid UTF-8"):
+        read_input(_csv(tmp_path, text), POLICY)
+
+
 def test_quoted_newlines_count_lines_not_rows(tmp_path: Path) -> None:
     text = HEADER + 'a1,34,1990-01-02,1.5,yes\n"a\n2",40,1990-01-02,1.5,no\na3,1\n'
     with pytest.raises(InputError, match=r"row 3 \(line 5\)"):
