@@ -309,8 +309,8 @@ def _residual_pii(
 def _verbatim_leaks(raw: pl.DataFrame, out: pl.DataFrame, policy: Policy) -> list[tuple[str, str]]:
     """(protected column, output column) pairs where a protected value appears as a cell.
 
-    One semi-join of each output column's distinct values against the distinct
-    protected values: a hash join, not a scan per pair of columns.
+    One hash join of every output column's distinct values against the distinct
+    protected values, not a scan per pair of columns.
     """
     protected = [
         n for n, s in policy.columns.items() if s.rule in _DIRECT_RULES and s.type == "string"
@@ -327,14 +327,15 @@ def _verbatim_leaks(raw: pl.DataFrame, out: pl.DataFrame, policy: Policy) -> lis
         )
         .filter(pl.col("value").str.len_chars() >= 3)
         .unique()
-        .collect()
     )
-    leaks = []
-    for dst in text_out:
-        cells = out.lazy().select(pl.col(dst).unique().alias("value"))
-        hits = cells.join(values.lazy(), on="value", how="inner").select("source").unique()
-        leaks += [(src, dst) for src in sorted(hits.collect().get_column("source").to_list())]
-    return leaks
+    cells = pl.concat(
+        [
+            out.lazy().select(pl.col(dst).unique().alias("value"), pl.lit(dst).alias("dst"))
+            for dst in text_out
+        ]
+    )
+    hits = cells.join(values, on="value", how="inner").select("source", "dst").unique()
+    return sorted(hits.collect().iter_rows())
 
 
 def publish(

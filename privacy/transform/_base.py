@@ -81,15 +81,19 @@ class ColumnOperator(ABC):
         return self.source.cast(pl.String)
 
 
-def map_distinct(values: pl.Series, fn: Callable[[str], Any], dtype: pl.DataType) -> pl.Series:
-    """``fn`` applied once per distinct value (as text) and mapped back; nulls stay null.
+def map_distinct(
+    values: pl.Series, fn: Callable[[list[str]], pl.Series], dtype: pl.DataType
+) -> pl.Series:
+    """``fn`` applied to the distinct values (as text, nulls left out), mapped back over
+    ``values``; nulls stay null. ``fn`` returns one result per value, in order.
 
-    Keyed operators run Python per value (HMAC has no polars kernel); real columns repeat
-    values, so computing per distinct value and joining back is the cheap way.
+    Keyed operators run Python per value (a keyed hash has no polars kernel); real
+    columns repeat values, so computing per distinct value and joining back is the cheap
+    way.
     """
     text = values.cast(pl.String)
     distinct = text.drop_nulls().unique()
-    results = pl.Series([fn(v) for v in distinct.to_list()], dtype=dtype)
+    results = fn(distinct.to_list()).cast(dtype)
     return text.replace_strict(distinct, results, default=None, return_dtype=dtype)
 
 

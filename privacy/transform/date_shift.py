@@ -1,6 +1,6 @@
 """``date_shift``: every date of a person moves by the same secret offset.
 
-The offset is drawn from the person's id (the ``by`` column) with a keyed PRF, so it is
+The offset is drawn from the person's id (the ``by`` column) with a keyed PRF (BLAKE2b), so it is
 the same in every row, column, run and file for that person (intervals between their
 events survive) and unknowable without the key. It lies in [-max_days, -1] or
 [1, max_days]: never zero.
@@ -8,7 +8,7 @@ events survive) and unknowable without the key. It lies in [-max_days, -1] or
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 
 import polars as pl
 
@@ -28,12 +28,15 @@ def shift_days(ids: pl.Series, key: bytes, max_days: int) -> pl.Series:
     """The day offset of each id; a null id gets a null offset."""
     subkey = derive_subkey(key, "date-shift")
 
-    def offset(value: str) -> int:
-        draw = int.from_bytes(hmac.digest(subkey, value.encode("utf-8"), "sha256")[:8], "big")
-        magnitude = 1 + (draw >> 1) % max_days
-        return magnitude if draw & 1 else -magnitude
+    def offsets(values: list[str]) -> pl.Series:
+        macs = [
+            hashlib.blake2b(v.encode("utf-8"), key=subkey, digest_size=8).digest() for v in values
+        ]
+        draw = pl.Series(macs, dtype=pl.Binary).bin.reinterpret(dtype=pl.UInt64, endianness="big")
+        magnitude = ((draw // 2) % max_days + 1).cast(pl.Int64)  # bit 0 is the sign
+        return pl.select(pl.when(draw % 2 == 1).then(magnitude).otherwise(-magnitude)).to_series()
 
-    return map_distinct(ids, offset, pl.Int64())
+    return map_distinct(ids, offsets, pl.Int64())
 
 
 @register_operator

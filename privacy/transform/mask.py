@@ -16,7 +16,7 @@ __all__ = ["Mask", "mask_chars"]
 
 def mask_chars(text: pl.Expr, char: str) -> pl.Expr:
     """Every character of ``text`` replaced by ``char``, so the length is kept."""
-    return text.str.replace_all(r"(?s).", char.replace("$", "$$"))
+    return text.str.head(0).str.pad_start(text.str.len_chars(), char)
 
 
 @register_operator
@@ -27,7 +27,10 @@ class Mask(ColumnOperator):
     def expr(self, ctx: TransformContext) -> pl.Expr | None:
         text = self.source_as_text()
         keep = self.spec.keep_last
-        length = text.str.len_chars()
-        hidden = mask_chars(text.str.head(length.cast(pl.Int64) - keep), self.spec.char)
-        partial = pl.concat_str([hidden, text.str.tail(keep)])
-        return pl.when(length > keep).then(partial).otherwise(mask_chars(text, self.spec.char))
+        # The last ``keep`` characters, padded back to the full length with ``char``.
+        partial = text.str.tail(keep).str.pad_start(text.str.len_chars(), self.spec.char)
+        return (
+            pl.when(text.str.len_chars() > keep)
+            .then(partial)
+            .otherwise(mask_chars(text, self.spec.char))
+        )

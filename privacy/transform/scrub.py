@@ -19,8 +19,12 @@ import polars as pl
 from privacy.crypto import derive_subkey
 from privacy.detect._text import Span, replace_spans
 from privacy.policy import PseudonymizeRule, ScrubRule
-from privacy.transform._base import ColumnOperator, TransformContext, register_operator
-from privacy.transform.pseudonymize import pseudonym_token
+from privacy.transform._base import (
+    ColumnOperator,
+    TransformContext,
+    register_operator,
+)
+from privacy.transform.pseudonymize import pseudonym_token, pseudonym_tokens_under
 
 __all__ = ["Scrub", "identifier_columns"]
 
@@ -76,18 +80,12 @@ class Scrub(ColumnOperator):
 
         def scrub(batch: pl.Series) -> pl.Series:
             rows = batch.struct.unnest()
-            texts = rows.get_column(column).to_list()
             found = 0
             for name in sources:
-                values = rows.get_column(name).to_list()
-                how = replacements[name]
-                for i, (text, value) in enumerate(zip(texts, values, strict=True)):
-                    if text is None or value is None or len(value) < _MIN_SPAN:
-                        continue
-                    if value in text:
-                        found += text.count(value)
-                        texts[i] = text.replace(value, _replacement(how, value))
+                rows, hits = _replace_own_values(rows, column, name, replacements[name])
+                found += hits
             stats["spans_replaced"] = stats.get("spans_replaced", 0) + found
+            texts = rows.get_column(column).to_list()
             if scanner is not None:
                 for i, spans in enumerate(scanner.scan(texts)):
                     if spans:
@@ -100,6 +98,33 @@ class Scrub(ColumnOperator):
 
         inputs = pl.struct([self.source_as_text().alias(column), *[pl.col(s) for s in sources]])
         return inputs.map_batches(scrub, return_dtype=pl.String)
+
+
+def _replace_own_values(
+    rows: pl.DataFrame, text: str, source: str, how: _How
+) -> tuple[pl.DataFrame, int]:
+    """Every occurrence, in each row's ``text``, of that row's own ``source`` value
+    replaced; and how many there were. Vectorized: split the text on the row's value and
+    join the parts with the row's replacement (as ``str.replace`` does: left to right,
+    non-overlapping)."""
+    value = pl.col(source).cast(pl.String)
+    applies = (value.str.len_chars() >= _MIN_SPAN) & pl.col(text).str.contains(value, literal=True)
+    rows = rows.with_columns(applies.fill_null(False).alias("__hit"))
+    if isinstance(how, str):
+        replacement = pl.lit(how)
+    else:  # a keyed token, computed only for the values that occur in their row's text
+        subkey, length, prefix = how
+        hit_values = rows.select(pl.when("__hit").then(value)).to_series()
+        tokens = pseudonym_tokens_under(hit_values, subkey, length=length, prefix=prefix)
+        rows = rows.with_columns(tokens.alias("__token"))
+        replacement = pl.col("__token")
+    parts = pl.col(text).str.split(value)
+    rows = rows.with_columns(
+        pl.when("__hit").then(parts.list.join(replacement)).otherwise(pl.col(text)).alias(text),
+        pl.when("__hit").then(parts.list.len() - 1).otherwise(0).alias("__count"),
+    )
+    found = int(rows.get_column("__count").sum())
+    return rows.drop("__hit", "__count", "__token", strict=False), found
 
 
 def _replacement(how: _How, value: str) -> str:
