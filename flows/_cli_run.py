@@ -183,10 +183,22 @@ def _print_summary(summary: dict[str, Any]) -> None:
         typer.echo(f"  {name:<9} {path}")
     anonymity = summary["stages"]["anonymize"]["counts"]
     if "k_achieved" in anonymity:
+        node = anonymity["node"]
+        levels = ", ".join(f"{c} {v}" for c, v in node.items()) if node else "Mondrian"
+        extra = "".join(
+            f", {name} {anonymity[key]:g}"
+            for name, key in (("l", "l_achieved"), ("t", "t_achieved"))
+            if anonymity.get(key) is not None
+        )
+        before, after = anonymity["risk_before"], anonymity["risk_after"]
         typer.echo(
-            f"  k-anonymity: smallest class {anonymity['k_achieved']} over "
-            f"{anonymity['classes']:,} classes, {anonymity['records_below_k']:,} records below "
-            f"k={anonymity['k_requested']} (measured, not yet enforced)"
+            f"  k-anonymity: k {anonymity['k_achieved']}{extra}; {anonymity['classes']:,} "
+            f"classes, {anonymity['suppressed']:,} records suppressed; levels: {levels}"
+        )
+        typer.echo(
+            f"  risk: highest prosecutor risk {before['prosecutor_highest']:.3f} -> "
+            f"{after['prosecutor_highest']:.3f}; records above {after['threshold']:g}: "
+            f"{before['records_above_threshold']:.1%} -> {after['records_above_threshold']:.1%}"
         )
     pending = [s for s, r in summary["stages"].items() if r["status"] != "ok"]
     if pending:

@@ -18,6 +18,7 @@ import typer
 # Importing the command modules registers their commands, in this order in --help.
 from flows import _cli_run  # noqa: F401  # isort: skip
 from flows import _cli_detect  # noqa: F401  # isort: skip
+from flows import _cli_kanon  # noqa: F401  # isort: skip
 from flows import _cli_keys  # noqa: F401  # isort: skip
 from flows import _cli_audit  # noqa: F401  # isort: skip
 from flows import _cli_policy  # noqa: F401  # isort: skip

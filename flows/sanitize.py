@@ -364,4 +364,5 @@ def sanitize_flow(
             r["stage"]: {"status": r["status"], "rows_out": r["rows_out"], "counts": r["counts"]}
             for r in records
         },
+        "anonymization": next(r["counts"] for r in records if r["stage"] == "anonymize"),
     }

@@ -84,6 +84,11 @@ class IntervalHierarchy(_Strict):
             raise ValueError("widths must be strictly ascending")
         if self.bottom is not None and self.top is not None and self.bottom >= self.top:
             raise ValueError("bottom must be below top")
+        for low, high in zip(self.widths, self.widths[1:], strict=False):
+            if not float(high / low).is_integer():
+                raise ValueError(
+                    "each width must be a multiple of the one before, so intervals nest"
+                )
         return self
 
 
@@ -371,7 +376,24 @@ class Policy(_Strict):
                 )
             if col.role in ("sensitive", "label") and col.rule == "drop":
                 raise ValueError(f"columns.{name}: a {col.role} column cannot be dropped")
+            if col.role == "quasi_identifier" and col.rule == "generalize" and col.hierarchy:
+                raise ValueError(
+                    f"columns.{name}: a quasi-identifier with a hierarchy is generalized by "
+                    "the k-anonymity search (level 0 is the value as read): use rule keep, "
+                    "or drop the hierarchy to publish the rule's own generalization"
+                )
+        sensitive = [n for n, c in self.columns.items() if c.role == "sensitive"]
+        for key in ("l_diversity", "t_closeness"):
+            if getattr(self.privacy, key) is not None and len(sensitive) != 1:
+                raise ValueError(
+                    f"privacy.{key}: needs exactly one column with role sensitive "
+                    f"(found {len(sensitive)})"
+                )
+        ld = self.privacy.l_diversity
+        if ld is not None and ld.variant == "recursive" and ld.c is None:
+            raise ValueError("privacy.l_diversity.c: recursive (c,l)-diversity needs c")
         labels = [n for n, c in self.columns.items() if c.role == "label"]
+
         if len(labels) > 1:
             raise ValueError(f"columns: at most one label column (found {', '.join(labels)})")
         label = self.training.label

@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from privacy import __version__
+from privacy import __version__, kanon
 from privacy.crypto import KeyEncryptionProvider, KeyProvider, SealedWriter, is_sealed
 from privacy.detect import TextScanner, classify_columns
 from privacy.errors import PolicyError, PrivacyGuaranteeError
@@ -85,8 +86,8 @@ class StageRecord:
 def check_supported(policy: Policy) -> None:
     """Refuse settings whose promise this version cannot keep yet, rather than ignore them.
 
-    (k-anonymity, detection and training settings are recorded and reported as not yet
-    enforced; a reversible pseudonym would promise a control that does not exist yet.)
+    (Training settings are recorded and not yet acted on; a reversible pseudonym would
+    promise a control that does not exist yet.)
     """
     label = str(policy.source) if policy.source else "<policy>"
     for name, spec in policy.columns.items():
@@ -198,30 +199,37 @@ def transform(
     )
 
 
-def anonymize(frame: pl.DataFrame, policy: Policy) -> tuple[pl.DataFrame, StageRecord]:
-    """Measure the quasi-identifiers' equivalence classes.
-
-    Enforcing k-anonymity (generalization search, suppression) arrives with the
-    k-anonymity feature; this stage measures what the transform rules achieved.
-    """
+def anonymize(
+    frame: pl.DataFrame,
+    policy: Policy,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pl.DataFrame, StageRecord]:
+    """Make the quasi-identifiers k-anonymous (and l-diverse, t-close where the policy
+    asks): the generalization search, suppression, an independent re-count of the
+    output, and the re-identification risk before and after."""
     with _Timer() as timer:
-        qis = [c for c in policy.columns_with_role("quasi_identifier") if c in frame.columns]
-        counts: dict[str, Any] = {"quasi_identifiers": qis, "k_requested": policy.privacy.k}
-        if qis and frame.height:
-            sizes = frame.group_by(qis).len().get_column("len")
-            counts |= {
-                "classes": sizes.len(),
-                "k_achieved": int(sizes.min()),  # type: ignore[arg-type]
-                "records_below_k": int(sizes.filter(sizes < policy.privacy.k).sum()),
-            }
-    return frame, StageRecord(
+        qis = policy.columns_with_role("quasi_identifier")
+        if not qis or not frame.height:
+            out, counts = frame, {"quasi_identifiers": qis}
+        else:
+            out, result = kanon.anonymize(frame, policy, progress=progress)
+            counts = result.summary()
+    privacy = policy.privacy
+    return out, StageRecord(
         "anonymize",
         rows_in=frame.height,
-        rows_out=frame.height,
+        rows_out=out.height,
         duration_s=timer.seconds,
-        status="measured-only",
         counts=counts,
-        params={"enforced": False},
+        params={
+            "k": privacy.k,
+            "l_diversity": privacy.l_diversity.model_dump() if privacy.l_diversity else None,
+            "t_closeness": privacy.t_closeness.model_dump() if privacy.t_closeness else None,
+            "max_suppression": privacy.max_suppression,
+            "suppressed_records": privacy.suppressed_records,
+            "algorithm": privacy.algorithm,
+            "metric": privacy.metric,
+        },
     )
 
 
@@ -253,6 +261,7 @@ def gate(
             raise PrivacyGuaranteeError(
                 f"gate: {lost} rows removed, over privacy.max_suppression; nothing was published"
             )
+        _recount_classes(out, policy)
         leaks = _verbatim_leaks(raw, out, policy)
         if leaks:
             where = ", ".join(f"{src!r} in {dst!r}" for src, dst in leaks)
@@ -270,7 +279,7 @@ def gate(
                     f"gate: residual PII in output column {column!r}: {entity} in {cells} "
                     "checked cells; nothing was published"
                 )
-    checks = ["columns", "suppression", "verbatim-identifiers"]
+    checks = ["columns", "suppression", "k-anonymity-recount", "verbatim-identifiers"]
     if scanner is not None:
         checks.append("residual-pii")
     return StageRecord(
@@ -281,6 +290,40 @@ def gate(
         counts={"checks": len(checks), "verbatim_leaks": 0, "residual_pii": residual},
         params={"checks": checks},
     )
+
+
+def _recount_classes(out: pl.DataFrame, policy: Policy) -> None:
+    """Re-count the output's equivalence classes from scratch (a polars group-by of the
+    published quasi-identifiers, independent of the search) and refuse a class smaller
+    than k, or with fewer than l distinct sensitive values under distinct l-diversity."""
+    qis = [c for c in policy.columns_with_role("quasi_identifier") if c in out.columns]
+    if not qis or not out.height:
+        return
+    published = out.lazy()
+    if policy.privacy.suppressed_records == "mask":
+        starred = pl.all_horizontal([pl.col(c).cast(pl.String) == "*" for c in qis])
+        published = published.filter(~starred)
+    sensitive = policy.columns_with_role("sensitive")
+    aggs = [pl.len().alias("size")]
+    ld = policy.privacy.l_diversity
+    if ld is not None and ld.variant == "distinct" and len(sensitive) == 1:
+        aggs.append(pl.col(sensitive[0]).n_unique().alias("distinct"))
+    classes = published.group_by(qis).agg(aggs).collect()
+    if not classes.height:
+        return
+    smallest = int(classes.get_column("size").min())  # type: ignore[arg-type]
+    if smallest < policy.privacy.k:
+        raise PrivacyGuaranteeError(
+            f"gate: an equivalence class of the output has {smallest} records, below "
+            f"privacy.k={policy.privacy.k}; nothing was published"
+        )
+    if "distinct" in classes.columns and ld is not None:
+        fewest = int(classes.get_column("distinct").min())  # type: ignore[arg-type]
+        if fewest < ld.l:
+            raise PrivacyGuaranteeError(
+                f"gate: an equivalence class of the output has {fewest} distinct values of "
+                f"{sensitive[0]!r}, below privacy.l_diversity.l={ld.l:g}; nothing was published"
+            )
 
 
 def _residual_pii(

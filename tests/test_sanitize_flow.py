@@ -43,7 +43,15 @@ def test_sanitize_publishes_sealed_data_vault_and_manifest(
     out = tmp_path / "out"
     assert _sanitize(people_csv, demo_policy_path, out, "--json") == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["status"] == "ok" and summary["rows_in"] == summary["rows_out"] == 500
+    assert summary["status"] == "ok" and summary["rows_in"] == 500
+    anonymity = summary["anonymization"]
+    assert summary["rows_out"] == 500 - anonymity["suppressed"] >= 475  # max_suppression 5 %
+    assert anonymity["k_achieved"] >= 5 and anonymity["l_achieved"] >= 2
+    assert set(anonymity["node"]) == set(
+        load_policy(demo_policy_path).columns_with_role("quasi_identifier")
+    )
+    assert anonymity["risk_after"]["prosecutor_highest"] <= 1 / 5
+    assert anonymity["risk_before"]["prosecutor_highest"] == 1.0  # raw records are unique
     assert summary["outputs"]["data"] == str(out / "data.parquet.sealed")
     uuid.UUID(summary["run_id"])  # Prefect's flow-run id
     assert sorted(p.name for p in out.iterdir()) == [
@@ -106,7 +114,10 @@ def test_sanitize_publishes_sealed_data_vault_and_manifest(
     )
     assert hashlib.sha256(plain).hexdigest() == manifest["output"]["content_sha256"]
     data = pl.read_parquet(io.BytesIO(plain))
-    assert data.height == 500 and manifest["output"]["rows"] == 500
+    assert data.height == summary["rows_out"] == manifest["output"]["rows"]
+    # the independent re-count: every class of the published quasi-identifiers has >= k
+    qis = policy.columns_with_role("quasi_identifier")
+    assert data.group_by(qis).len().get_column("len").min() >= policy.privacy.k
     assert not {"name", "ssn", "address"} & set(data.columns)
     assert data.get_column("person_id").str.starts_with("p_").all()
     assert (data.get_column("phone") == "[REDACTED]").all()
@@ -125,7 +136,7 @@ def test_plaintext_output_when_the_policy_says_so(
     write_frame(people, sealed_input, keys=session_keyring)  # a sealed input is read in memory
     out = tmp_path / "out"
     assert _sanitize(sealed_input, policy_path, out) == 0
-    assert pl.read_parquet(out / "data.parquet").height == 500
+    assert pl.read_parquet(out / "data.parquet").height >= 475
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["output"]["sealed"] is False and manifest["vault"]["path"] == (
         "vault/people.csv.sealed"

@@ -19,13 +19,14 @@ _BY_ENTITY: dict[str, dict[str, Any]] = {
     "CREDIT_CARD": {"rule": "drop", "role": "identifier"},
     "IBAN_CODE": {"rule": "drop", "role": "identifier"},
     "IP_ADDRESS": {"rule": "redact", "role": "identifier"},
+    # quasi-identifiers: published only as the k-anonymity search generalizes them
     "ZIP_CODE": {
-        "rule": "generalize",
-        "keep_prefix": 3,
+        "rule": "keep",
         "role": "quasi_identifier",
         "hierarchy": {"kind": "prefix"},
+        "acknowledge_pii": ["ZIP_CODE"],
     },
-    "LOCATION": {"rule": "keep", "role": "quasi_identifier"},
+    "LOCATION": {"rule": "keep", "role": "quasi_identifier", "acknowledge_pii": ["LOCATION"]},
 }
 
 
@@ -39,10 +40,10 @@ def suggest_policy(name: str, findings: list[ColumnFinding]) -> dict[str, Any]:
             spec |= {"rule": "scrub", "operator": "placeholder"}
         elif f.entity == "DATE_OF_BIRTH" and spec["type"] in ("date", "datetime"):
             spec |= {
-                "rule": "generalize",
-                "date_unit": "year",
+                "rule": "keep",
                 "role": "quasi_identifier",
                 "hierarchy": {"kind": "dates"},
+                "acknowledge_pii": ["DATE_OF_BIRTH"],
             }
         elif acted and f.entity in _BY_ENTITY:
             spec |= _BY_ENTITY[f.entity]

@@ -47,3 +47,6 @@ def test_suggested_policy_validates_and_protects(findings) -> None:  # type: ign
     assert rules["name"] == rules["ssn"] == rules["address"] == "drop"
     assert rules["notes"] == "scrub" and rules["person_id"] == "pseudonymize"
     assert rules["phone"] == "redact" and rules["income"] == "keep"
+    # a ZIP code is a quasi-identifier: kept for the k-anonymity search to generalize
+    assert rules["zip"] == "keep" and policy.columns["zip"].role == "quasi_identifier"
+    assert policy.columns["zip"].hierarchy is not None
