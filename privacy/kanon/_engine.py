@@ -134,7 +134,7 @@ def prepare(counts: pl.DataFrame, policy: Policy) -> Setup:
     models: list[PrivacyModel] = [KAnonymity(privacy.k)]
     sensitive_hierarchy = None
     sensitive_domain = None
-    if sensitive is not None:
+    if sensitive is not None and sensitive in counts.columns:
         values = counts.get_column(sensitive).drop_nulls().unique().to_list()
         spec = policy.columns[sensitive]
         if spec.hierarchy is not None:
@@ -188,7 +188,7 @@ def lattice(setup: Setup, policy: Policy, metric: str | None = None) -> Lattice:
         setup.hierarchies,
         setup.models,
         max_suppression=policy.privacy.max_suppression,
-        sensitive=setup.sensitive,
+        sensitive=setup.sensitive if setup.sensitive in setup.counts.columns else None,
         sensitive_domain=setup.sensitive_domain,
         metric=metric or _metric_name(policy),
     )
@@ -221,9 +221,11 @@ def anonymize(
     suppressed, as the policy says; and what was done."""
     started = time.perf_counter()
     qis = policy.columns_with_role("quasi_identifier")
-    sensitive = _sensitive_column(policy)
+    privacy = policy.privacy
+    # the counts carry the sensitive value only where a model reads it
+    needs_sensitive = privacy.l_diversity is not None or privacy.t_closeness is not None
     if counts is None:
-        counts = count_records(frame, qis, sensitive)
+        counts = count_records(frame, qis, _sensitive_column(policy) if needs_sensitive else None)
     setup = prepare(counts, policy)
     before = _class_sizes(counts, qis)
     threshold = policy.privacy.risk_threshold
@@ -295,8 +297,11 @@ def _class_stats(
     ids = keyed.get_column("__class").to_numpy()
     sizes = np.bincount(ids, minlength=classes).astype(np.int64)
     hist = None
-    if setup.sensitive is not None and setup.sensitive_domain is not None:
-        index = {v: i for i, v in enumerate(setup.sensitive_domain)}
+    if setup.sensitive is not None:
+        domain = setup.sensitive_domain
+        if domain is None:  # no model reads it; the re-count still reports l
+            domain = keyed.get_column("__s").drop_nulls().unique().sort().to_list()
+        index = {v: i for i, v in enumerate(domain)}
         s = keyed.get_column("__s").replace_strict(
             list(index), list(index.values()), return_dtype=pl.Int64
         )
@@ -361,12 +366,10 @@ def recount(
 
 def node_metrics(lat: Lattice, node: tuple[int, ...]) -> dict[str, float | None]:
     """Discernibility, AECS, loss and non-uniform entropy of ``node``."""
-    values: dict[str, float | None] = {}
-    for metric in ("discernibility", "aecs", "loss", "entropy"):
-        probe = lat if lat.metric == metric else lat.with_metric(metric)
-        value = probe.evaluate(node).value
-        values[metric] = None if math.isinf(value) else round(value, 6)
-    return values
+    return {
+        name: None if math.isinf(value) else round(value, 6)
+        for name, value in lat.measures(node).items()
+    }
 
 
 def _apply_mondrian(

@@ -43,6 +43,12 @@ _TOL = 1e-9  # floating-point slack in the comparisons against l and t
 
 class PrivacyModel:
     needs_histogram = False
+    # Whether a class failing the model means every part of it fails too (k-anonymity,
+    # distinct l-diversity). Then, with suppression, "accepted" is monotone over the
+    # lattice: a node that fails has no generalization below it that passes. Entropy and
+    # recursive l-diversity and t-closeness lack this (a failing class can hold a passing
+    # part), so the search does not rely on it for them.
+    monotone = False
 
     def min_class_size(self) -> int:
         """The fewest records a class that satisfies the model can have."""
@@ -58,6 +64,7 @@ class PrivacyModel:
 @dataclass(frozen=True)
 class KAnonymity(PrivacyModel):
     k: int
+    monotone = True
 
     def min_class_size(self) -> int:
         return self.k
@@ -73,6 +80,7 @@ class KAnonymity(PrivacyModel):
 class DistinctLDiversity(PrivacyModel):
     l: float  # noqa: E741 - the model's own name
     needs_histogram = True
+    monotone = True
 
     def min_class_size(self) -> int:
         return math.ceil(self.l - _TOL)

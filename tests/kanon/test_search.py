@@ -119,3 +119,11 @@ def test_non_uniform_entropy_is_zero_at_the_bottom() -> None:
     lattice = _lattice(frame, [KAnonymity(1)], "entropy", 0.0)
     assert lattice.evaluate(lattice.bottom).value == pytest.approx(0.0, abs=1e-9)
     assert lattice.evaluate(lattice.top).value > 0
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_every_metric_of_a_node_agrees_with_the_search_that_uses_it(metric: str) -> None:
+    frame = _data(seed=11)
+    lattice = _lattice(frame, [KAnonymity(3)], metric, 0.05)
+    node = lattice.optimal().best.node
+    assert lattice.measures(node)[metric] == pytest.approx(lattice.evaluate(node).value)
