@@ -39,9 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     click_error = _click_exception_class()
     _STATE.update(debug=False, verbose=False, json=False)
     args = sys.argv[1:] if argv is None else argv
-    if argv is None and args[:1] in (["scan"], ["detect-text"]) and "torch" not in sys.modules:
-        # spaCy's thinc imports torch whenever it is installed (2 s here); the small CPU
-        # pipeline never uses it. Only a whole-process command may make this choice.
+    torchless = (["scan"], ["detect-text"], ["sanitize"], ["risk"])
+    if argv is None and args[:1] in torchless and "torch" not in sys.modules:
+        # spaCy's thinc imports torch whenever it is installed (2-3 s and ~300 MB here);
+        # the small CPU pipeline never uses it, and these commands train nothing. Only a
+        # whole-process command may make this choice.
         sys.modules["torch"] = None  # type: ignore[assignment]
     debug = "--debug" in args
     try:

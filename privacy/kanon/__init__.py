@@ -6,7 +6,7 @@ The search works on record counts per combination of quasi-identifier values
 """
 
 from privacy.kanon._counts import count_records, merge_counts
-from privacy.kanon._engine import KAnonResult, anonymize, assess_risk, prepare, recount
+from privacy.kanon._engine import KAnonResult, anonymize, assess_risk, prepare
 from privacy.kanon._hierarchy import CodedHierarchy, build_hierarchy, read_arx_hierarchy
 from privacy.kanon._lattice import METRICS, Evaluation, Lattice, SearchResult
 from privacy.kanon._models import (
@@ -41,6 +41,5 @@ __all__ = [
     "mondrian",
     "prepare",
     "read_arx_hierarchy",
-    "recount",
     "risk_figures",
 ]

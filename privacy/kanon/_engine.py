@@ -23,7 +23,7 @@ import numpy.typing as npt
 import polars as pl
 
 from privacy.errors import PolicyError, PrivacyGuaranteeError
-from privacy.kanon._counts import COUNT, as_text, count_records
+from privacy.kanon._counts import COUNT, as_text, count_records, merge_counts
 from privacy.kanon._hierarchy import (
     TOP,
     CodedHierarchy,
@@ -44,7 +44,7 @@ from privacy.kanon._mondrian import mondrian
 from privacy.kanon._risk import risk_figures
 from privacy.policy import FileHierarchy, Policy
 
-__all__ = ["KAnonResult", "Setup", "anonymize", "assess_risk", "prepare", "recount"]
+__all__ = ["KAnonResult", "Setup", "anonymize", "assess_risk", "prepare"]
 
 Progress = Callable[[int, int], None]
 
@@ -218,56 +218,74 @@ def anonymize(
     progress: Progress | None = None,
 ) -> tuple[pl.DataFrame, KAnonResult]:
     """``frame`` with its quasi-identifiers generalized and the failing classes
-    suppressed, as the policy says; and what was done."""
+    suppressed, as the policy says; and what was done.
+
+    Everything but the final rewrite of the frame works on the counts per combination
+    of values (``counts``, from :func:`count_records` over the quasi-identifiers and the
+    sensitive column; computed here when not given): the search, the classes of the
+    chosen generalization, which of them are suppressed, and the re-count."""
     started = time.perf_counter()
     qis = policy.columns_with_role("quasi_identifier")
     privacy = policy.privacy
-    # the counts carry the sensitive value only where a model reads it
-    needs_sensitive = privacy.l_diversity is not None or privacy.t_closeness is not None
+    sensitive = _sensitive_column(policy)
     if counts is None:
-        counts = count_records(frame, qis, _sensitive_column(policy) if needs_sensitive else None)
-    setup = prepare(counts, policy)
+        counts = count_records(frame, qis, sensitive)
+    # the search splits the counts by sensitive value only where a model reads it
+    needs_sensitive = privacy.l_diversity is not None or privacy.t_closeness is not None
+    search_counts = counts
+    if sensitive is not None and not needs_sensitive:
+        search_counts = merge_counts([counts.drop(sensitive)])
+    setup = prepare(search_counts, policy)
     before = _class_sizes(counts, qis)
-    threshold = policy.privacy.risk_threshold
     search: dict[str, float] = {}
-    if policy.privacy.algorithm == "mondrian":
-        out, node, metrics = _apply_mondrian(frame, setup, policy)
+    if privacy.algorithm == "mondrian":
+        partition_labels, node, metrics = _mondrian_labels(setup, policy)
+        general = _join_labels(counts, qis, partition_labels)
+        out = _join_labels(frame, qis, partition_labels, as_text_from=frame.schema).lazy()
     else:
         lat = lattice(setup, policy)
         result = lat.optimal(progress)
-        node_levels = result.best.node
-        node = dict(zip(qis, node_levels, strict=True))
-        exprs = []
-        for h, level in zip(setup.hierarchies, node_levels, strict=True):
-            labels = [h.labels[level][c] for c in h.codes[level]]
-            exprs.append(_generalized(frame, h.column, h.domain, labels).alias(h.column))
-        out = frame.with_columns(exprs)
-        metrics = node_metrics(lat, node_levels)
-        search = {
-            "nodes": result.nodes,
-            "evaluated": result.evaluated,
-            "pruned": result.pruned,
+        levels = result.best.node
+        node = dict(zip(qis, levels, strict=True))
+        maps = {
+            h.column: (h.domain, [h.labels[level][c] for c in h.codes[level]])
+            for h, level in zip(setup.hierarchies, levels, strict=True)
         }
-    out, suppressed = _suppress(out, setup, policy)
-    achieved, after_sizes = recount(out, setup, policy)
+        general = counts.with_columns(
+            pl.col(c).replace_strict(d, lab, return_dtype=pl.String) for c, (d, lab) in maps.items()
+        )
+        out = frame.lazy().with_columns(
+            _generalized(frame, c, d, lab).alias(c) for c, (d, lab) in maps.items()
+        )
+        metrics = node_metrics(lat, levels)
+        search = {"nodes": result.nodes, "evaluated": result.evaluated, "pruned": result.pruned}
+    labels, sizes, hist = _classes(general, qis, sensitive, setup)
+    ok = np.ones(len(sizes), dtype=bool)
+    for model in setup.models:
+        ok &= model.satisfied(sizes, hist)
+    published, suppressed = _suppress(
+        out, labels.filter(pl.Series(~ok)), int(sizes[~ok].sum()), frame.height, policy
+    )
+    achieved = _achieved(sizes[ok], None if hist is None else hist[ok], setup)
     search["seconds"] = round(time.perf_counter() - started, 4)
+    threshold = privacy.risk_threshold
     report = KAnonResult(
-        algorithm=policy.privacy.algorithm,
-        metric=policy.privacy.metric,
+        algorithm=privacy.algorithm,
+        metric=privacy.metric,
         quasi_identifiers=qis,
         node=node,
         records_in=frame.height,
-        records_out=out.height,
+        records_out=published.height,
         suppressed=suppressed,
-        suppressed_records=policy.privacy.suppressed_records,
-        classes=len(after_sizes),
+        suppressed_records=privacy.suppressed_records,
+        classes=int(ok.sum()),
         achieved=achieved,
         metrics=metrics,
         risk_before=risk_figures(before, threshold),
-        risk_after=risk_figures(after_sizes, threshold),
+        risk_after=risk_figures(sizes[ok], threshold),
         search=search,
     )
-    return out, report
+    return published, report
 
 
 def _class_sizes(counts: pl.DataFrame, qis: Sequence[str]) -> npt.NDArray[np.int64]:
@@ -277,78 +295,61 @@ def _class_sizes(counts: pl.DataFrame, qis: Sequence[str]) -> npt.NDArray[np.int
     return sizes.to_numpy().astype(np.int64)
 
 
-def _class_stats(
-    frame: pl.DataFrame, setup: Setup
+def _classes(
+    general: pl.DataFrame, qis: Sequence[str], sensitive: str | None, setup: Setup
 ) -> tuple[pl.DataFrame, npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
-    """Per class of ``frame``'s (generalized) quasi-identifiers: a class id per row, the
-    class sizes and the sensitive histograms, by a polars group-by of the output."""
-    qis = setup.quasi_identifiers
-    keyed = frame.select(
+    """The equivalence classes of the generalized counts: their labels (one row per
+    class), sizes, and sensitive histograms (classes x sensitive values)."""
+    keyed = general.with_columns(
         (pl.struct(qis).rank("dense").cast(pl.Int64) - 1).alias("__class")
         if qis
-        else pl.lit(0, dtype=pl.Int64).alias("__class"),
-        *(
-            [as_text(pl.col(setup.sensitive), frame.schema[setup.sensitive]).alias("__s")]
-            if setup.sensitive
-            else []
-        ),
+        else pl.lit(0, dtype=pl.Int64).alias("__class")
     )
-    classes = int(keyed.get_column("__class").max() or 0) + 1 if keyed.height else 0  # type: ignore[arg-type]
     ids = keyed.get_column("__class").to_numpy()
-    sizes = np.bincount(ids, minlength=classes).astype(np.int64)
+    records = keyed.get_column(COUNT).to_numpy()
+    classes = int(ids.max()) + 1 if len(ids) else 0
+    sizes = np.bincount(ids, weights=records, minlength=classes).astype(np.int64)
+    labels = keyed.group_by("__class").agg(pl.col(q).first() for q in qis).sort("__class")
     hist = None
-    if setup.sensitive is not None:
+    if sensitive is not None and sensitive in general.columns:
         domain = setup.sensitive_domain
+        values = keyed.get_column(sensitive)
         if domain is None:  # no model reads it; the re-count still reports l
-            domain = keyed.get_column("__s").drop_nulls().unique().sort().to_list()
-        index = {v: i for i, v in enumerate(domain)}
-        s = keyed.get_column("__s").replace_strict(
-            list(index), list(index.values()), return_dtype=pl.Int64
+            domain = values.drop_nulls().unique().sort().to_list()
+        codes = values.replace_strict(domain, list(range(len(domain))), return_dtype=pl.Int64)
+        width = len(domain)
+        flat = np.bincount(
+            ids * width + codes.to_numpy(), weights=records, minlength=classes * width
         )
-        width = len(index)
-        flat = np.bincount(ids * width + s.to_numpy(), minlength=classes * width)
         hist = flat.astype(np.int64).reshape(classes, width)
-    return keyed, sizes, hist
+    return labels.drop("__class"), sizes, hist
 
 
-def _suppress(out: pl.DataFrame, setup: Setup, policy: Policy) -> tuple[pl.DataFrame, int]:
-    """Remove (or mask) the records of classes that fail a privacy model."""
-    keyed, sizes, hist = _class_stats(out, setup)
-    ok = np.ones(len(sizes), dtype=bool)
-    for model in setup.models:
-        ok &= model.satisfied(sizes, hist)
-    failing = ~ok[keyed.get_column("__class").to_numpy()] if len(sizes) else np.zeros(0, bool)
-    suppressed = int(failing.sum())
-    if suppressed > policy.privacy.max_suppression * out.height + 1e-9:
+def _suppress(
+    out: pl.LazyFrame, failing: pl.DataFrame, suppressed: int, records: int, policy: Policy
+) -> tuple[pl.DataFrame, int]:
+    """Remove (or mask) the records of the failing classes (``failing``: their labels),
+    in the same lazy pass that generalizes the frame: one copy of it, not two."""
+    if suppressed > policy.privacy.max_suppression * records + 1e-9:
         raise PrivacyGuaranteeError(
             f"anonymize: {suppressed} records would be suppressed, over "
             "privacy.max_suppression; nothing was published"
         )
     if not suppressed:
-        return out, 0
-    mask = pl.Series("__suppressed", failing)
+        return out.collect(), 0
+    qis = failing.columns
+    # few classes fail: a membership test of each row's labels, not a join of the frame
+    hit = pl.struct(qis).is_in(failing.select(pl.struct(qis)).to_series().implode())
     if policy.privacy.suppressed_records == "remove":
-        return out.filter(~mask), suppressed
-    starred = [
-        pl.when(mask).then(pl.lit(TOP)).otherwise(pl.col(c).cast(pl.String)).alias(c)
-        for c in setup.quasi_identifiers
-    ]
-    return out.with_columns(starred), suppressed
+        return out.filter(~hit).collect(), suppressed
+    starred = [pl.when(hit).then(pl.lit(TOP)).otherwise(pl.col(c)).alias(c) for c in qis]
+    return out.with_columns(starred).collect(), suppressed
 
 
-def recount(
-    out: pl.DataFrame, setup: Setup, policy: Policy
-) -> tuple[dict[str, float | None], npt.NDArray[np.int64]]:
-    """k, l and t of the published records, re-counted from the output itself (group by
-    the generalized quasi-identifiers); masked suppressed records (every
-    quasi-identifier ``*``) are left out, as they are published without them."""
-    published = out
-    if policy.privacy.suppressed_records == "mask" and setup.quasi_identifiers:
-        all_starred = pl.all_horizontal(
-            [pl.col(c).cast(pl.String) == TOP for c in setup.quasi_identifiers]
-        )
-        published = out.filter(~all_starred)
-    _, sizes, hist = _class_stats(published, setup)
+def _achieved(
+    sizes: npt.NDArray[np.int64], hist: npt.NDArray[np.int64] | None, setup: Setup
+) -> dict[str, float | None]:
+    """k, l (distinct, and entropy l as exp(H)) and t of the published classes."""
     achieved: dict[str, float | None] = {
         "k_achieved": int(sizes.min()) if len(sizes) else None,
         "l_achieved": None,
@@ -361,7 +362,7 @@ def recount(
         closeness = [m for m in setup.models if isinstance(m, TCloseness)]
         if closeness:
             achieved["t_achieved"] = round(float(closeness[0].distances(hist).max()), 6)
-    return achieved, sizes
+    return achieved
 
 
 def node_metrics(lat: Lattice, node: tuple[int, ...]) -> dict[str, float | None]:
@@ -372,20 +373,14 @@ def node_metrics(lat: Lattice, node: tuple[int, ...]) -> dict[str, float | None]
     }
 
 
-def _apply_mondrian(
-    frame: pl.DataFrame, setup: Setup, policy: Policy
+def _mondrian_labels(
+    setup: Setup, policy: Policy
 ) -> tuple[pl.DataFrame, None, dict[str, float | None]]:
+    """Mondrian's partitions, as one row per distinct quasi-identifier combination (as
+    text) with its partition's labels (``__label_<i>``); and the metrics."""
     lat = lattice(setup, policy)
-    codes = lat.codes
-    result = mondrian(
-        codes,
-        lat.counts,
-        _row_hist(lat),
-        setup.hierarchies,
-        setup.models,
-    )
+    result = mondrian(lat.codes, lat.counts, _row_hist(lat), setup.hierarchies, setup.models)
     qis = setup.quasi_identifiers
-    # one row per distinct quasi-identifier combination -> its partition's labels
     combos = (
         setup.counts.select(qis)
         .with_columns(pl.Series("__partition", result.partition))
@@ -397,18 +392,7 @@ def _apply_mondrian(
             **{f"__label_{i}": [row[i] for row in result.labels] for i in range(len(qis))},
         }
     )
-    texts = frame.with_columns(
-        as_text(pl.col(c), frame.schema[c]).alias(f"__text_{i}") for i, c in enumerate(qis)
-    )
-    joined = texts.join(
-        combos.rename({c: f"__text_{i}" for i, c in enumerate(qis)}),
-        on=[f"__text_{i}" for i in range(len(qis))],
-        how="left",
-        maintain_order="left",
-    ).join(labels, on="__partition", how="left", maintain_order="left")
-    out = joined.with_columns(pl.col(f"__label_{i}").alias(c) for i, c in enumerate(qis)).select(
-        frame.columns
-    )
+    table = combos.join(labels, on="__partition").drop("__partition")
     n = float(lat.total)
     sizes = result.sizes
     spans = np.array([max(len(h.domain) - 1, 1) for h in setup.hierarchies], dtype=np.float64)
@@ -419,7 +403,29 @@ def _apply_mondrian(
         "loss": round(loss, 6),
         "entropy": None,
     }
-    return out, None, metrics
+    return table, None, metrics
+
+
+def _join_labels(
+    frame: pl.DataFrame,
+    qis: Sequence[str],
+    table: pl.DataFrame,
+    *,
+    as_text_from: pl.Schema | None = None,
+) -> pl.DataFrame:
+    """``frame`` with each quasi-identifier replaced by its partition's label, joined on
+    the values as text (``as_text_from``: the frame's schema, when its values are typed)."""
+    keys = [f"__text_{i}" for i in range(len(qis))]
+    texts = frame.with_columns(
+        (as_text(pl.col(c), as_text_from[c]) if as_text_from is not None else pl.col(c)).alias(k)
+        for c, k in zip(qis, keys, strict=True)
+    )
+    joined = texts.join(
+        table.rename(dict(zip(qis, keys, strict=True))), on=keys, how="left", maintain_order="left"
+    )
+    return joined.with_columns(pl.col(f"__label_{i}").alias(c) for i, c in enumerate(qis)).select(
+        frame.columns
+    )
 
 
 def _row_hist(lat: Lattice) -> npt.NDArray[np.int64] | None:

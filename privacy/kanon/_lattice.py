@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +46,9 @@ __all__ = ["METRICS", "Evaluation", "Lattice", "Node", "SearchResult"]
 Node = tuple[int, ...]
 METRICS = ("discernibility", "aecs", "loss", "entropy")
 _REL = 1e-12
+_PARALLEL_ROWS = 200_000  # below this, a second thread costs more than it saves
+_BATCH_ROWS = 500_000  # source rows rolled up in one sort (about 25 MB of arrays)
+_WORKERS = min(2, os.cpu_count() or 1)
 
 
 @dataclass
@@ -301,11 +306,14 @@ class Lattice:
         parts, sizes, hists, infos = [], [], [], []
         for index, (node, source) in enumerate(todo):
             start, table = source if source is not None else (self.bottom, self.base)
-            keys = table.keys & self.key_mask
+            keys = table.keys  # tables hold plain keys: no index bits
             for i, (low, high) in enumerate(zip(start, node, strict=True)):
                 if high != low:
                     keys = keys + self._lift[i][high][(keys >> self.shift[i]) & self.mask[i]]
-            parts.append(keys | (index << self.key_bits))
+            if keys is table.keys:
+                keys = keys.copy()
+            keys |= index << self.key_bits
+            parts.append(keys)
             sizes.append(table.sizes)
             hists.append(table.hist)
             infos.append(table.info)
@@ -323,6 +331,7 @@ class Lattice:
             merged, _, _ = _merge(stacked)
         owner = merged.keys >> self.key_bits
         bounds = np.searchsorted(owner, np.arange(len(todo) + 1))
+        merged.keys &= self.key_mask
         out = {}
         for index, (node, _) in enumerate(todo):
             a, b = int(bounds[index]), int(bounds[index + 1])
@@ -332,6 +341,37 @@ class Lattice:
                 None if merged.hist is None else merged.hist[a:b],
                 None if merged.info is None else merged.info[a:b],
             )
+        return out
+
+    def _tables_parallel(
+        self, todo: Sequence[tuple[Node, tuple[Node, ClassTable] | None]]
+    ) -> dict[Node, ClassTable]:
+        """:meth:`_tables` in batches of at most ``_BATCH_ROWS`` source rows (memory stays
+        bounded however large the counts), two batches at a time on two threads when there
+        is enough to count: numpy's sorts, gathers and sums release the GIL."""
+        batches: list[list[tuple[Node, tuple[Node, ClassTable] | None]]] = [[]]
+        rows = 0
+        total = 0
+        for item in todo:
+            size = len(item[1][1]) if item[1] is not None else len(self.base)
+            if batches[-1] and rows + size > _BATCH_ROWS:
+                batches.append([])
+                rows = 0
+            batches[-1].append(item)
+            rows += size
+            total += size
+        if total < _PARALLEL_ROWS or _WORKERS < 2:
+            out: dict[Node, ClassTable] = {}
+            for batch in batches:
+                out |= self._tables(batch)
+            return out
+        if len(batches) == 1:  # split one batch in two to use both threads
+            half = len(todo) // 2
+            batches = [list(todo[:half]), list(todo[half:])]
+        out = {}
+        with ThreadPoolExecutor(_WORKERS) as pool:
+            for part in pool.map(self._tables, batches):
+                out |= part
         return out
 
     def group_classes(self, node: Node) -> tuple[npt.NDArray[np.int64], ClassTable]:
@@ -443,14 +483,25 @@ class Lattice:
         def better(e: Evaluation) -> bool:
             return e.accepted and (best is None or _rank(e) < _rank(best))
 
+        possible = self._projection_filter()  # the nodes worth counting, or None: all
+        candidates = nodes if possible is None else [n for n in nodes if n in possible]
+        if not candidates:
+            raise _nothing_accepted()
+        # Every node that can be accepted lies above the candidates' lowest levels: count
+        # from that node's table, not from the bottom's, where no nearer one is counted.
+        floor = tuple(min(levels) for levels in zip(*candidates, strict=True))
+        floor_source = (floor, self.table(floor))
+
         # a greedy descent from the top finds a good accepted node to prune with
         current = self.evaluate(self.top)
         evaluated += 1
         if current.accepted:
             best = current
             while True:
-                below = self.predecessors(current.node)
-                batch = self._tables([(p, None) for p in below])
+                below = [
+                    p for p in self.predecessors(current.node) if possible is None or p in possible
+                ]
+                batch = self._tables([(p, floor_source) for p in below])
                 steps = [self.evaluate(p, batch[p]) for p in below]
                 evaluated += len(steps)
                 accepted = [s for s in steps if s.accepted]
@@ -459,7 +510,6 @@ class Lattice:
                 current = min(accepted, key=_rank)
                 if better(current):
                     best = current
-        possible = self._projection_filter()
         pruned: set[Node] = set()
         tables: dict[Node, ClassTable] = {}  # the previous height only
         layers: dict[int, list[Node]] = {}
@@ -475,14 +525,14 @@ class Lattice:
                 ):
                     pruned.add(node)
                     continue
-                if possible is not None and not possible(node):
+                if possible is not None and node not in possible:
                     skipped += 1
                     continue
                 sources = [(p, tables[p]) for p in below if p in tables]
                 todo.append(
-                    (node, min(sources, key=lambda item: len(item[1])) if sources else None)
+                    (node, min(sources, key=lambda item: len(item[1])) if sources else floor_source)
                 )
-            tables = self._tables(todo)
+            tables = self._tables_parallel(todo)
             for node, _ in todo:
                 table = tables[node]
                 e = self.evaluate(node, table)
@@ -507,7 +557,7 @@ class Lattice:
             {"rejected_by_projection": skipped},
         )
 
-    def _projection_filter(self) -> Callable[[Node], bool] | None:
+    def _projection_filter(self) -> set[Node] | None:
         """For monotone models, a necessary condition for a node to be accepted, checked
         without counting it: Incognito's subset property (LeFevre, DeWitt, Ramakrishnan
         2005). The node with only some attributes kept as they are and the others at the
@@ -517,7 +567,12 @@ class Lattice:
         if not all(m.monotone for m in self.models):
             return None
         everything = list(range(len(self.heights)))
-        return self._subset_filter(everything, (self.bottom, self.base))
+        possible = self._subset_filter(everything, (self.bottom, self.base))
+        if possible is None:
+            return None
+        nodes = self.nodes()
+        mask = possible(np.array(nodes, dtype=np.int64).reshape(len(nodes), -1))
+        return {n for n, ok in zip(nodes, mask, strict=True) if ok}
 
     _windows = 3
 
@@ -527,17 +582,27 @@ class Lattice:
 
     def _subset_filter(
         self, group: list[int], source: tuple[Node, ClassTable]
-    ) -> Callable[[Node], bool] | None:
+    ) -> Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]] | None:
+        """A vectorized test over nodes (rows of levels): False where a generalization
+        keeping only a subgroup of ``group`` is known to fail (see _projection_filter)."""
         size = len(group)
         if size < 4:
             return None
         keep = self._subset_size(size)
         starts = sorted({round(j * size / self._windows) for j in range(self._windows)})
         subgroups = [sorted(group[(s + j) % size] for j in range(keep)) for s in starts]
-        checks = [(sub, self._accepted_levels(sub, source)) for sub in subgroups]
+        lookups = []
+        for sub in subgroups:
+            table = np.zeros([self.heights[i] for i in sub], dtype=bool)
+            for levels in self._accepted_levels(sub, source):
+                table[levels] = True
+            lookups.append((sub, table))
 
-        def possible(node: Node) -> bool:
-            return all(tuple(node[i] for i in sub) in passed for sub, passed in checks)
+        def possible(nodes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+            ok = np.ones(len(nodes), dtype=bool)
+            for sub, table in lookups:
+                ok &= table[tuple(nodes[:, i] for i in sub)]
+            return ok
 
         return possible
 
@@ -566,13 +631,19 @@ class Lattice:
             layers.setdefault(sum(levels), []).append(levels)
         for height in sorted(layers):
             todo: list[tuple[Node, tuple[Node, ClassTable] | None]] = []
-            for levels in layers[height]:
+            layer = layers[height]
+            allowed = (
+                possible(np.array([full(levels) for levels in layer], dtype=np.int64))
+                if possible is not None
+                else np.ones(len(layer), dtype=bool)
+            )
+            for levels, ok in zip(layer, allowed, strict=True):
                 below = [(*levels[:j], v - 1, *levels[j + 1 :]) for j, v in enumerate(levels) if v]
                 if any(b in passed for b in below):
                     passed.add(levels)  # above an accepted node: accepted (monotone)
                     continue
                 node = full(levels)
-                if possible is not None and not possible(node):
+                if not ok:
                     continue
                 if node in tables:
                     todo.append((node, (node, tables[node])))
@@ -638,7 +709,7 @@ def _merge_packed(
     """:func:`_merge` for a table of keys and sizes only: each size packed into the low
     bits below its key, so one sort of one array does what a sort, and gathers of the
     keys and sizes by its order, would."""
-    packed = np.sort((keys << size_bits) | sizes, kind="stable")
+    packed = np.sort((keys << size_bits) | sizes)  # SIMD quicksort: no order to keep
     keys = packed >> size_bits
     sizes = packed & ((1 << size_bits) - 1)
     new = np.empty(len(keys), dtype=bool)
