@@ -19,6 +19,7 @@ import typer
 from flows import _cli_run  # noqa: F401  # isort: skip
 from flows import _cli_detect  # noqa: F401  # isort: skip
 from flows import _cli_kanon  # noqa: F401  # isort: skip
+from flows import _cli_train  # noqa: F401  # isort: skip
 from flows import _cli_keys  # noqa: F401  # isort: skip
 from flows import _cli_audit  # noqa: F401  # isort: skip
 from flows import _cli_policy  # noqa: F401  # isort: skip

@@ -292,6 +292,9 @@ class PrivacySpec(_Strict):
 
 class TrainingSpec(_Strict):
     enabled: bool = False
+    dp: bool = Field(
+        True, description="Differentially private training (false: a NOT PRIVATE baseline)."
+    )
     label: str | None = None
     positive_class: str | None = None
     model: Literal["mlp", "logistic"] = "mlp"
@@ -301,9 +304,11 @@ class TrainingSpec(_Strict):
     budget: float = Field(3.0, gt=0, description="Total epsilon this data set may spend.")
     dataset: str | None = Field(None, description="Budget ledger id (default: the policy name).")
     accountant: Literal["prv", "rdp"] = "prv"
-    epochs: int = Field(5, ge=1)
-    batch_size: int = Field(256, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
+    # Defaults for DP-SGD on tabular data: large batches and a larger step than the
+    # non-private habit (measured on Adult after its k-anonymization, see the README).
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(1024, ge=1)
+    learning_rate: float = Field(1e-2, gt=0)
     max_grad_norm: float = Field(1.0, gt=0)
     grad_sample_mode: Literal["ghost", "hooks"] = "ghost"
     test_size: float = Field(0.2, gt=0, lt=1)

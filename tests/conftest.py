@@ -31,6 +31,8 @@ KEYRING = _SESSION_ROOT / "keys" / "keyring.json"
 PASSPHRASE = secrets.token_urlsafe(16)
 os.environ["PRIVPIPE_KEYRING"] = str(KEYRING)
 os.environ["PRIVPIPE_PASSPHRASE"] = PASSPHRASE
+# The privacy budget ledger of the session: never the user's ~/.privpipe/ledger.json.
+os.environ["PRIVPIPE_LEDGER"] = str(_SESSION_ROOT / "ledger.json")
 
 
 def _make_keyring() -> None:

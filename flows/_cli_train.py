@@ -1,0 +1,121 @@
+"""privpipe train: a differentially private model from a sanitize output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows._cli_app import _STATE, _err, _open_keyring, app, keyring_option
+
+
+@app.command()
+def train(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DATA", help="A sanitize output folder, or its data.parquet[.sealed]."
+        ),
+    ],
+    policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model folder.")],
+    device: Annotated[
+        str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")
+    ] = "auto",
+    ledger: Annotated[
+        Path | None,
+        typer.Option(
+            "--ledger",
+            envvar="PRIVPIPE_LEDGER",
+            help="Privacy budget ledger (default ~/.privpipe/ledger.json).",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace outputs in a non-empty folder.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="End stdout with one JSON summary line.")
+    ] = False,
+    keyring: Annotated[
+        Path | None, keyring_option("Keyring for sealed data and the sealed weights.")
+    ] = None,
+) -> None:
+    """Train the policy's model with differential privacy (Opacus, DP-SGD) on DATA.
+
+    The run's ε is charged to the data set's privacy budget before training; a run that
+    would exceed the budget is refused (exit 2) and changes nothing. Writes
+    model.pt.sealed, encoder.json, model_card.json and audit.jsonl into --out."""
+    from flows import _keys
+    from privacy.dp import default_ledger_path
+    from privacy.errors import InputError, OutputError, PolicyError
+    from privacy.policy import load_policy
+
+    _STATE["json"] = as_json
+    loaded = load_policy(policy)
+    if loaded.training.label is None:
+        raise PolicyError(f"{policy}: training.label: set the column to predict")
+    if device not in ("auto", "cpu", "cuda"):
+        raise PolicyError(f"--device: {device!r} is not one of auto, cpu, cuda")
+    if not data.exists():
+        raise InputError(f"{data}: input file not found")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise OutputError(f"{out}: output folder exists and is not empty (use --overwrite)")
+    ring_path = _keys.resolve_keyring_path(keyring, loaded)
+    ring = _open_keyring(ring_path)
+    _keys.register(ring)
+    ledger_path = ledger or default_ledger_path()
+    summary = _run_train(data, policy, out, ring_path, ledger_path, device, overwrite)
+    card = summary["card"]
+    if as_json:
+        typer.echo(json.dumps(summary, sort_keys=True))
+        return
+    _print_card(card, out)
+
+
+def _run_train(
+    data: Path, policy: Path, out: Path, ring: Path, ledger: Path, device: str, overwrite: bool
+) -> dict[str, Any]:
+    from flows._prefect_env import configure_prefect
+
+    configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
+    from rich.console import Console
+
+    with Console(stderr=True).status("training (Prefect, embedded)…", spinner="dots"):
+        from flows import train as train_module
+
+        return train_module.train_flow(
+            str(data.resolve()),
+            str(policy.resolve()),
+            str(out.resolve()),
+            str(ring.resolve()),
+            str(ledger.resolve()),
+            device,
+            overwrite,
+        )
+
+
+def _print_card(card: dict[str, Any], out: Path) -> None:
+    privacy, metrics = card["privacy"], card["metrics"]
+    if privacy["private"]:
+        ledger = privacy["ledger"]
+        typer.echo(
+            f"trained {card['model']['kind']} with DP-SGD: ε {privacy['epsilon']:.3f} "
+            f"(target {privacy['target_epsilon']:g}), δ {privacy['delta']:.2g}, "
+            f"{privacy['accountant'].upper()} accountant, noise {privacy['noise_multiplier']:.3f}, "
+            f"{privacy['steps']} steps; budget {ledger['dataset']}: "
+            f"{ledger['spent_after']:g} of {ledger['budget']:g} spent"
+        )
+    else:
+        _err(privacy["warning"])
+    majority = metrics["majority_class_rate"]
+    typer.echo(
+        f"  test accuracy {metrics['accuracy']:.4f} (majority class {majority:.4f}), "
+        f"F1 {metrics['f1']:.4f}, ROC AUC {metrics['roc_auc']:.4f}"
+    )
+    mia = card["membership_inference"]
+    typer.echo(
+        f"  membership inference: AUC {mia['auc']:.3f}, TPR at 1 % FPR {mia['tpr_at_1pct_fpr']:.3f}"
+    )
+    typer.echo(f"  model card {out / 'model_card.json'}")

@@ -1,0 +1,15 @@
+"""Differentially private training (Opacus), the privacy budget ledger, model cards."""
+
+from privacy.dp._encode import TabularEncoder, feature_columns
+from privacy.dp._ledger import BudgetLedger, default_ledger_path
+from privacy.dp._train import TrainResult, epsilon_from_card, train_model
+
+__all__ = [
+    "BudgetLedger",
+    "TabularEncoder",
+    "TrainResult",
+    "default_ledger_path",
+    "epsilon_from_card",
+    "feature_columns",
+    "train_model",
+]

@@ -1,0 +1,88 @@
+"""privpipe train through Prefect on a sanitize output: sealed weights, encoder, model
+card, audit trail; an overspend is refused with one line and exit 2, changing nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from flows.cli import main
+from privacy.audit import read_trail
+from privacy.crypto import unseal_bytes
+from privacy.dp import BudgetLedger, epsilon_from_card
+
+
+@pytest.fixture(scope="module")
+def sanitized(people, demo_policy_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("sanitized")
+    source = folder / "people.csv"
+    people.write_csv(source)
+    out = folder / "out"
+    args = ["sanitize", str(source), "--policy", str(demo_policy_path), "--out", str(out)]
+    assert main(args) == 0
+    return out
+
+
+def test_train_writes_a_sealed_model_its_card_and_an_audit_trail(
+    sanitized: Path,
+    demo_policy_path: Path,
+    tmp_path: Path,
+    session_keyring,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ledger = tmp_path / "ledger.json"
+    out = tmp_path / "model"
+    args = ["train", str(sanitized), "--policy", str(demo_policy_path), "--out", str(out)]
+    assert main([*args, "--ledger", str(ledger), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    card = json.loads((out / "model_card.json").read_text())
+    assert summary["card"] == card
+    assert card["privacy"]["private"] is True
+    assert epsilon_from_card(card) == pytest.approx(card["privacy"]["epsilon"], rel=1e-6)
+    manifest = json.loads((sanitized / "manifest.json").read_text())
+    assert card["data"]["sha256"] == manifest["output"]["sha256"]
+    assert card["policy"]["sha256"] == manifest["policy"]["sha256"]
+    weights = unseal_bytes(
+        out / "model.pt.sealed",
+        session_keyring,
+        expected={"artifact": "model", "dataset": "demo", "model": card["model_version"]},
+    )
+    state = torch.load(io.BytesIO(weights), weights_only=True)
+    assert any(name.endswith("weight") for name in state)
+    records = [r for r in read_trail(out / "audit.jsonl") if r.get("step") == "train"]
+    assert records and records[-1]["params"]["status"] == "private"
+    assert records[-1]["params"]["epsilon"] == card["privacy"]["epsilon"]
+    assert BudgetLedger(ledger).spent("demo") == 1.0
+
+
+def test_an_overspend_is_refused_with_one_line_and_exit_2(
+    sanitized: Path, demo_policy_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ledger = tmp_path / "ledger.json"
+    BudgetLedger(ledger).charge("demo", epsilon=2.5, delta=1e-6, budget=3.0, run_id="earlier")
+    before = ledger.read_bytes()
+    out = tmp_path / "model"
+    rc = main(
+        [
+            "train",
+            str(sanitized),
+            "--policy",
+            str(demo_policy_path),
+            "--out",
+            str(out),
+            "--ledger",
+            str(ledger),
+        ]
+    )
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        err[-1]
+        == "error: privacy budget exhausted for dataset demo: spent 2.5 of 3.0, requested 1.0"
+    )
+    assert ledger.read_bytes() == before
+    assert not (out / "model.pt.sealed").exists() and not (out / "model_card.json").exists()

@@ -1,0 +1,85 @@
+"""DP training on synthetic people: the card's ε is the accountant's, recomputable from
+the card; the encoder sees the training split only; a non-private run is marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+import yaml
+
+from privacy.dp import BudgetLedger, epsilon_from_card, train_model
+from privacy.errors import BudgetExhausted, PolicyError
+from privacy.policy import Policy, policy_from_dict
+from privacy.synth import synthesize
+
+DEMO = Path(__file__).resolve().parents[2] / "policies" / "demo.yaml"
+
+
+@pytest.fixture(scope="module")
+def people() -> pl.DataFrame:
+    return synthesize(3000, seed=5)
+
+
+def _policy(**training: Any) -> Policy:
+    data = yaml.safe_load(DEMO.read_text())
+    data["training"] = {**data["training"], "epochs": 2, "batch_size": 512, **training}
+    return policy_from_dict(data)
+
+
+def test_dp_card_epsilon_is_recomputable_and_charged(people: pl.DataFrame, tmp_path: Path) -> None:
+    ledger = BudgetLedger(tmp_path / "ledger.json")
+    result = train_model(people, _policy(), run_id="r1", ledger=ledger)
+    card = result.card
+    privacy = card["privacy"]
+    assert privacy["private"] is True and privacy["accountant"] == "prv"
+    assert privacy["epsilon"] <= 1.0 + 1e-6  # the target
+    assert epsilon_from_card(card) == pytest.approx(privacy["epsilon"], rel=1e-6)
+    assert privacy["delta"] <= 1 / card["data"]["rows_train"]
+    assert privacy["grad_sample_mode"] == "ghost" and privacy["poisson_sampling"] is True
+    assert privacy["steps"] == 2 * round(1 / privacy["sample_rate"])
+    assert ledger.spent("demo") == 1.0
+    metrics = card["metrics"]
+    assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["roc_auc"] <= 1
+    mia = card["membership_inference"]
+    assert 0 <= mia["auc"] <= 1 and 0 <= mia["tpr_at_1pct_fpr"] <= 1
+    assert set(card["libraries"]) >= {"torch", "opacus", "scikit-learn"}
+    assert "person_id" not in card["data"]["feature_columns"]  # tokens are not features
+    assert "income" not in card["data"]["feature_columns"]
+
+
+def test_the_encoder_is_fitted_on_the_training_split_only(people: pl.DataFrame) -> None:
+    # a ZIP code in one row only: it lands in one split; if that is the test split, the
+    # vocabulary must not know it
+    result = train_model(people, _policy(dp=False), run_id="r", ledger=None)
+    vocabulary = set(result.encoder.categorical["zip"])
+    rows = result.card["data"]
+    assert len(vocabulary) < people.get_column("zip").n_unique()
+    assert rows["rows_train"] + rows["rows_test"] == people.height
+
+
+def test_a_non_private_run_is_marked_and_charges_nothing(
+    people: pl.DataFrame, tmp_path: Path
+) -> None:
+    ledger = BudgetLedger(tmp_path / "ledger.json")
+    card = train_model(people, _policy(dp=False), run_id="r", ledger=ledger).card
+    assert card["privacy"]["private"] is False
+    assert card["privacy"]["warning"].startswith("NOT PRIVATE")
+    assert ledger.spent("demo") == 0.0
+
+
+def test_refused_before_training_when_the_budget_would_be_exceeded(
+    people: pl.DataFrame, tmp_path: Path
+) -> None:
+    ledger = BudgetLedger(tmp_path / "ledger.json")
+    ledger.charge("demo", epsilon=2.5, delta=1e-6, budget=3.0, run_id="earlier")
+    with pytest.raises(BudgetExhausted, match=r"spent 2\.5 of 3\.0, requested 1\.0"):
+        train_model(people, _policy(), run_id="r2", ledger=ledger)
+    assert ledger.spent("demo") == 2.5
+
+
+def test_delta_above_one_over_n_is_refused(people: pl.DataFrame) -> None:
+    with pytest.raises(PolicyError, match=r"training.delta: .* is above 1/n"):
+        train_model(people, _policy(delta=0.01), run_id="r", ledger=None)
