@@ -272,6 +272,18 @@ def demo(
         f"to read the output: PRIVPIPE_PASSPHRASE=... privpipe decrypt "
         f"{summary['outputs']['data']} data.parquet --keyring {keyring}"
     )
+    from privacy.policy import load_policy
+
+    if load_policy(policy_file).training.enabled:
+        from flows._cli_train import _print_card, _run_train
+
+        model_dir = out / "model"
+        # The demo makes its data anew on every run, so it keeps a ledger of its own,
+        # started afresh: a real data set's ledger (--ledger) is never reset.
+        ledger = out / "ledger.json"
+        ledger.unlink(missing_ok=True)
+        trained = _run_train(result_dir, policy_file, model_dir, ring_path, ledger, "auto", True)
+        _print_card(trained["card"], model_dir)
 
 
 def _demo_policy_path() -> Path:

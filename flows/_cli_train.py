@@ -119,3 +119,69 @@ def _print_card(card: dict[str, Any], out: Path) -> None:
         f"  membership inference: AUC {mia['auc']:.3f}, TPR at 1 % FPR {mia['tpr_at_1pct_fpr']:.3f}"
     )
     typer.echo(f"  model card {out / 'model_card.json'}")
+
+
+@app.command()
+def run(
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON Lines (or .sealed).")
+    ],
+    policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder: sanitized/ and model/.")],
+    device: Annotated[
+        str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")
+    ] = "auto",
+    ledger: Annotated[
+        Path | None,
+        typer.Option(
+            "--ledger",
+            envvar="PRIVPIPE_LEDGER",
+            help="Privacy budget ledger (default ~/.privpipe/ledger.json).",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace outputs in non-empty folders.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="End stdout with one JSON summary line.")
+    ] = False,
+    keyring: Annotated[
+        Path | None, keyring_option("Keyring that seals the vault, outputs and weights.")
+    ] = None,
+) -> None:
+    """Sanitize INPUT, then train the policy's model on the result, in one flow:
+    OUT/sanitized (as `privpipe sanitize`) and OUT/model (as `privpipe train`)."""
+    from flows._cli_run import _check_run_inputs, _print_summary
+    from flows._prefect_env import configure_prefect
+    from privacy.dp import default_ledger_path
+    from privacy.errors import PolicyError
+    from privacy.policy import load_policy
+
+    _STATE["json"] = as_json
+    loaded = load_policy(policy)
+    if loaded.training.label is None:
+        raise PolicyError(f"{policy}: training.label: set the column to predict")
+    if device not in ("auto", "cpu", "cuda"):
+        raise PolicyError(f"--device: {device!r} is not one of auto, cpu, cuda")
+    ring_path = _check_run_inputs(input_path, policy, out / "sanitized", overwrite, keyring)
+    ledger_path = ledger or default_ledger_path()
+    configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
+    from rich.console import Console
+
+    with Console(stderr=True).status("sanitize, then train (Prefect, embedded)…"):
+        from flows.run import run_flow
+
+        summary = run_flow(
+            str(input_path.resolve()),
+            str(policy.resolve()),
+            str(out.resolve()),
+            str(ring_path.resolve()),
+            str(ledger_path.resolve()),
+            device,
+            overwrite,
+        )
+    if as_json:
+        typer.echo(json.dumps(summary, sort_keys=True))
+        return
+    _print_summary(summary["sanitize"])
+    _print_card(summary["train"]["card"], out / "model")

@@ -86,3 +86,22 @@ def test_an_overspend_is_refused_with_one_line_and_exit_2(
     )
     assert ledger.read_bytes() == before
     assert not (out / "model.pt.sealed").exists() and not (out / "model_card.json").exists()
+
+
+def test_run_sanitizes_then_trains_in_one_flow(
+    people,
+    demo_policy_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+) -> None:
+    source = tmp_path / "people.csv"
+    people.write_csv(source)
+    out = tmp_path / "run"
+    args = ["run", str(source), "--policy", str(demo_policy_path), "--out", str(out)]
+    assert main([*args, "--ledger", str(tmp_path / "ledger.json"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["sanitize"]["anonymization"]["k_achieved"] >= 5
+    card = json.loads((out / "model" / "model_card.json").read_text())
+    assert summary["train"]["card"]["model_version"] == card["model_version"]
+    manifest = json.loads((out / "sanitized" / "manifest.json").read_text())
+    assert card["data"]["sha256"] == manifest["output"]["sha256"]
