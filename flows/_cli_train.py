@@ -38,6 +38,10 @@ def train(
     as_json: Annotated[
         bool, typer.Option("--json", help="End stdout with one JSON summary line.")
     ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue an interrupted run from --out's checkpoint."),
+    ] = False,
     keyring: Annotated[
         Path | None, keyring_option("Keyring for sealed data and the sealed weights.")
     ] = None,
@@ -60,13 +64,13 @@ def train(
         raise PolicyError(f"--device: {device!r} is not one of auto, cpu, cuda")
     if not data.exists():
         raise InputError(f"{data}: input file not found")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
+    if out.is_dir() and any(out.iterdir()) and not (overwrite or resume):
         raise OutputError(f"{out}: output folder exists and is not empty (use --overwrite)")
     ring_path = _keys.resolve_keyring_path(keyring, loaded)
     ring = _open_keyring(ring_path)
     _keys.register(ring)
     ledger_path = ledger or default_ledger_path()
-    summary = _run_train(data, policy, out, ring_path, ledger_path, device, overwrite)
+    summary = _run_train(data, policy, out, ring_path, ledger_path, device, overwrite, resume)
     card = summary["card"]
     if as_json:
         typer.echo(json.dumps(summary, sort_keys=True))
@@ -75,7 +79,14 @@ def train(
 
 
 def _run_train(
-    data: Path, policy: Path, out: Path, ring: Path, ledger: Path, device: str, overwrite: bool
+    data: Path,
+    policy: Path,
+    out: Path,
+    ring: Path,
+    ledger: Path,
+    device: str,
+    overwrite: bool,
+    resume: bool = False,
 ) -> dict[str, Any]:
     from flows._prefect_env import configure_prefect
 
@@ -93,6 +104,7 @@ def _run_train(
             str(ledger.resolve()),
             device,
             overwrite,
+            resume,
         )
 
 

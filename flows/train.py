@@ -39,7 +39,8 @@ __all__ = ["MODEL_FILES", "load_published", "train_flow"]
 WEIGHTS = "model.pt.sealed"
 ENCODER = "encoder.json"
 CARD = "model_card.json"
-MODEL_FILES = (WEIGHTS, ENCODER, CARD, stages.AUDIT_FILE, stages.AUDIT_FILE + ".head")
+CHECKPOINT = "checkpoint.pt.sealed"  # while training; removed when the run completes
+MODEL_FILES = (WEIGHTS, ENCODER, CARD, CHECKPOINT, stages.AUDIT_FILE, stages.AUDIT_FILE + ".head")
 
 
 def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str]:
@@ -75,10 +76,12 @@ def train_task(
     ledger_path: str,
     device: str,
     run_id: str,
+    resume: bool,
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
     ring = _keys(keyring_path)
     frame, digest = load_published(Path(data_path), policy, ring)
+    out = Path(out_dir)
     result = train_model(
         frame,
         policy,
@@ -86,12 +89,15 @@ def train_task(
         ledger=BudgetLedger(Path(ledger_path)),
         device=device,
         data_sha256=digest,
+        checkpoint=out / CHECKPOINT,
+        keys=ring,
+        resume=resume,
     )
-    out = Path(out_dir)
     bound = {"artifact": "model", "dataset": policy.name, "model": result.card["model_version"]}
     atomic_write_bytes(out / WEIGHTS, seal_bytes(result.weights, ring, bound))
     atomic_write_json(out / ENCODER, result.encoder.to_dict())
     atomic_write_json(out / CARD, result.card)
+    (out / CHECKPOINT).unlink(missing_ok=True)
     return {"card": result.card, "weights_sha256": sha256_file(out / WEIGHTS)}
 
 
@@ -104,12 +110,15 @@ def train_flow(
     ledger_path: str,
     device: str = "auto",
     overwrite: bool = False,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Train the policy's model on a sanitize output into ``out_dir``; returns the card."""
+    """Train the policy's model on a sanitize output into ``out_dir``; returns the card.
+    ``resume`` continues an interrupted run from ``out_dir``'s checkpoint."""
     policy = load_policy(policy_path)
     ring = _keys(keyring_path)
     out = Path(out_dir)
-    prepare_output_dir(out, overwrite=overwrite, outputs=MODEL_FILES, folders=())
+    if not resume:
+        prepare_output_dir(out, overwrite=overwrite, outputs=MODEL_FILES, folders=())
     run_id = str(flow_run.id or "local")
     context = {
         "run_id": run_id,
@@ -119,7 +128,7 @@ def train_flow(
     with AuditTrail(out / stages.AUDIT_FILE, ring, context=context) as trail:
         try:
             result = train_task(
-                data_path, policy_path, out_dir, keyring_path, ledger_path, device, run_id
+                data_path, policy_path, out_dir, keyring_path, ledger_path, device, run_id, resume
             )
         except BaseException as exc:
             trail.append("train", outcome="failed", error=type(exc).__name__)

@@ -21,20 +21,27 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from privacy.crypto import KeyEncryptionProvider, seal_bytes, unseal_bytes
 from privacy.dp._encode import TabularEncoder, feature_columns
 from privacy.dp._ledger import BudgetLedger
-from privacy.errors import PolicyError
+from privacy.errors import InputError, PolicyError, PrivpipeError
+from privacy.io import atomic_write_bytes
 from privacy.policy import Policy
 
-__all__ = ["TrainResult", "epsilon_from_card", "train_model"]
+__all__ = ["TrainResult", "TrainingStopped", "epsilon_from_card", "train_model"]
 
 Progress = Callable[[int, int], None]
+
+
+class TrainingStopped(PrivpipeError):
+    """A run ended early on purpose (``stop_after``); its checkpoint resumes it."""
 
 
 @dataclass
@@ -94,9 +101,19 @@ def train_model(
     device: str = "auto",
     data_sha256: str | None = None,
     progress: Progress | None = None,
+    checkpoint: Path | None = None,
+    keys: KeyEncryptionProvider | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
 ) -> TrainResult:
     """Train the policy's model on ``frame`` (a sanitize output), charging the ledger
-    before training when the run is private."""
+    before training when the run is private.
+
+    With ``checkpoint`` (and ``keys`` to seal it), the model, optimizer and accountant
+    are saved after every epoch; ``resume`` continues from that file, with the same noise
+    multiplier and the accountant's history, so ε comes out as an uninterrupted run's,
+    and without charging the ledger again. ``stop_after`` ends the run after that many
+    epochs in all (a time-limited job), leaving the checkpoint to resume from."""
     import sklearn
     import torch
     from torch import nn
@@ -138,11 +155,24 @@ def train_model(
         counts = np.bincount(y_train.cpu().numpy(), minlength=2).astype(np.float64)
         weight = torch.tensor(n / (2 * np.maximum(counts, 1)), dtype=torch.float32).to(target)
     dataset_id = spec.dataset or policy.name
+    saved: dict[str, Any] | None = None
+    bound = {"artifact": "checkpoint", "policy_sha256": policy.hash, "data": data_sha256 or ""}
+    if resume:
+        if checkpoint is None or keys is None or not checkpoint.exists():
+            raise InputError(f"{checkpoint}: no checkpoint to resume from")
+        saved = torch.load(
+            io.BytesIO(unseal_bytes(checkpoint, keys, expected=bound)), weights_only=False
+        )
+        run_id = saved["run_id"]
+        encoder = TabularEncoder.from_dict(saved["encoder"])
     ledger_entry = None
-    if spec.dp and ledger is not None:  # charged before any training: refused runs touch nothing
+    if spec.dp and ledger is not None and saved is None:
+        # charged before any training: a refused run touches nothing
         ledger_entry = ledger.charge(
             dataset_id, epsilon=spec.epsilon, delta=delta, budget=spec.budget, run_id=run_id
         )
+    elif spec.dp and ledger is not None:
+        ledger_entry = ledger.entry(dataset_id)
 
     def fresh() -> tuple[Any, Any, Any, Any]:
         torch.manual_seed(spec.seed)
@@ -161,9 +191,19 @@ def train_model(
     engine = None
     mode: str = spec.grad_sample_mode
     if spec.dp:
-        model, optimizer, criterion, loader, engine, mode = _make_private(fresh, spec, delta)
+        noise = saved["noise_multiplier"] if saved is not None else None
+        model, optimizer, criterion, loader, engine, mode = _make_private(fresh, spec, delta, noise)
+    first_epoch = 0
+    if saved is not None:
+        base = model._module if hasattr(model, "_module") else model
+        base.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if engine is not None:
+            engine.accountant.load_state_dict(saved["accountant"])
+        first_epoch = saved["epoch"]
     steps_per_epoch = len(loader)
-    for epoch in range(spec.epochs):
+    last = spec.epochs if stop_after is None else min(spec.epochs, stop_after)
+    for epoch in range(first_epoch, last):
         model.train()
         for xb, yb in loader:
             if len(xb) == 0:  # Poisson sampling can draw an empty batch
@@ -172,8 +212,26 @@ def train_model(
             loss = criterion(model(xb), yb)
             loss.backward()
             optimizer.step()
+        if checkpoint is not None and keys is not None:
+            base = model._module if hasattr(model, "_module") else model
+            state = {
+                "run_id": run_id,
+                "epoch": epoch + 1,
+                "model": base.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "accountant": engine.accountant.state_dict() if engine is not None else None,
+                "noise_multiplier": float(optimizer.noise_multiplier) if engine else None,
+                "encoder": encoder.to_dict(),
+            }
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            atomic_write_bytes(checkpoint, seal_bytes(buffer.getvalue(), keys, bound))
         if progress is not None:
             progress(epoch + 1, spec.epochs)
+    if last < spec.epochs:
+        raise TrainingStopped(
+            f"training stopped after epoch {last} of {spec.epochs}; resume from {checkpoint}"
+        )
     base = model._module if hasattr(model, "_module") else model
     base.eval()
     with torch.no_grad():
@@ -260,26 +318,38 @@ def train_model(
 
 
 def _make_private(
-    fresh: Callable[[], tuple[Any, Any, Any, Any]], spec: Any, delta: float
+    fresh: Callable[[], tuple[Any, Any, Any, Any]],
+    spec: Any,
+    delta: float,
+    noise_multiplier: float | None = None,
 ) -> tuple[Any, Any, Any, Any, Any, str]:
+    """Opacus' private model, optimizer, criterion and loader: the noise solved for the
+    target ε, or (resuming) the noise the run started with."""
     from opacus import PrivacyEngine
 
+    fallback = ""
     for mode in dict.fromkeys([spec.grad_sample_mode, "hooks"]):
         model, optimizer, criterion, loader = fresh()
         engine = PrivacyEngine(accountant=spec.accountant)
+        common = {
+            "module": model,
+            "optimizer": optimizer,
+            "criterion": criterion,
+            "data_loader": loader,
+            "max_grad_norm": spec.max_grad_norm,
+            "grad_sample_mode": mode,
+            "poisson_sampling": True,
+        }
         try:
-            made = engine.make_private_with_epsilon(
-                module=model,
-                optimizer=optimizer,
-                criterion=criterion,
-                data_loader=loader,
-                target_epsilon=spec.epsilon,
-                target_delta=delta,
-                epochs=spec.epochs,
-                max_grad_norm=spec.max_grad_norm,
-                grad_sample_mode=mode,
-                poisson_sampling=True,
-            )
+            if noise_multiplier is None:
+                made = engine.make_private_with_epsilon(
+                    target_epsilon=spec.epsilon,
+                    target_delta=delta,
+                    epochs=spec.epochs,
+                    **common,
+                )
+            else:
+                made = engine.make_private(noise_multiplier=noise_multiplier, **common)
         except (NotImplementedError, ValueError) as exc:  # a layer ghost clipping lacks
             if mode == "hooks":
                 raise

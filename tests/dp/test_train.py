@@ -83,3 +83,36 @@ def test_refused_before_training_when_the_budget_would_be_exceeded(
 def test_delta_above_one_over_n_is_refused(people: pl.DataFrame) -> None:
     with pytest.raises(PolicyError, match=r"training.delta: .* is above 1/n"):
         train_model(people, _policy(delta=0.01), run_id="r", ledger=None)
+
+
+def test_resuming_gives_the_epsilon_of_an_uninterrupted_run(
+    people: pl.DataFrame, tmp_path: Path
+) -> None:
+    from privacy.crypto import Keyring
+    from privacy.dp import TrainingStopped
+    from tests._keys import FAST_SCRYPT, PASSPHRASE
+
+    keys = Keyring.create(tmp_path / "ring.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
+    policy = _policy(epochs=3)
+    whole = train_model(people, policy, run_id="w", ledger=None).card["privacy"]
+    ledger = BudgetLedger(tmp_path / "ledger.json")
+    checkpoint = tmp_path / "checkpoint.pt.sealed"
+    with pytest.raises(TrainingStopped):
+        train_model(
+            people,
+            policy,
+            run_id="r",
+            ledger=ledger,
+            checkpoint=checkpoint,
+            keys=keys,
+            stop_after=1,
+        )
+    assert checkpoint.exists() and ledger.spent("demo") == 1.0
+    resumed = train_model(
+        people, policy, run_id="other", ledger=ledger, checkpoint=checkpoint, keys=keys, resume=True
+    ).card
+    assert resumed["run_id"] == "r"  # the run it continues
+    assert resumed["privacy"]["steps"] == whole["steps"]
+    assert resumed["privacy"]["noise_multiplier"] == whole["noise_multiplier"]
+    assert resumed["privacy"]["epsilon"] == pytest.approx(whole["epsilon"], rel=1e-9)
+    assert ledger.spent("demo") == 1.0  # charged once
