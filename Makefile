@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/detect_benchmark.py
 	$(MAKE) bench-anjana
 	$(BIN)/python benchmarks/kanon_adult.py --scale
+	$(BIN)/python benchmarks/dp_training.py
 
 # anjana (the k-anonymity anchor) pins numpy and typing-extensions below privpipe's
 # needs, so it gets its own environment.
