@@ -308,6 +308,14 @@ class TrainingSpec(_Strict):
     # non-private habit (measured on Adult after its k-anonymization, see the README).
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(1024, ge=1)
+    max_physical_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Largest batch put through the model at once; a larger logical batch is split "
+            "(Opacus BatchMemoryManager), with the same privacy accounting."
+        ),
+    )
     learning_rate: float = Field(1e-2, gt=0)
     max_grad_norm: float = Field(1.0, gt=0)
     grad_sample_mode: Literal["ghost", "hooks"] = "ghost"

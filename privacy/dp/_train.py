@@ -203,15 +203,27 @@ def train_model(
         first_epoch = saved["epoch"]
     steps_per_epoch = len(loader)
     last = spec.epochs if stop_after is None else min(spec.epochs, stop_after)
+    physical = spec.max_physical_batch_size
+    split = engine is not None and physical is not None and physical < spec.batch_size
     for epoch in range(first_epoch, last):
         model.train()
-        for xb, yb in loader:
-            if len(xb) == 0:  # Poisson sampling can draw an empty batch
-                continue
-            optimizer.zero_grad()
-            loss = criterion(model(xb), yb)
-            loss.backward()
-            optimizer.step()
+        with contextlib.ExitStack() as stack:
+            batches = loader
+            if split:  # a logical batch in physical pieces; one noisy step per logical batch
+                from opacus.utils.batch_memory_manager import BatchMemoryManager
+
+                batches = stack.enter_context(
+                    BatchMemoryManager(
+                        data_loader=loader, max_physical_batch_size=physical, optimizer=optimizer
+                    )
+                )
+            for xb, yb in batches:
+                if len(xb) == 0:  # Poisson sampling can draw an empty batch
+                    continue
+                optimizer.zero_grad()
+                loss = criterion(model(xb), yb)
+                loss.backward()
+                optimizer.step()
         if checkpoint is not None and keys is not None:
             base = model._module if hasattr(model, "_module") else model
             state = {

@@ -116,3 +116,14 @@ def test_resuming_gives_the_epsilon_of_an_uninterrupted_run(
     assert resumed["privacy"]["noise_multiplier"] == whole["noise_multiplier"]
     assert resumed["privacy"]["epsilon"] == pytest.approx(whole["epsilon"], rel=1e-9)
     assert ledger.spent("demo") == 1.0  # charged once
+
+
+def test_a_logical_batch_larger_than_the_physical_one_keeps_the_accounting(
+    people: pl.DataFrame,
+) -> None:
+    whole = train_model(people, _policy(), run_id="a", ledger=None).card["privacy"]
+    split = train_model(people, _policy(max_physical_batch_size=128), run_id="b", ledger=None).card[
+        "privacy"
+    ]
+    assert split["steps"] == whole["steps"]  # one step per logical batch
+    assert split["epsilon"] == pytest.approx(whole["epsilon"], rel=1e-9)
