@@ -320,6 +320,14 @@ class TrainingSpec(_Strict):
     max_grad_norm: float = Field(1.0, gt=0)
     grad_sample_mode: Literal["ghost", "hooks"] = "ghost"
     test_size: float = Field(0.2, gt=0, lt=1)
+    canaries: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Audit this run with canaries (Steinke, Nasr, Jagielski 2023): how many to "
+            "plant, each in the training data with probability 1/2; 0: no audit."
+        ),
+    )
     class_weight: Literal["none", "balanced"] = "none"
     seed: int = 0
 

@@ -2,13 +2,20 @@
 
 from privacy.dp._encode import TabularEncoder, feature_columns
 from privacy.dp._ledger import BudgetLedger, default_ledger_path
-from privacy.dp._train import TrainingStopped, TrainResult, epsilon_from_card, train_model
+from privacy.dp._train import (
+    TrainingStopped,
+    TrainResult,
+    canary_bound,
+    epsilon_from_card,
+    train_model,
+)
 
 __all__ = [
     "BudgetLedger",
     "TabularEncoder",
     "TrainResult",
     "TrainingStopped",
+    "canary_bound",
     "default_ledger_path",
     "epsilon_from_card",
     "feature_columns",

@@ -127,3 +127,26 @@ def test_a_logical_batch_larger_than_the_physical_one_keeps_the_accounting(
     ]
     assert split["steps"] == whole["steps"]  # one step per logical batch
     assert split["epsilon"] == pytest.approx(whole["epsilon"], rel=1e-9)
+
+
+def test_the_canary_bound_refutes_only_what_the_guesses_show() -> None:
+    import numpy as np
+
+    from privacy.dp import canary_bound
+
+    rng = np.random.default_rng(0)
+    planted = rng.random(1000) < 0.5
+    assert canary_bound(rng.random(1000), planted)["epsilon_lower_bound"] == 0.0  # a coin
+    perfect = canary_bound(planted.astype(float) + rng.random(1000) * 0.1, planted)
+    assert perfect["correct"] == perfect["guesses"] == 200
+    assert perfect["epsilon_lower_bound"] > 3  # 200 of 200 right refutes any small ε
+
+
+def test_the_canary_audit_catches_a_memorizing_model_and_stays_under_the_accountant(
+    people: pl.DataFrame,
+) -> None:
+    audit = {"canaries": 1000, "batch_size": 256, "hidden_sizes": [256, 256]}
+    leaky = train_model(people, _policy(dp=False, epochs=60, **audit), run_id="a", ledger=None)
+    assert leaky.card["canary_audit"]["epsilon_lower_bound"] > 0.3
+    private = train_model(people, _policy(epochs=20, **audit), run_id="b", ledger=None).card
+    assert private["canary_audit"]["epsilon_lower_bound"] <= private["privacy"]["epsilon"]
