@@ -105,3 +105,30 @@ def test_run_sanitizes_then_trains_in_one_flow(
     assert summary["train"]["card"]["model_version"] == card["model_version"]
     manifest = json.loads((out / "sanitized" / "manifest.json").read_text())
     assert card["data"]["sha256"] == manifest["output"]["sha256"]
+
+
+def test_a_non_private_baseline_is_marked_in_the_card_and_the_audit_trail(
+    people,
+    demo_policy_path: Path,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    import yaml
+
+    policy = yaml.safe_load(demo_policy_path.read_text())
+    policy["training"]["dp"] = False
+    path = tmp_path / "baseline.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    source = tmp_path / "people.csv"
+    people.write_csv(source)
+    # published data is bound to the policy that sanitized it: sanitize under this one
+    sanitized = tmp_path / "sanitized"
+    assert main(["sanitize", str(source), "--policy", str(path), "--out", str(sanitized)]) == 0
+    out = tmp_path / "model"
+    ledger = tmp_path / "ledger.json"
+    args = ["train", str(sanitized), "--policy", str(path), "--out", str(out)]
+    assert main([*args, "--ledger", str(ledger)]) == 0
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["privacy"]["warning"].startswith("NOT PRIVATE")
+    records = [r for r in read_trail(out / "audit.jsonl") if r.get("step") == "train"]
+    assert records[-1]["params"]["status"] == "NOT PRIVATE"
+    assert not ledger.exists() or BudgetLedger(ledger).spent("demo") == 0.0

@@ -150,3 +150,12 @@ def test_the_canary_audit_catches_a_memorizing_model_and_stays_under_the_account
     assert leaky.card["canary_audit"]["epsilon_lower_bound"] > 0.3
     private = train_model(people, _policy(epochs=20, **audit), run_id="b", ledger=None).card
     assert private["canary_audit"]["epsilon_lower_bound"] <= private["privacy"]["epsilon"]
+
+
+def test_balanced_class_weights_raise_recall_of_the_rare_class(people: pl.DataFrame) -> None:
+    plain = train_model(people, _policy(dp=False, epochs=10), run_id="a", ledger=None)
+    weighted = train_model(
+        people, _policy(dp=False, epochs=10, class_weight="balanced"), run_id="b", ledger=None
+    )
+    assert weighted.card["model"]["class_weight"] == "balanced"
+    assert weighted.card["metrics"]["recall"] > plain.card["metrics"]["recall"]
