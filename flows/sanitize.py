@@ -23,6 +23,7 @@ from prefect import Task, flow, task  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
+from flows._artifacts import publish_sanitize  # noqa: E402
 from flows._keys import keyring as _keyring  # noqa: E402
 from flows._keys import pseudonym_provider  # noqa: E402
 from privacy import stages  # noqa: E402
@@ -347,7 +348,7 @@ def sanitize_flow(
         )
         del detected
     records = steps.records
-    return {
+    summary = {
         "status": "ok",
         "run_id": run_id,
         "policy": {"name": policy.name, "sha256": policy.hash},
@@ -366,3 +367,5 @@ def sanitize_flow(
         },
         "anonymization": next(r["counts"] for r in records if r["stage"] == "anonymize"),
     }
+    publish_sanitize(summary, records)
+    return summary

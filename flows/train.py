@@ -20,6 +20,7 @@ configure_prefect()
 from prefect import flow  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
+from flows._artifacts import publish_train  # noqa: E402
 from flows.sanitize import _keys, _private_task, _sanitized  # noqa: E402
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail  # noqa: E402
@@ -151,4 +152,5 @@ def train_flow(
                 "membership_inference": card["membership_inference"],
             },
         )
+    publish_train(card)
     return {"status": "ok", "run_id": run_id, "model_dir": str(out), "card": card}

@@ -58,6 +58,18 @@ def test_train_writes_a_sealed_model_its_card_and_an_audit_trail(
     assert records[-1]["params"]["epsilon"] == card["privacy"]["epsilon"]
     assert BudgetLedger(ledger).spent("demo") == 1.0
 
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[summary["run_id"]])
+            )
+        )
+    keys = {a.key for a in artifacts}
+    assert keys >= {"privpipe-train-summary", "privpipe-train-metrics"}
+
 
 def test_an_overspend_is_refused_with_one_line_and_exit_2(
     sanitized: Path, demo_policy_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -1,0 +1,78 @@
+"""Prefect artifacts for each flow run: a markdown summary and tables, so the Prefect UI
+tells the same story as the audit trail and the manifest. Counts, hashes, ids, levels
+and privacy figures only; never a value from the data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+__all__ = ["publish_sanitize", "publish_train"]
+
+
+def publish_sanitize(summary: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    anonymity = summary.get("anonymization") or {}
+    lines = [
+        f"# privpipe sanitize: {summary['policy']['name']}",
+        "",
+        f"- run `{summary['run_id']}`, policy sha256 `{summary['policy']['sha256']}`",
+        f"- rows in **{summary['rows_in']:,}**, rows published **{summary['rows_out']:,}**",
+        f"- audit trail `{summary['outputs']['audit']}` ({summary['audit']['records']} records)",
+    ]
+    if "k_achieved" in anonymity:
+        after, before = anonymity["risk_after"], anonymity["risk_before"]
+        lines += [
+            f"- k-anonymity: k **{anonymity['k_achieved']}**, l {anonymity['l_achieved']}, "
+            f"t {anonymity['t_achieved']}; {anonymity['classes']:,} classes, "
+            f"{anonymity['suppressed']:,} records suppressed",
+            f"- highest prosecutor risk {before['prosecutor_highest']:.3f} -> "
+            f"{after['prosecutor_highest']:.3f}",
+        ]
+    create_markdown_artifact("\n".join(lines), key="privpipe-sanitize-summary")
+    create_table_artifact(
+        [
+            {
+                "stage": r["stage"],
+                "status": r["status"],
+                "rows_in": r["rows_in"],
+                "rows_out": r["rows_out"],
+                "seconds": r["duration_s"],
+            }
+            for r in records
+        ],
+        key="privpipe-sanitize-stages",
+        description="One row per stage: counts and durations.",
+    )
+    if anonymity.get("node"):
+        create_table_artifact(
+            [{"quasi_identifier": c, "level": v} for c, v in anonymity["node"].items()],
+            key="privpipe-sanitize-generalization",
+            description="The generalization level chosen per quasi-identifier.",
+        )
+
+
+def publish_train(card: dict[str, Any]) -> None:
+    privacy, metrics = card["privacy"], card["metrics"]
+    if privacy["private"]:
+        headline = (
+            f"- DP-SGD: ε **{privacy['epsilon']}** (target {privacy['target_epsilon']}), "
+            f"δ {privacy['delta']:.2g}, {privacy['accountant']} accountant, noise "
+            f"{privacy['noise_multiplier']:.3f}, {privacy['steps']} steps"
+        )
+    else:
+        headline = f"- **{privacy['warning']}**"
+    lines = [
+        f"# privpipe train: {card['policy']['name']}",
+        "",
+        f"- model `{card['model_version']}` ({card['model']['kind']}), data sha256 "
+        f"`{card['data']['sha256']}`",
+        headline,
+        f"- membership inference AUC {card['membership_inference']['auc']}",
+    ]
+    create_markdown_artifact("\n".join(lines), key="privpipe-train-summary")
+    create_table_artifact(
+        [{"metric": name, "value": value} for name, value in metrics.items()],
+        key="privpipe-train-metrics",
+        description="Held-out metrics (scikit-learn).",
+    )
