@@ -31,7 +31,7 @@ app.add_typer(keys_app, name="keys")
 audit_app = typer.Typer(help="Verify and read audit trails.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
-_STATE: dict[str, bool] = {"debug": False, "verbose": False, "json": False}
+_STATE: dict[str, bool] = {"debug": False, "verbose": False, "json": False, "quiet": False}
 DEFAULT_DEMO_DIR = Path("demo-output")
 DEMO_PASSPHRASE = "privpipe-demo-only"
 
@@ -50,6 +50,10 @@ def _main(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show Prefect's run logs on stderr.")
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="No progress output (for schedules and CI)."),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
@@ -57,6 +61,7 @@ def _main(
 ) -> None:
     _STATE["debug"] = debug
     _STATE["verbose"] = verbose
+    _STATE["quiet"] = quiet
 
 
 def _err(message: str) -> None:
@@ -156,6 +161,7 @@ def _fmt(value: Any) -> str:
 
 
 def _stderr_console() -> Any:
+    """Where progress goes: stderr, silent under --quiet."""
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, quiet=_STATE["quiet"])

@@ -106,9 +106,9 @@ def _run_sanitize(
     # Load the spaCy model while Prefect's temporary server starts (both take seconds);
     # the detect task then finds the engine built.
     threading.Thread(target=analyzer, name="privpipe-nlp-warmup", daemon=True).start()
-    from rich.console import Console
+    from flows._cli_app import _stderr_console
 
-    console = Console(stderr=True)
+    console = _stderr_console()
     with console.status("starting Prefect (embedded)…", spinner="dots") as status:
         from flows import sanitize
 
@@ -126,7 +126,11 @@ def _run_sanitize(
             )
             status.update(f"running sanitize ({time.perf_counter() - started:.0f} s)…")
 
+        def searching(done: int, total: int) -> None:
+            status.update(f"anonymize: searching generalizations, {done:,} of {total:,} nodes…")
+
         sanitize.set_progress(progress)
+        sanitize.set_search_progress(searching)
         try:
             return sanitize.sanitize_flow(
                 str(input_path.resolve()),
@@ -138,6 +142,7 @@ def _run_sanitize(
             )
         finally:
             sanitize.set_progress(None)
+            sanitize.set_search_progress(None)
 
 
 @app.command()

@@ -8,7 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from flows._cli_app import _STATE, _err, _open_keyring, app, keyring_option
+from flows._cli_app import (
+    _STATE,
+    _err,
+    _open_keyring,
+    _stderr_console,
+    app,
+    keyring_option,
+)
 
 
 @app.command()
@@ -91,21 +98,44 @@ def _run_train(
     from flows._prefect_env import configure_prefect
 
     configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
-    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    with Console(stderr=True).status("training (Prefect, embedded)…", spinner="dots"):
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn())
+    with Progress(
+        *columns,
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_stderr_console(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("starting Prefect (embedded)", total=None)
+
+        def epochs(done: int, total: int) -> None:
+            bar.update(task, description="training epochs", completed=done, total=total)
+
         from flows import train as train_module
 
-        return train_module.train_flow(
-            str(data.resolve()),
-            str(policy.resolve()),
-            str(out.resolve()),
-            str(ring.resolve()),
-            str(ledger.resolve()),
-            device,
-            overwrite,
-            resume,
-        )
+        train_module.set_progress(epochs)
+        try:
+            return train_module.train_flow(
+                str(data.resolve()),
+                str(policy.resolve()),
+                str(out.resolve()),
+                str(ring.resolve()),
+                str(ledger.resolve()),
+                device,
+                overwrite,
+                resume,
+            )
+        finally:
+            train_module.set_progress(None)
 
 
 def _print_card(card: dict[str, Any], out: Path) -> None:
@@ -178,9 +208,7 @@ def run(
     ring_path = _check_run_inputs(input_path, policy, out / "sanitized", overwrite, keyring)
     ledger_path = ledger or default_ledger_path()
     configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
-    from rich.console import Console
-
-    with Console(stderr=True).status("sanitize, then train (Prefect, embedded)…"):
+    with _stderr_console().status("sanitize, then train (Prefect, embedded)…"):
         from flows.run import run_flow
 
         summary = run_flow(

@@ -38,7 +38,7 @@ __all__ = ["app", "main"]
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the app and map errors to exit statuses."""
     click_error = _click_exception_class()
-    _STATE.update(debug=False, verbose=False, json=False)
+    _STATE.update(debug=False, verbose=False, json=False, quiet=False)
     args = sys.argv[1:] if argv is None else argv
     torchless = (["scan"], ["detect-text"], ["sanitize"], ["risk"])
     if argv is None and args[:1] in torchless and "torch" not in sys.modules:

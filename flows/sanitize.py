@@ -35,12 +35,19 @@ from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
 from privacy.workspace import Workspace  # noqa: E402
 
-__all__ = ["InternalStageError", "last_internal_error", "sanitize_flow", "set_progress"]
+__all__ = [
+    "InternalStageError",
+    "last_internal_error",
+    "sanitize_flow",
+    "set_progress",
+    "set_search_progress",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _progress: Callable[[dict[str, Any]], None] | None = None
+_search_progress: Callable[[int, int], None] | None = None
 _internal: list[BaseException] = []
 
 
@@ -52,6 +59,12 @@ def set_progress(callback: Callable[[dict[str, Any]], None] | None) -> None:
     """Receive each stage's record as it completes (the CLI draws progress from it)."""
     global _progress
     _progress = callback
+
+
+def set_search_progress(callback: Callable[[int, int], None] | None) -> None:
+    """Receive (nodes done, nodes) while the anonymize stage searches the lattice."""
+    global _search_progress
+    _search_progress = callback
 
 
 def last_internal_error() -> BaseException | None:
@@ -142,7 +155,7 @@ def anonymize_task(
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
     work = Workspace(_keys(keyring_path), workdir, run_id=run_id)
-    frame, record = stages.anonymize(work.load(path), policy)
+    frame, record = stages.anonymize(work.load(path), policy, _search_progress)
     return {**_saved(work, "anonymized", frame), "record": record.to_dict()}
 
 

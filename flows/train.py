@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,22 @@ from privacy.io import (  # noqa: E402
 )
 from privacy.policy import Policy, load_policy  # noqa: E402
 
-__all__ = ["MODEL_FILES", "load_published", "train_flow"]
+__all__ = ["MODEL_FILES", "load_published", "set_progress", "train_flow"]
 
 WEIGHTS = "model.pt.sealed"
 ENCODER = "encoder.json"
 CARD = "model_card.json"
 CHECKPOINT = "checkpoint.pt.sealed"  # while training; removed when the run completes
 MODEL_FILES = (WEIGHTS, ENCODER, CARD, CHECKPOINT, stages.AUDIT_FILE, stages.AUDIT_FILE + ".head")
+
+
+_epochs: Callable[[int, int], None] | None = None
+
+
+def set_progress(callback: Callable[[int, int], None] | None) -> None:
+    """Receive (epochs done, epochs) as training goes."""
+    global _epochs
+    _epochs = callback
 
 
 def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str]:
@@ -93,6 +103,7 @@ def train_task(
         checkpoint=out / CHECKPOINT,
         keys=ring,
         resume=resume,
+        progress=_epochs,
     )
     bound = {"artifact": "model", "dataset": policy.name, "model": result.card["model_version"]}
     atomic_write_bytes(out / WEIGHTS, seal_bytes(result.weights, ring, bound))

@@ -47,3 +47,16 @@ def test_sanitize_publishes_a_summary_and_tables_to_prefect(
         "publish",
     ]
     assert rows[-1]["rows_out"] == summary["rows_out"]
+
+
+def test_quiet_silences_progress_but_not_the_result(
+    people_csv: Path, demo_policy_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["sanitize", str(people_csv), "--policy", str(demo_policy_path)]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    loud = capsys.readouterr()
+    assert "✓ anonymize" in loud.err
+    assert main(["--quiet", *args, "--out", str(tmp_path / "b")]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == ""
+    assert "sanitized 500 rows" in quiet.out
