@@ -289,6 +289,9 @@ def demo(
         ledger.unlink(missing_ok=True)
         trained = _run_train(result_dir, policy_file, model_dir, ring_path, ledger, "auto", True)
         _print_card(trained["card"], model_dir)
+    from privacy.report import write_report
+
+    typer.echo(f"review report: {write_report(out, ring.signing_public_key)}")
 
 
 def _demo_policy_path() -> Path:

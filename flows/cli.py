@@ -22,6 +22,7 @@ from flows import _cli_kanon  # noqa: F401  # isort: skip
 from flows import _cli_train  # noqa: F401  # isort: skip
 from flows import _cli_keys  # noqa: F401  # isort: skip
 from flows import _cli_audit  # noqa: F401  # isort: skip
+from flows import _cli_report  # noqa: F401  # isort: skip
 from flows import _cli_policy  # noqa: F401  # isort: skip
 from flows._cli_app import (
     _STATE,

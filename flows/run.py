@@ -40,4 +40,8 @@ def run_flow(
         device,
         overwrite,
     )
+    from flows._keys import keyring as _keyring
+    from privacy.report import write_report
+
+    write_report(Path(out_dir), _keyring(keyring_path).signing_public_key)
     return {"status": "ok", "sanitize": sanitized, "train": trained}

@@ -33,6 +33,7 @@ from privacy.detect import TextScanner  # noqa: E402
 from privacy.errors import PrivpipeError  # noqa: E402
 from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
+from privacy.report import REPORT_FILE, write_report  # noqa: E402
 from privacy.workspace import Workspace  # noqa: E402
 
 __all__ = [
@@ -212,7 +213,7 @@ def publish_task(
     }
 
 
-OUTPUTS = (stages.DATA_FILE, stages.SEALED_DATA_FILE, stages.MANIFEST_FILE)
+OUTPUTS = (stages.DATA_FILE, stages.SEALED_DATA_FILE, stages.MANIFEST_FILE, "report.html")
 
 
 class _Steps:
@@ -381,4 +382,7 @@ def sanitize_flow(
         "anonymization": next(r["counts"] for r in records if r["stage"] == "anonymize"),
     }
     publish_sanitize(summary, records)
+    if audit_path is None:  # the report reads the run's own trail, now signed
+        write_report(out, ring.signing_public_key)
+        summary["outputs"]["report"] = str(out / REPORT_FILE)
     return summary

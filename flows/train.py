@@ -35,6 +35,7 @@ from privacy.io import (  # noqa: E402
     sha256_file,
 )
 from privacy.policy import Policy, load_policy  # noqa: E402
+from privacy.report import write_report  # noqa: E402
 
 __all__ = ["MODEL_FILES", "load_published", "set_progress", "train_flow"]
 
@@ -42,7 +43,15 @@ WEIGHTS = "model.pt.sealed"
 ENCODER = "encoder.json"
 CARD = "model_card.json"
 CHECKPOINT = "checkpoint.pt.sealed"  # while training; removed when the run completes
-MODEL_FILES = (WEIGHTS, ENCODER, CARD, CHECKPOINT, stages.AUDIT_FILE, stages.AUDIT_FILE + ".head")
+MODEL_FILES = (
+    WEIGHTS,
+    ENCODER,
+    CARD,
+    CHECKPOINT,
+    "report.html",
+    stages.AUDIT_FILE,
+    stages.AUDIT_FILE + ".head",
+)
 
 
 _epochs: Callable[[int, int], None] | None = None
@@ -164,4 +173,5 @@ def train_flow(
             },
         )
     publish_train(card)
+    write_report(out, ring.signing_public_key)
     return {"status": "ok", "run_id": run_id, "model_dir": str(out), "card": card}

@@ -59,6 +59,7 @@ def test_sanitize_publishes_sealed_data_vault_and_manifest(
         "audit.jsonl.head",
         "data.parquet.sealed",
         "manifest.json",
+        "report.html",
         "vault",
     ]
 

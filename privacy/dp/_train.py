@@ -429,7 +429,12 @@ def _membership(
     truth = np.concatenate([np.ones(size), np.zeros(size)])
     score = -np.concatenate([members, outsiders])
     fpr, tpr, _ = roc_curve(truth, score)
+    grid = np.linspace(0.0, 1.0, 51)
     return {
+        "roc": {
+            "fpr": [round(float(x), 4) for x in grid],
+            "tpr": [round(float(x), 4) for x in np.interp(grid, fpr, tpr)],
+        },
         "attack": "loss threshold (Yeom et al. 2018)",
         "auc": round(float(roc_auc_score(truth, score)), 6),
         "tpr_at_1pct_fpr": round(float(np.interp(0.01, fpr, tpr)), 6),

@@ -80,6 +80,7 @@ class KAnonResult:
     risk_before: dict[str, Any]
     risk_after: dict[str, Any]
     search: dict[str, float] = field(default_factory=dict)
+    class_sizes: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -96,6 +97,7 @@ class KAnonResult:
             **self.metrics,
             "risk_before": self.risk_before,
             "risk_after": self.risk_after,
+            "class_sizes": self.class_sizes,
             "search": self.search,
         }
 
@@ -284,8 +286,25 @@ def anonymize(
         risk_before=risk_figures(before, threshold),
         risk_after=risk_figures(sizes[ok], threshold),
         search=search,
+        class_sizes=size_histogram(sizes[ok]),
     )
     return published, report
+
+
+_BINS = [(1, 1), (2, 4), (5, 9), (10, 19), (20, 49), (50, 99), (100, 499), (500, 999)]
+
+
+def size_histogram(sizes: npt.NDArray[np.int64]) -> list[dict[str, Any]]:
+    """Published classes and their records by class size (for the report's histogram)."""
+    bins = [*_BINS, (1000, None)]
+    out = []
+    for low, high in bins:
+        inside = sizes >= low if high is None else (sizes >= low) & (sizes <= high)
+        label = f"{low}+" if high is None else (str(low) if low == high else f"{low}-{high}")
+        out.append(
+            {"size": label, "classes": int(inside.sum()), "records": int(sizes[inside].sum())}
+        )
+    return out
 
 
 def _class_sizes(counts: pl.DataFrame, qis: Sequence[str]) -> npt.NDArray[np.int64]:
