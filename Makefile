@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(MAKE) bench-anjana
 	$(BIN)/python benchmarks/kanon_adult.py --scale
 	$(BIN)/python benchmarks/dp_training.py
+	$(BIN)/python benchmarks/sanitize_memory.py
 
 # anjana (the k-anonymity anchor) pins numpy and typing-extensions below privpipe's
 # needs, so it gets its own environment.
