@@ -46,3 +46,29 @@ def bench_keyring(root: Path) -> Any:
     from privacy.crypto import Keyring
 
     return Keyring.create(root / "ring.json", BENCH_PASSPHRASE, scrypt_n=2**14)
+
+
+_MEASURE = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+    "capture_output=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
+def measured(
+    command: list[str], env: dict[str, str], cwd: Path | None = None
+) -> tuple[float, float]:
+    """Seconds and peak memory (MiB, the largest process of its tree) of one command,
+    run as a user runs it."""
+    import subprocess
+    import sys
+
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *command],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+    return time.perf_counter() - start, int(done.stdout.split()[-1]) / 1024

@@ -24,12 +24,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from _common import best_of
+from _common import best_of, measured
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -74,39 +73,11 @@ def scaled_adult(source: Path, rows: int, seed: int = 7) -> pl.DataFrame:
     return pl.concat(parts).head(rows)
 
 
-_MEASURE = (
-    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
-    "capture_output=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-)
-
-
 def _sanitize(data: Path, policy: Path, out: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Seconds and peak memory (MiB, the largest process of the command's tree) of one
-    `privpipe sanitize` run, the console script exactly as a user runs it."""
-    privpipe = Path(sys.executable).with_name("privpipe")
-    start = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _MEASURE,
-            str(privpipe),
-            "sanitize",
-            str(data),
-            "--policy",
-            str(policy),
-            "--out",
-            str(out),
-            "--overwrite",
-            "--json",
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
-    return time.perf_counter() - start, int(done.stdout.split()[-1]) / 1024
+    """Seconds and peak memory of one `privpipe sanitize`, the console script."""
+    privpipe = str(Path(sys.executable).with_name("privpipe"))
+    command = [privpipe, "sanitize", str(data), "--policy", str(policy), "--out", str(out)]
+    return measured([*command, "--overwrite", "--json"], env, cwd=ROOT)
 
 
 def main() -> None:

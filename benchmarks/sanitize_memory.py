@@ -11,34 +11,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
-from _common import BENCH_PASSPHRASE, bench_keyring
+from _common import BENCH_PASSPHRASE, bench_keyring, measured
 
 from privacy.synth import synthesize
 
 POLICY = Path(__file__).resolve().parent.parent / "policies" / "demo.yaml"
-_MEASURE = (
-    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
-    "capture_output=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-)
-
-
-def _measured(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *command],
-        check=True,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    return time.perf_counter() - start, int(done.stdout.split()[-1]) / 1024
 
 
 def main() -> None:
@@ -64,7 +46,7 @@ def main() -> None:
             with source.open("ab") as sink:
                 part.write_csv(sink, include_header=start == 0)
         privpipe = str(Path(sys.executable).with_name("privpipe"))
-        seconds, peak = _measured(
+        seconds, peak = measured(
             [
                 privpipe,
                 "-q",
@@ -78,7 +60,7 @@ def main() -> None:
             env,
         )
         copy = "import polars as pl, sys; pl.read_csv(sys.argv[1]).write_parquet(sys.argv[2])"
-        anchor_s, anchor_peak = _measured(
+        anchor_s, anchor_peak = measured(
             [sys.executable, "-c", copy, str(source), str(root / "copy.parquet")], env
         )
     print(f"privpipe sanitize, {args.rows:,} synthetic rows, every rule but scrub")

@@ -17,6 +17,32 @@ from flows._cli_app import (
     keyring_option,
 )
 
+DeviceOption = Annotated[
+    str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")
+]
+LedgerOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ledger",
+        envvar="PRIVPIPE_LEDGER",
+        help="Privacy budget ledger (default ~/.privpipe/ledger.json).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="End stdout with one JSON summary line.")]
+
+
+def _check_training(policy: Path, device: str) -> Any:
+    """The loaded policy, once it can train and the device is one we know."""
+    from privacy.errors import PolicyError
+    from privacy.policy import load_policy
+
+    loaded = load_policy(policy)
+    if loaded.training.label is None:
+        raise PolicyError(f"{policy}: training.label: set the column to predict")
+    if device not in ("auto", "cpu", "cuda"):
+        raise PolicyError(f"--device: {device!r} is not one of auto, cpu, cuda")
+    return loaded
+
 
 @app.command()
 def train(
@@ -28,23 +54,12 @@ def train(
     ],
     policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder.")],
-    device: Annotated[
-        str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")
-    ] = "auto",
-    ledger: Annotated[
-        Path | None,
-        typer.Option(
-            "--ledger",
-            envvar="PRIVPIPE_LEDGER",
-            help="Privacy budget ledger (default ~/.privpipe/ledger.json).",
-        ),
-    ] = None,
+    device: DeviceOption = "auto",
+    ledger: LedgerOption = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace outputs in a non-empty folder.")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="End stdout with one JSON summary line.")
-    ] = False,
+    as_json: JsonOption = False,
     resume: Annotated[
         bool,
         typer.Option("--resume", help="Continue an interrupted run from --out's checkpoint."),
@@ -60,15 +75,10 @@ def train(
     model.pt.sealed, encoder.json, model_card.json and audit.jsonl into --out."""
     from flows import _keys
     from privacy.dp import default_ledger_path
-    from privacy.errors import InputError, OutputError, PolicyError
-    from privacy.policy import load_policy
+    from privacy.errors import InputError, OutputError
 
     _STATE["json"] = as_json
-    loaded = load_policy(policy)
-    if loaded.training.label is None:
-        raise PolicyError(f"{policy}: training.label: set the column to predict")
-    if device not in ("auto", "cpu", "cuda"):
-        raise PolicyError(f"--device: {device!r} is not one of auto, cpu, cuda")
+    loaded = _check_training(policy, device)
     if not data.exists():
         raise InputError(f"{data}: input file not found")
     if out.is_dir() and any(out.iterdir()) and not (overwrite or resume):
@@ -170,23 +180,12 @@ def run(
     ],
     policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder: sanitized/ and model/.")],
-    device: Annotated[
-        str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")
-    ] = "auto",
-    ledger: Annotated[
-        Path | None,
-        typer.Option(
-            "--ledger",
-            envvar="PRIVPIPE_LEDGER",
-            help="Privacy budget ledger (default ~/.privpipe/ledger.json).",
-        ),
-    ] = None,
+    device: DeviceOption = "auto",
+    ledger: LedgerOption = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace outputs in non-empty folders.")
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="End stdout with one JSON summary line.")
-    ] = False,
+    as_json: JsonOption = False,
     keyring: Annotated[
         Path | None, keyring_option("Keyring that seals the vault, outputs and weights.")
     ] = None,
@@ -196,15 +195,9 @@ def run(
     from flows._cli_run import _check_run_inputs, _print_summary
     from flows._prefect_env import configure_prefect
     from privacy.dp import default_ledger_path
-    from privacy.errors import PolicyError
-    from privacy.policy import load_policy
 
     _STATE["json"] = as_json
-    loaded = load_policy(policy)
-    if loaded.training.label is None:
-        raise PolicyError(f"{policy}: training.label: set the column to predict")
-    if device not in ("auto", "cpu", "cuda"):
-        raise PolicyError(f"--device: {device!r} is not one of auto, cpu, cuda")
+    _check_training(policy, device)
     ring_path = _check_run_inputs(input_path, policy, out / "sanitized", overwrite, keyring)
     ledger_path = ledger or default_ledger_path()
     configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
