@@ -72,3 +72,27 @@ def measured(
         cwd=cwd,
     )
     return time.perf_counter() - start, int(done.stdout.split()[-1]) / 1024
+
+
+def command_setup(root: Path) -> tuple[dict[str, str], Path]:
+    """For a benchmark that runs `privpipe sanitize` as a command: the environment (a
+    throwaway keyring, a Prefect home in ``root``) and the demo policy without ``scrub``
+    (every other rule), written to ``root``."""
+    import os
+
+    import yaml
+
+    ring = bench_keyring(root)
+    env = {
+        **os.environ,
+        "PRIVPIPE_KEYRING": str(ring.path),
+        "PRIVPIPE_PASSPHRASE": BENCH_PASSPHRASE,
+        "PREFECT_HOME": str(root / "prefect"),
+    }
+    policy = yaml.safe_load(
+        (Path(__file__).resolve().parent.parent / "policies" / "demo.yaml").read_text()
+    )
+    policy["columns"]["notes"] = {"rule": "drop"}  # every rule but scrub
+    path = root / "structured.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    return env, path

@@ -33,21 +33,25 @@ from _common import best_of, measured
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ADULT = ROOT.parent / "shared" / "data" / "adult"
-QIS = [
-    "sex",
-    "age",
-    "race",
-    "marital-status",
-    "education",
-    "native-country",
-    "workclass",
-    "occupation",
-]
+
+
+def _quasi_identifiers() -> list[str]:
+    from privacy.policy import load_policy
+
+    return load_policy(ROOT / "policies" / "adult.yaml").columns_with_role("quasi_identifier")
 
 
 def _anjana(python: Path, data: Path, folder: Path) -> dict[str, float]:
     done = subprocess.run(
-        [str(python), str(HERE / "anchors" / "anjana_kanon.py"), str(data), str(folder), "5", "5"],
+        [
+            str(python),
+            str(HERE / "anchors" / "anjana_kanon.py"),
+            str(data),
+            str(folder),
+            "5",
+            "5",
+            ",".join(_quasi_identifiers()),
+        ],
         check=True,
         capture_output=True,
         text=True,

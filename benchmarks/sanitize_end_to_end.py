@@ -11,7 +11,6 @@ Usage: python benchmarks/sanitize_end_to_end.py [--rows N]
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -19,12 +18,9 @@ import time
 from pathlib import Path
 
 import polars as pl
-import yaml
-from _common import BENCH_PASSPHRASE, bench_keyring, best_of, report
+from _common import best_of, command_setup, report
 
 from privacy.synth import synthesize
-
-POLICY = Path(__file__).resolve().parent.parent / "policies" / "demo.yaml"
 
 
 def _sanitize(source: Path, policy: Path, out: Path, env: dict[str, str]) -> float:
@@ -56,17 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ring = bench_keyring(root)
-        env = {
-            **os.environ,
-            "PRIVPIPE_KEYRING": str(ring.path),
-            "PRIVPIPE_PASSPHRASE": BENCH_PASSPHRASE,
-            "PREFECT_HOME": str(root / "prefect"),
-        }
-        policy = yaml.safe_load(POLICY.read_text())
-        policy["columns"]["notes"] = {"rule": "drop"}  # every rule but scrub
-        policy_path = root / "structured.yaml"
-        policy_path.write_text(yaml.safe_dump(policy))
+        env, policy_path = command_setup(root)
         frame = synthesize(args.rows, seed=1)
         big, small = root / "big.csv", root / "small.csv"
         frame.write_csv(big)

@@ -10,17 +10,13 @@ Usage: python benchmarks/sanitize_memory.py [--rows N]   (goal: under 4 GB at 5M
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-from _common import BENCH_PASSPHRASE, bench_keyring, measured
+from _common import command_setup, measured
 
 from privacy.synth import synthesize
-
-POLICY = Path(__file__).resolve().parent.parent / "policies" / "demo.yaml"
 
 
 def main() -> None:
@@ -29,17 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ring = bench_keyring(root)
-        env = {
-            **os.environ,
-            "PRIVPIPE_KEYRING": str(ring.path),
-            "PRIVPIPE_PASSPHRASE": BENCH_PASSPHRASE,
-            "PREFECT_HOME": str(root / "prefect"),
-        }
-        policy = yaml.safe_load(POLICY.read_text())
-        policy["columns"]["notes"] = {"rule": "drop"}
-        policy_path = root / "structured.yaml"
-        policy_path.write_text(yaml.safe_dump(policy))
+        env, policy_path = command_setup(root)
         source = root / "people.csv"
         for start in range(0, args.rows, 1_000_000):  # written in pieces: bounded here too
             part = synthesize(min(1_000_000, args.rows - start), seed=1 + start)

@@ -112,7 +112,7 @@ def _report_error(exc: Exception, debug: bool) -> int:
 
 
 def _original_error() -> BaseException | None:
-    module = sys.modules.get("flows.sanitize")
+    module = sys.modules.get("flows._tasks")
     if module is None:
         return None
     error: BaseException | None = module.last_internal_error()

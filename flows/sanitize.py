@@ -9,51 +9,37 @@ by its type and the stage (the original stays in this process, for ``--debug``).
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from flows._prefect_env import configure_prefect
 
 configure_prefect()
 
-from prefect import Task, flow, task  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
+from prefect import flow  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
 from flows._artifacts import publish_sanitize  # noqa: E402
-from flows._keys import keyring as _keyring  # noqa: E402
 from flows._keys import pseudonym_provider  # noqa: E402
+from flows._tasks import private_task, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail  # noqa: E402
-from privacy.crypto import Keyring  # noqa: E402
 from privacy.detect import TextScanner  # noqa: E402
-from privacy.errors import PrivpipeError  # noqa: E402
 from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
 from privacy.report import REPORT_FILE, write_report  # noqa: E402
 from privacy.workspace import Workspace  # noqa: E402
 
 __all__ = [
-    "InternalStageError",
-    "last_internal_error",
     "sanitize_flow",
     "set_progress",
     "set_search_progress",
 ]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 _progress: Callable[[dict[str, Any]], None] | None = None
 _search_progress: Callable[[int, int], None] | None = None
-_internal: list[BaseException] = []
-
-
-class InternalStageError(RuntimeError):
-    """A stage failed for a reason that is not the user's; details stay out of Prefect."""
 
 
 def set_progress(callback: Callable[[dict[str, Any]], None] | None) -> None:
@@ -68,43 +54,10 @@ def set_search_progress(callback: Callable[[int, int], None] | None) -> None:
     _search_progress = callback
 
 
-def last_internal_error() -> BaseException | None:
-    """The unsanitized exception behind the last :class:`InternalStageError`, if any."""
-    return _internal[-1] if _internal else None
-
-
-def _sanitized(stage: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(fn)
-        def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return fn(*args, **kwargs)
-            except PrivpipeError as exc:
-                raise type(exc)(str(exc)) from None
-            except Exception as exc:
-                _internal.append(exc)
-                raise InternalStageError(
-                    f"internal error in stage {stage} ({type(exc).__name__})"
-                ) from None
-
-        return run
-
-    return wrap
-
-
-def _private_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
-    """A task whose parameters are paths and whose result is never persisted or cached."""
-    return task(name=name, persist_result=False, cache_policy=NO_CACHE, log_prints=False, retries=0)
-
-
 def _report(record: dict[str, Any]) -> dict[str, Any]:
     if _progress is not None:
         _progress(record)
     return record
-
-
-def _keys(keyring_path: str) -> Keyring:
-    return _keyring(keyring_path)
 
 
 def _saved(work: Workspace, name: str, frame: Any) -> dict[str, str]:
@@ -112,13 +65,13 @@ def _saved(work: Workspace, name: str, frame: Any) -> dict[str, str]:
     return {"path": str(path), "sha256": sha256_file(path)}
 
 
-@_private_task("ingest")
-@_sanitized("ingest")
+@private_task("ingest")
+@sanitized("ingest")
 def ingest_task(
     input_path: str, policy_path: str, workdir: str, keyring_path: str, out_dir: str, run_id: str
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
-    keys = _keys(keyring_path)
+    keys = unlocked(keyring_path)
     frame, record = stages.ingest(Path(input_path), policy, keys, Path(out_dir) / stages.VAULT_DIR)
     return {
         **_saved(Workspace(keys, workdir, run_id=run_id), "raw", frame),
@@ -126,22 +79,22 @@ def ingest_task(
     }
 
 
-@_private_task("detect")
-@_sanitized("detect")
+@private_task("detect")
+@sanitized("detect")
 def detect_task(raw_path: str, policy_path: str, keyring_path: str, run_id: str) -> dict[str, Any]:
     policy = load_policy(policy_path)
-    work = Workspace(_keys(keyring_path), run_id=run_id)
+    work = Workspace(unlocked(keyring_path), run_id=run_id)
     record = stages.detect(work.load(raw_path), policy, TextScanner.from_policy(policy.detection))
     return {"path": raw_path, "record": record.to_dict()}
 
 
-@_private_task("transform")
-@_sanitized("transform")
+@private_task("transform")
+@sanitized("transform")
 def transform_task(
     raw_path: str, policy_path: str, workdir: str, keyring_path: str, run_id: str
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
-    ring = _keys(keyring_path)
+    ring = unlocked(keyring_path)
     work = Workspace(ring, workdir, run_id=run_id)
     scanner = TextScanner.from_policy(policy.detection)
     keys = pseudonym_provider(policy, ring)
@@ -149,31 +102,31 @@ def transform_task(
     return {**_saved(work, "transformed", frame), "record": record.to_dict()}
 
 
-@_private_task("anonymize")
-@_sanitized("anonymize")
+@private_task("anonymize")
+@sanitized("anonymize")
 def anonymize_task(
     path: str, policy_path: str, workdir: str, keyring_path: str, run_id: str
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
-    work = Workspace(_keys(keyring_path), workdir, run_id=run_id)
+    work = Workspace(unlocked(keyring_path), workdir, run_id=run_id)
     frame, record = stages.anonymize(work.load(path), policy, _search_progress)
     return {**_saved(work, "anonymized", frame), "record": record.to_dict()}
 
 
-@_private_task("gate")
-@_sanitized("gate")
+@private_task("gate")
+@sanitized("gate")
 def gate_task(
     raw_path: str, path: str, policy_path: str, keyring_path: str, run_id: str
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
-    work = Workspace(_keys(keyring_path), run_id=run_id)
+    work = Workspace(unlocked(keyring_path), run_id=run_id)
     scanner = TextScanner.from_policy(policy.detection)
     record = stages.gate(work.load(raw_path), work.load(path), policy, scanner)
     return {"path": path, "record": record.to_dict()}
 
 
-@_private_task("publish")
-@_sanitized("publish")
+@private_task("publish")
+@sanitized("publish")
 def publish_task(
     path: str,
     policy_path: str,
@@ -186,7 +139,7 @@ def publish_task(
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
     started = time.perf_counter()
-    keys = _keys(keyring_path)
+    keys = unlocked(keyring_path)
     frame = Workspace(keys, run_id=run_id).load(path)
     input_sha256 = records[0]["params"]["input_sha256"]
     record = stages.StageRecord("publish", rows_in=frame.height, rows_out=frame.height)
@@ -281,7 +234,7 @@ def sanitize_flow(
     """
     policy: Policy = load_policy(policy_path)
     stages.check_supported(policy)
-    ring = _keys(keyring_path)  # fail before any work if the keyring cannot be opened
+    ring = unlocked(keyring_path)  # fail before any work if the keyring cannot be opened
     out = Path(out_dir)
     prepare_output_dir(out, overwrite=overwrite, outputs=OUTPUTS, folders=(stages.VAULT_DIR,))
     run_id = str(flow_run.id or "local")

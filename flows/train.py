@@ -22,7 +22,7 @@ from prefect import flow  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
 from flows._artifacts import publish_train  # noqa: E402
-from flows.sanitize import _keys, _private_task, _sanitized  # noqa: E402
+from flows._tasks import private_task, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail  # noqa: E402
 from privacy.crypto import is_sealed, seal_bytes, unseal_bytes  # noqa: E402
@@ -86,8 +86,8 @@ def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str]:
         raise InputError(f"{data}: not a readable Parquet file") from None
 
 
-@_private_task("train")
-@_sanitized("train")
+@private_task("train")
+@sanitized("train")
 def train_task(
     data_path: str,
     policy_path: str,
@@ -99,7 +99,7 @@ def train_task(
     resume: bool,
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
-    ring = _keys(keyring_path)
+    ring = unlocked(keyring_path)
     frame, digest = load_published(Path(data_path), policy, ring)
     out = Path(out_dir)
     result = train_model(
@@ -136,7 +136,7 @@ def train_flow(
     """Train the policy's model on a sanitize output into ``out_dir``; returns the card.
     ``resume`` continues an interrupted run from ``out_dir``'s checkpoint."""
     policy = load_policy(policy_path)
-    ring = _keys(keyring_path)
+    ring = unlocked(keyring_path)
     out = Path(out_dir)
     if not resume:
         prepare_output_dir(out, overwrite=overwrite, outputs=MODEL_FILES, folders=())

@@ -19,6 +19,7 @@ generalization is acceptable when the suppressed records stay within the limit.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,9 @@ Mask = npt.NDArray[np.bool_]
 _TOL = 1e-9  # floating-point slack in the comparisons against l and t
 
 
-class PrivacyModel:
+class PrivacyModel(ABC):
+    """One privacy model: which classes of a generalization satisfy it."""
+
     needs_histogram = False
     # Whether a class failing the model means every part of it fails too (k-anonymity,
     # distinct l-diversity). Then, with suppression, "accepted" is monotone over the
@@ -54,11 +57,9 @@ class PrivacyModel:
         """The fewest records a class that satisfies the model can have."""
         return 1
 
+    @abstractmethod
     def satisfied(self, n: Sizes, hist: Hist | None) -> Mask:
-        raise NotImplementedError
-
-    def describe(self) -> dict[str, object]:
-        raise NotImplementedError
+        """Per class: whether it satisfies the model (``hist`` where it needs one)."""
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,6 @@ class KAnonymity(PrivacyModel):
 
     def satisfied(self, n: Sizes, hist: Hist | None) -> Mask:
         return n >= self.k
-
-    def describe(self) -> dict[str, object]:
-        return {"model": "k-anonymity", "k": self.k}
 
 
 @dataclass(frozen=True)
@@ -88,9 +86,6 @@ class DistinctLDiversity(PrivacyModel):
     def satisfied(self, n: Sizes, hist: Hist | None) -> Mask:
         assert hist is not None
         return np.asarray((hist > 0).sum(axis=1) >= self.l - _TOL)
-
-    def describe(self) -> dict[str, object]:
-        return {"model": "distinct-l-diversity", "l": self.l}
 
 
 def class_entropy(hist: Hist) -> npt.NDArray[np.float64]:
@@ -114,9 +109,6 @@ class EntropyLDiversity(PrivacyModel):
         assert hist is not None
         return np.asarray(class_entropy(hist) >= np.log(self.l) - _TOL)
 
-    def describe(self) -> dict[str, object]:
-        return {"model": "entropy-l-diversity", "l": self.l}
-
 
 @dataclass(frozen=True)
 class RecursiveCLDiversity(PrivacyModel):
@@ -132,9 +124,6 @@ class RecursiveCLDiversity(PrivacyModel):
             return np.zeros(len(n), dtype=bool)
         tail = ranked[:, level - 1 :].sum(axis=1)
         return np.asarray(ranked[:, 0] < self.c * tail)
-
-    def describe(self) -> dict[str, object]:
-        return {"model": "recursive-cl-diversity", "c": self.c, "l": self.l}
 
 
 class TCloseness(PrivacyModel):
@@ -192,6 +181,3 @@ class TCloseness(PrivacyModel):
     def satisfied(self, n: Sizes, hist: Hist | None) -> Mask:
         assert hist is not None
         return np.asarray(self.distances(hist) <= self.t + _TOL)
-
-    def describe(self) -> dict[str, object]:
-        return {"model": "t-closeness", "t": self.t, "distance": self.distance}

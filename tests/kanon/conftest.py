@@ -9,24 +9,18 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from privacy.policy import load_policy
+
 ROOT = Path(__file__).resolve().parents[2]
 ADULT = ROOT.parent / "shared" / "data" / "adult"
-QIS = [
-    "sex",
-    "age",
-    "race",
-    "marital-status",
-    "education",
-    "native-country",
-    "workclass",
-    "occupation",
-]
+# the adult policy's quasi-identifiers, in its order (the hierarchies are not read here)
+QIS = load_policy(ROOT / "policies" / "adult.yaml").columns_with_role("quasi_identifier")
 
 
 @pytest.fixture(scope="session")
 def adult_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (ADULT / "adult.csv").is_file():
-        pytest.skip(f"the Adult benchmark data is not here: {ADULT}")
+        pytest.skip(f"../shared is absent: no Adult benchmark data at {ADULT}")
     folder = tmp_path_factory.mktemp("adult")
     for path in ADULT.glob("adult_hierarchy_*.csv"):
         shutil.copy(path, folder / path.name)
