@@ -6,7 +6,15 @@ The search works on record counts per combination of quasi-identifier values
 """
 
 from privacy.kanon._counts import count_records, merge_counts
-from privacy.kanon._engine import KAnonResult, anonymize, assess_risk, prepare
+from privacy.kanon._engine import (
+    KAnonResult,
+    Rewrite,
+    anonymize,
+    apply,
+    assess_risk,
+    plan,
+    prepare,
+)
 from privacy.kanon._hierarchy import CodedHierarchy, build_hierarchy, read_arx_hierarchy
 from privacy.kanon._lattice import METRICS, Evaluation, Lattice, SearchResult
 from privacy.kanon._models import (
@@ -31,14 +39,17 @@ __all__ = [
     "Lattice",
     "PrivacyModel",
     "RecursiveCLDiversity",
+    "Rewrite",
     "SearchResult",
     "TCloseness",
     "anonymize",
+    "apply",
     "assess_risk",
     "build_hierarchy",
     "count_records",
     "merge_counts",
     "mondrian",
+    "plan",
     "prepare",
     "read_arx_hierarchy",
     "risk_figures",

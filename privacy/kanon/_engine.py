@@ -44,7 +44,16 @@ from privacy.kanon._mondrian import mondrian
 from privacy.kanon._risk import risk_figures
 from privacy.policy import FileHierarchy, Policy
 
-__all__ = ["KAnonResult", "Setup", "anonymize", "assess_risk", "prepare"]
+__all__ = [
+    "KAnonResult",
+    "Rewrite",
+    "Setup",
+    "anonymize",
+    "apply",
+    "assess_risk",
+    "plan",
+    "prepare",
+]
 
 Progress = Callable[[int, int], None]
 
@@ -212,6 +221,44 @@ def _generalized(
     )
 
 
+@dataclass
+class Rewrite:
+    """How to rewrite a frame's quasi-identifiers: the chosen generalization (a value ->
+    label map per column, or Mondrian's table of labels per combination) and the labels
+    of the classes to suppress. It holds values of the data: keep it sealed at rest.
+
+    Planned once from the merged counts, applied to each partition on its own, so the
+    partitions of one data set are rewritten exactly as the whole would be."""
+
+    quasi_identifiers: list[str]
+    failing: pl.DataFrame
+    suppressed_records: str
+    maps: dict[str, tuple[list[str], list[str]]] = field(default_factory=dict)
+    table: pl.DataFrame | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "quasi_identifiers": self.quasi_identifiers,
+            "failing": self.failing.to_dict(as_series=False),
+            "suppressed_records": self.suppressed_records,
+            "maps": {c: [list(d), list(lab)] for c, (d, lab) in self.maps.items()},
+            "table": None if self.table is None else self.table.to_dict(as_series=False),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rewrite:
+        def frame(columns: dict[str, list[Any]]) -> pl.DataFrame:
+            return pl.DataFrame(columns, schema={c: pl.String for c in columns})
+
+        return cls(
+            quasi_identifiers=list(data["quasi_identifiers"]),
+            failing=frame(data["failing"]),
+            suppressed_records=data["suppressed_records"],
+            maps={c: (d, lab) for c, (d, lab) in data["maps"].items()},
+            table=None if data["table"] is None else frame(data["table"]),
+        )
+
+
 def anonymize(
     frame: pl.DataFrame,
     policy: Policy,
@@ -220,64 +267,89 @@ def anonymize(
     progress: Progress | None = None,
 ) -> tuple[pl.DataFrame, KAnonResult]:
     """``frame`` with its quasi-identifiers generalized and the failing classes
-    suppressed, as the policy says; and what was done.
+    suppressed, as the policy says; and what was done (:func:`plan` on the counts of
+    ``frame``, then :func:`apply`)."""
+    if counts is None:
+        counts = count_records(
+            frame, policy.columns_with_role("quasi_identifier"), _sensitive_column(policy)
+        )
+    rewrite, result = plan(counts, policy, progress=progress)
+    return apply(frame, rewrite), result
 
-    Everything but the final rewrite of the frame works on the counts per combination
-    of values (``counts``, from :func:`count_records` over the quasi-identifiers and the
-    sensitive column; computed here when not given): the search, the classes of the
-    chosen generalization, which of them are suppressed, and the re-count."""
+
+def plan(
+    counts: pl.DataFrame, policy: Policy, *, progress: Progress | None = None
+) -> tuple[Rewrite, KAnonResult]:
+    """Decide the anonymization from the record counts alone (from :func:`count_records`
+    over the quasi-identifiers and the sensitive column; per partition and merged with
+    :func:`merge_counts` for a partitioned data set): the search, the classes of the
+    chosen generalization, which of them are suppressed, and what the output achieves.
+
+    Raises :class:`PrivacyGuaranteeError` when more records would be suppressed than
+    ``privacy.max_suppression`` allows."""
     started = time.perf_counter()
     qis = policy.columns_with_role("quasi_identifier")
     privacy = policy.privacy
     sensitive = _sensitive_column(policy)
-    if counts is None:
-        counts = count_records(frame, qis, sensitive)
     # the search splits the counts by sensitive value only where a model reads it
     needs_sensitive = privacy.l_diversity is not None or privacy.t_closeness is not None
     search_counts = counts
-    if sensitive is not None and not needs_sensitive:
+    if sensitive is not None and sensitive in counts.columns and not needs_sensitive:
         search_counts = merge_counts([counts.drop(sensitive)])
     setup = prepare(search_counts, policy)
     before = _class_sizes(counts, qis)
+    records = int(counts.get_column(COUNT).sum())
     search: dict[str, float] = {}
+    maps: dict[str, tuple[list[str], list[str]]] = {}
+    labels_table = table = None
     if privacy.algorithm == "mondrian":
-        partition_labels, node, metrics = _mondrian_labels(setup, policy)
-        general = _join_labels(counts, qis, partition_labels)
-        out = _join_labels(frame, qis, partition_labels, as_text_from=frame.schema).lazy()
+        labels_table, node, metrics = _mondrian_labels(setup, policy)
+        general = _join_labels(counts, qis, labels_table)
     else:
         lat = lattice(setup, policy)
         result = lat.optimal(progress)
         levels = result.best.node
         node = dict(zip(qis, levels, strict=True))
         maps = {
-            h.column: (h.domain, [h.labels[level][c] for c in h.codes[level]])
+            h.column: (list(h.domain), [h.labels[level][c] for c in h.codes[level]])
             for h, level in zip(setup.hierarchies, levels, strict=True)
         }
-        general = counts.with_columns(
-            pl.col(c).replace_strict(d, lab, return_dtype=pl.String) for c, (d, lab) in maps.items()
-        )
-        out = frame.lazy().with_columns(
-            _generalized(frame, c, d, lab).alias(c) for c, (d, lab) in maps.items()
-        )
         metrics = node_metrics(lat, levels)
         search = {"nodes": result.nodes, "evaluated": result.evaluated, "pruned": result.pruned}
-    labels, sizes, hist = _classes(general, qis, sensitive, setup)
-    ok = np.ones(len(sizes), dtype=bool)
-    for model in setup.models:
-        ok &= model.satisfied(sizes, hist)
-    published, suppressed = _suppress(
-        out, labels.filter(pl.Series(~ok)), int(sizes[~ok].sum()), frame.height, policy
-    )
+        if search_counts is counts and (
+            sensitive is None or sensitive not in counts.columns or lat.needs_histogram
+        ):
+            # the search's own class table at the node: no relabelled copy of the counts
+            ids, table = lat.group_classes(levels)
+            sizes, hist = table.sizes.astype(np.int64), table.hist
+            ok = _satisfied(setup, sizes, hist)
+            failing = _failing_labels(counts, ids, ~ok, qis, maps)
+        else:
+            general = counts.with_columns(
+                pl.col(c).replace_strict(d, lab, return_dtype=pl.String)
+                for c, (d, lab) in maps.items()
+            )
+    if table is None:
+        labels, sizes, hist = _classes(general, qis, sensitive, setup)
+        ok = _satisfied(setup, sizes, hist)
+        failing = labels.filter(pl.Series(~ok))
+    suppressed = int(sizes[~ok].sum())
+    if suppressed > privacy.max_suppression * records + 1e-9:
+        raise PrivacyGuaranteeError(
+            f"anonymize: {suppressed} records would be suppressed, over "
+            "privacy.max_suppression; nothing was published"
+        )
     achieved = _achieved(sizes[ok], None if hist is None else hist[ok], setup)
     search["seconds"] = round(time.perf_counter() - started, 4)
     threshold = privacy.risk_threshold
+    removed = suppressed if privacy.suppressed_records == "remove" else 0
     report = KAnonResult(
         algorithm=privacy.algorithm,
         metric=privacy.metric,
         quasi_identifiers=qis,
         node=node,
-        records_in=frame.height,
-        records_out=published.height,
+        records_in=records,
+        records_out=records - removed,
         suppressed=suppressed,
         suppressed_records=privacy.suppressed_records,
         classes=int(ok.sum()),
@@ -288,7 +360,60 @@ def anonymize(
         search=search,
         class_sizes=size_histogram(sizes[ok]),
     )
-    return published, report
+    rewrite = Rewrite(
+        quasi_identifiers=qis,
+        failing=failing,
+        suppressed_records=privacy.suppressed_records,
+        maps=maps,
+        table=labels_table,
+    )
+    return rewrite, report
+
+
+def _satisfied(
+    setup: Setup, sizes: npt.NDArray[np.int64], hist: npt.NDArray[np.int64] | None
+) -> npt.NDArray[np.bool_]:
+    ok = np.ones(len(sizes), dtype=bool)
+    for model in setup.models:
+        ok &= model.satisfied(sizes, hist)
+    return ok
+
+
+def _failing_labels(
+    counts: pl.DataFrame,
+    ids: npt.NDArray[np.int64],
+    failing: npt.NDArray[np.bool_],
+    qis: Sequence[str],
+    maps: dict[str, tuple[list[str], list[str]]],
+) -> pl.DataFrame:
+    """The labels of the failing classes: each class's first row of the counts, relabelled."""
+    classes, first = np.unique(ids, return_index=True)
+    rows = first[failing[classes]]
+    return counts.select(qis)[rows].with_columns(
+        pl.col(c).replace_strict(d, lab, return_dtype=pl.String) for c, (d, lab) in maps.items()
+    )
+
+
+def apply(frame: pl.DataFrame, rewrite: Rewrite) -> pl.DataFrame:
+    """``frame`` (the whole data set, or any partition of it) rewritten by ``rewrite``:
+    quasi-identifiers generalized, the records of failing classes removed or masked, in
+    one lazy pass (one copy of the frame, not two)."""
+    qis = rewrite.quasi_identifiers
+    if rewrite.table is not None:
+        out = _join_labels(frame, qis, rewrite.table, as_text_from=frame.schema).lazy()
+    else:
+        out = frame.lazy().with_columns(
+            _generalized(frame, c, d, lab).alias(c) for c, (d, lab) in rewrite.maps.items()
+        )
+    failing = rewrite.failing
+    if not failing.height:
+        return out.collect()
+    # few classes fail: a membership test of each row's labels, not a join of the frame
+    hit = pl.struct(qis).is_in(failing.select(pl.struct(qis)).to_series().implode())
+    if rewrite.suppressed_records == "remove":
+        return out.filter(~hit).collect()
+    starred = [pl.when(hit).then(pl.lit(TOP)).otherwise(pl.col(c)).alias(c) for c in qis]
+    return out.with_columns(starred).collect()
 
 
 _BINS = [(1, 1), (2, 4), (5, 9), (10, 19), (20, 49), (50, 99), (100, 499), (500, 999)]
@@ -342,27 +467,6 @@ def _classes(
         )
         hist = flat.astype(np.int64).reshape(classes, width)
     return labels.drop("__class"), sizes, hist
-
-
-def _suppress(
-    out: pl.LazyFrame, failing: pl.DataFrame, suppressed: int, records: int, policy: Policy
-) -> tuple[pl.DataFrame, int]:
-    """Remove (or mask) the records of the failing classes (``failing``: their labels),
-    in the same lazy pass that generalizes the frame: one copy of it, not two."""
-    if suppressed > policy.privacy.max_suppression * records + 1e-9:
-        raise PrivacyGuaranteeError(
-            f"anonymize: {suppressed} records would be suppressed, over "
-            "privacy.max_suppression; nothing was published"
-        )
-    if not suppressed:
-        return out.collect(), 0
-    qis = failing.columns
-    # few classes fail: a membership test of each row's labels, not a join of the frame
-    hit = pl.struct(qis).is_in(failing.select(pl.struct(qis)).to_series().implode())
-    if policy.privacy.suppressed_records == "remove":
-        return out.filter(~hit).collect(), suppressed
-    starred = [pl.when(hit).then(pl.lit(TOP)).otherwise(pl.col(c)).alias(c) for c in qis]
-    return out.with_columns(starred).collect(), suppressed
 
 
 def _achieved(

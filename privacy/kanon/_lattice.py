@@ -229,7 +229,9 @@ class Lattice:
         if self.needs_histogram:
             assert self.sensitive is not None
             width = len(self.sensitive_domain)
-            rows.hist = np.zeros((self.n_groups, width), dtype=np.int64, order="F")
+            # int32: a class's records fit (fewer than 2**31 rows), at half the memory of
+            # int64; these tables are the search's largest arrays (groups x values)
+            rows.hist = np.zeros((self.n_groups, width), dtype=np.int32, order="F")
             rows.hist[np.arange(self.n_groups), self.sensitive] = self.counts
         if self.metric == "entropy":
             rows.info = np.stack(
