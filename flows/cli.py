@@ -17,6 +17,7 @@ import typer
 
 # Importing the command modules registers their commands, in this order in --help.
 from flows import _cli_run  # noqa: F401  # isort: skip
+from flows import _cli_serve  # noqa: F401  # isort: skip
 from flows import _cli_detect  # noqa: F401  # isort: skip
 from flows import _cli_kanon  # noqa: F401  # isort: skip
 from flows import _cli_train  # noqa: F401  # isort: skip
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     click_error = _click_exception_class()
     _STATE.update(debug=False, verbose=False, json=False, quiet=False)
     args = sys.argv[1:] if argv is None else argv
-    torchless = (["scan"], ["detect-text"], ["sanitize"], ["risk"])
+    torchless = (["scan"], ["detect-text"], ["sanitize"], ["risk"], ["serve"])
     if argv is None and args[:1] in torchless and "torch" not in sys.modules:
         # spaCy's thinc imports torch whenever it is installed (2-3 s and ~300 MB here);
         # the small CPU pipeline never uses it, and these commands train nothing. Only a

@@ -16,7 +16,8 @@ records, all of which must stay free of personal data.
     ├── KeyAccessError         a key is missing, or the caller may not use it
     ├── IntegrityError         sealed data or an audit trail failed verification
     ├── PrivacyGuaranteeError  the output would break a privacy guarantee (fail closed)
-    └── BudgetExhausted        a privacy budget would be overspent
+    ├── BudgetExhausted        a privacy budget would be overspent
+    └── ServerError            the orchestration server a command needs is missing
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "PrivacyGuaranteeError",
     "PrivpipeError",
     "SchemaError",
+    "ServerError",
 ]
 
 
@@ -70,3 +72,7 @@ class PrivacyGuaranteeError(PrivpipeError):
 
 class BudgetExhausted(PrivpipeError):
     """A training run would spend more privacy budget than the policy allows."""
+
+
+class ServerError(PrivpipeError):
+    """The Prefect server a command needs (scheduled runs) is not set, or does not answer."""

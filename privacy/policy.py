@@ -364,6 +364,18 @@ class OutputsSpec(_Strict):
     seal: bool = Field(True, description="Seal the published data at rest (default).")
 
 
+class ScheduleSpec(_Strict):
+    """How scheduled runs (``privpipe serve``) treat this policy's input."""
+
+    skip_unchanged: bool = Field(
+        False,
+        description=(
+            "Skip a scheduled run when the input file (SHA-256) and the policy are unchanged "
+            "since the last successful run; nothing is written for it."
+        ),
+    )
+
+
 class Policy(_Strict):
     """A whole privpipe policy. See ``policies/policy.schema.json`` and the README."""
 
@@ -377,6 +389,7 @@ class Policy(_Strict):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     keys: KeysSpec = Field(default_factory=KeysSpec)
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
 
     _source: Path | None = PrivateAttr(None)
 

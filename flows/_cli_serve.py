@@ -1,0 +1,354 @@
+"""privpipe serve: sanitize one input on a schedule, served from a Prefect server.
+
+Schedules need a real Prefect server (the embedded temporary one cannot schedule):
+the one ``PREFECT_API_URL`` names, or, with ``--start-server``, a local one this
+command starts, and stops when it stops. Everything is checked, and the keyring
+unlocked, before any server starts; the passphrase then reaches the runs (separate
+processes) only through ``PRIVPIPE_PASSPHRASE`` in their environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows._cli_app import (
+    _STATE,
+    PASSPHRASE_ENV,
+    _passphrase,
+    _stderr_console,
+    app,
+    keyring_option,
+)
+
+API_URL_ENV = "PREFECT_API_URL"
+SERVER_START_TIMEOUT_S = 90.0
+SERVER_STOP_GRACE_S = 10.0
+_SERVER_COMMAND = (sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1")
+
+
+@app.command()
+def serve(
+    policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")],
+    input_path: Annotated[
+        Path,
+        typer.Option(
+            "--input", "-i", help="The input file each run reads (CSV, Parquet, JSON Lines)."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output root: one dated folder per run.")
+    ],
+    cron: Annotated[
+        str | None, typer.Option("--cron", help="Cron expression, in UTC ('0 2 * * *').")
+    ] = None,
+    interval: Annotated[
+        float | None, typer.Option("--interval", min=1, help="Seconds between runs.")
+    ] = None,
+    keyring: Annotated[
+        Path | None,
+        keyring_option(
+            "Keyring for the sealed outputs (default: the policy's keys.keyring). The "
+            "passphrase (PRIVPIPE_PASSPHRASE or a prompt) is passed to the runs in "
+            "their environment."
+        ),
+    ] = None,
+    start_server: Annotated[
+        bool,
+        typer.Option(
+            "--start-server",
+            help="Start a local Prefect server for as long as this command runs.",
+        ),
+    ] = False,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port", min=0, max=65535, help="Port of --start-server's server (0: a free one)."
+        ),
+    ] = 0,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Deployment name (default: the policy's name)."),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="Stop after this many runs have finished."),
+    ] = None,
+) -> None:
+    """Run the sanitize flow on a schedule: each run writes OUT/<UTC start>/.
+
+    Needs a Prefect server: PREFECT_API_URL, or --start-server. With the policy's
+    schedule.skip_unchanged, a run whose input is unchanged writes nothing."""
+    if (cron is None) == (interval is None):
+        raise typer.BadParameter(
+            "give exactly one of --cron EXPR and --interval SECONDS",
+            param_hint="'--cron' / '--interval'",
+        )
+    from flows._prefect_env import configure_prefect
+
+    configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
+    loaded = _check_inputs(policy, input_path, out)
+    name = _check_name(name or loaded.name)
+    if cron is not None:
+        _check_cron(cron)
+    external = _server_url(start_server)
+    ring_path = _unlock_keyring(keyring, loaded)
+    console = _stderr_console()
+
+    def say(line: str) -> None:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    with _sigterm_exits(), _prefect_server(external, port, say):
+        from flows import serve as serving
+
+        try:
+            done = serving.serve_schedule(
+                input_path=input_path,
+                policy_path=policy,
+                out_root=out,
+                keyring_path=ring_path,
+                name=name,
+                cron=cron,
+                interval=interval,
+                limit=limit,
+                say=say,
+            )
+        except KeyboardInterrupt:
+            say("interrupted: serving stopped")
+            return
+        runs = "1 finished run" if done == 1 else f"{done} finished runs"
+        say(f"serving stopped after {runs}; schedule paused")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_inputs(policy: Path, input_path: Path, out: Path) -> Any:
+    """What can be checked before any server starts or any passphrase is asked for."""
+    from privacy.errors import InputError, OutputError
+    from privacy.io import detect_format, plain_name
+    from privacy.policy import load_policy
+    from privacy.stages import check_supported
+
+    loaded = load_policy(policy)
+    check_supported(loaded)
+    if not input_path.is_file():
+        raise InputError(f"{input_path}: input file not found")
+    detect_format(plain_name(input_path), loaded.input.format)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    return loaded
+
+
+def _check_name(name: str) -> str:
+    import re
+
+    from privacy.errors import PrivpipeError
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+        raise PrivpipeError(f"--name {name!r}: up to 64 letters, digits, '.', '_' or '-'")
+    return name
+
+
+def _check_cron(expression: str) -> None:
+    from prefect.schedules import Cron
+
+    from privacy.errors import PrivpipeError
+
+    try:
+        Cron(expression, timezone="UTC")
+    except ValueError:
+        raise PrivpipeError(
+            f"--cron {expression!r}: not a cron expression (five fields, e.g. '0 2 * * *')"
+        ) from None
+
+
+def _server_url(start_server: bool) -> tuple[str, str] | None:
+    """The server to use and where it was named (None: start one), or a one-line error
+    saying how to get one."""
+    if start_server:
+        return None
+    if os.environ.get(API_URL_ENV):
+        return os.environ[API_URL_ENV], API_URL_ENV
+    from prefect.settings import get_current_settings  # a profile may name one (~2 s)
+
+    url = get_current_settings().api.url
+    if url:
+        return url, f"{API_URL_ENV} of the Prefect profile"
+    from privacy.errors import ServerError
+
+    raise ServerError(
+        "scheduled runs need a Prefect server (the embedded one cannot schedule flows): "
+        "start one with `prefect server start` and `export "
+        "PREFECT_API_URL=http://127.0.0.1:4200/api`, or pass --start-server"
+    )
+
+
+def _unlock_keyring(option: Path | None, policy: Any) -> Path:
+    """Unlock the keyring here, so a wrong passphrase fails now and not in every run;
+    then export the passphrase to the runs' environment. Returns the keyring's path."""
+    from flows import _keys
+    from privacy.crypto import Keyring
+    from privacy.transform import operators_for
+
+    ring_path = _keys.resolve_keyring_path(option, policy)
+    passphrase = _passphrase(ring_path)
+    ring = Keyring.open(ring_path, passphrase)
+    _keys.register(ring)
+    if any(op.uses_key() for op in operators_for(policy)):
+        _keys.pseudonym_provider(policy, ring).pseudonym_key()
+    os.environ[PASSPHRASE_ENV] = passphrase  # inherited by the runs' processes only
+    return Path(ring_path)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+@contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so a server this command started is stopped.
+    (While runs are served, Prefect's runner handles SIGTERM: it stops serving.)"""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _prefect_server(external: tuple[str, str] | None, port: int, say: Any) -> Iterator[str]:
+    """Use the server ``external`` names, or start a local one and stop it on the way out."""
+    if external is not None:
+        url, source = external
+        _check_health(url)
+        say(f"using the Prefect server at {url} ({source})")
+        yield url
+        return
+    process, url, log = _start_server(port)
+    say(f"started a Prefect server at {url} (pid {process.pid}); it stops when serve stops")
+    before = os.environ.get(API_URL_ENV)
+    os.environ[API_URL_ENV] = url  # this process and the runs' processes
+    try:
+        yield url
+    finally:
+        if before is None:
+            os.environ.pop(API_URL_ENV, None)
+        else:
+            os.environ[API_URL_ENV] = before
+        code = _stop_server(process)
+        if code in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
+            log.unlink(missing_ok=True)
+            say(f"stopped the Prefect server (pid {process.pid})")
+        else:
+            say(f"stopped the Prefect server (pid {process.pid}, exit {code}; log {log})")
+
+
+def _health_url(api_url: str) -> str:
+    return api_url.rstrip("/") + "/health"
+
+
+def _check_health(api_url: str) -> None:
+    from privacy.errors import ServerError
+
+    if not _answers(api_url):
+        raise ServerError(
+            f"{API_URL_ENV}={api_url}: no Prefect server answers at {_health_url(api_url)} "
+            "(start one with `prefect server start`, or pass --start-server)"
+        )
+
+
+def _answers(api_url: str, timeout: float = 5.0) -> bool:
+    """Whether anything answers the health endpoint (any HTTP status counts: a server
+    behind authentication answers too)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(_health_url(api_url), timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _start_server(port: int) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """``prefect server start`` on loopback, in a session of its own (so Ctrl-C reaches
+    this command, which then stops it in order); returns once it answers."""
+    import tempfile
+
+    from privacy.errors import ServerError
+
+    port = port or _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    if _answers(url, timeout=1.0):
+        raise ServerError(f"--port {port}: something already answers at {url}")
+    fd, name = tempfile.mkstemp(prefix="privpipe-prefect-server-", suffix=".log")
+    log = Path(name)
+    env = {k: v for k, v in os.environ.items() if k not in (API_URL_ENV, PASSPHRASE_ENV)}
+    with os.fdopen(fd, "wb") as sink:
+        process = subprocess.Popen(
+            [*_SERVER_COMMAND, "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    try:
+        while not _answers(url, timeout=1.0):
+            if process.poll() is not None:
+                raise ServerError(
+                    f"the Prefect server (port {port}) exited with status "
+                    f"{process.returncode} before answering; its log: {log}"
+                )
+            if time.monotonic() > deadline:
+                raise ServerError(
+                    f"the Prefect server (port {port}) did not answer within "
+                    f"{SERVER_START_TIMEOUT_S:.0f} s; its log: {log}"
+                )
+            time.sleep(0.25)
+    except BaseException:
+        _stop_server(process)
+        raise
+    return process, url, log
+
+
+def _stop_server(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM to the server's process group, SIGKILL after a grace period."""
+    if process.poll() is None:
+        for sig, wait in ((signal.SIGTERM, SERVER_STOP_GRACE_S), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                process.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    return process.wait()

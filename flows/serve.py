@@ -1,0 +1,386 @@
+"""Scheduled sanitization: the flow a schedule runs, and the loop that serves it.
+
+Each run of :func:`scheduled_sanitize_flow` sanitizes one input file into a dated
+folder of its own under the output root (``ROOT/2026-11-29T074512Z/``, UTC; a suffix
+``-2``, ``-3``, ... keeps two runs in the same second apart), calling
+:func:`flows.sanitize.sanitize_flow` as a subflow. After a successful run,
+``ROOT/latest.json`` (written atomically) names that folder and the input and policy
+hashes it processed. When the policy sets ``schedule.skip_unchanged``, a run whose
+input file hashes the same as the one the last successful run's manifest records,
+under the same policy, writes nothing and reports ``input unchanged since RUN; not
+reprocessed`` (its return value and a markdown artifact).
+
+:func:`serve_schedule` registers the flow as a deployment on the Prefect server
+that ``PREFECT_API_URL`` names, with a cron or interval schedule, and runs its
+scheduled runs, each in a process of its own; runs never overlap (a deployment
+concurrency limit of 1 whose late ticks the server cancels). Those processes unlock
+the keyring with ``PRIVPIPE_PASSPHRASE`` from the environment (see flows._keys): the
+passphrase is never a flow parameter. Parameters, logs, artifacts and results hold
+paths, hashes and counts only; results are never persisted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import itertools
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from flows._prefect_env import configure_prefect
+
+configure_prefect()
+
+from prefect import flow, get_run_logger  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
+from prefect.runtime import flow_run  # noqa: E402
+
+from flows.sanitize import sanitize_flow  # noqa: E402
+from privacy.errors import InputError, ServerError  # noqa: E402
+from privacy.hashing import sha256_file  # noqa: E402
+from privacy.io import atomic_write_json  # noqa: E402
+from privacy.policy import load_policy  # noqa: E402
+
+__all__ = [
+    "ARTIFACT_KEY",
+    "STATE_FILE",
+    "make_run_folder",
+    "run_folder_name",
+    "scheduled_sanitize_flow",
+    "serve_schedule",
+    "unchanged_since",
+]
+
+STATE_FILE = "latest.json"
+MANIFEST_FILE = "manifest.json"
+ARTIFACT_KEY = "privpipe-scheduled-run"
+_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{6}Z(-\d+)?$")
+
+
+# --------------------------------------------------------------------------- run folders
+
+
+def run_folder_name(moment: dt.datetime) -> str:
+    """``2026-11-29T074512Z``: the UTC second a run started, safe in any file system."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+
+
+def make_run_folder(root: Path, moment: dt.datetime | None = None) -> Path:
+    """Create and return a new dated folder under ``root``; never one that exists.
+
+    ``mkdir`` without ``exist_ok`` is the claim, so two runs (or two serving
+    processes) starting in the same second get ``STAMP`` and ``STAMP-2``.
+    """
+    stamp = run_folder_name(moment or dt.datetime.now(dt.UTC))
+    root.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        folder = root / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def unchanged_since(root: Path, input_sha256: str, policy_sha256: str) -> str | None:
+    """The folder name of the last successful run if it processed this very input
+    (by SHA-256) under this very policy, else None.
+
+    ``ROOT/latest.json`` says which run succeeded last; that run's own manifest must
+    still be there and record the same input and policy hashes. Anything missing or
+    unreadable means "changed": the run goes ahead.
+    """
+    state = _read_json(root / STATE_FILE)
+    if state is None or not isinstance(state.get("run"), str) or not _FOLDER.match(state["run"]):
+        return None
+    manifest = _read_json(root / state["run"] / MANIFEST_FILE)
+    if manifest is None:
+        return None
+    recorded_input = (manifest.get("input") or {}).get("sha256")
+    recorded_policy = (manifest.get("policy") or {}).get("sha256")
+    if recorded_input == input_sha256 and recorded_policy == policy_sha256:
+        return str(state["run"])
+    return None
+
+
+# --------------------------------------------------------------------------- the flow
+
+
+@flow(name="scheduled-sanitize", persist_result=False, log_prints=False, validate_parameters=True)
+def scheduled_sanitize_flow(
+    input_path: str, policy_path: str, out_root: str, keyring_path: str
+) -> dict[str, Any]:
+    """Sanitize ``input_path`` into a new dated folder under ``out_root``, unless the
+    policy's ``schedule.skip_unchanged`` holds and the input has not changed since the
+    last successful run. Returns a summary (paths, hashes, counts)."""
+    logger = get_run_logger()
+    policy = load_policy(policy_path)
+    source, root = Path(input_path), Path(out_root)
+    if not source.is_file():
+        raise InputError(f"{source}: input file not found")
+    digest = sha256_file(source) if policy.schedule.skip_unchanged else None
+    if digest is not None:
+        previous = unchanged_since(root, digest, policy.hash)
+        if previous is not None:
+            message = f"input unchanged since {previous}; not reprocessed"
+            _publish(
+                message,
+                [
+                    f"- input `{source}` sha256 `{digest}`",
+                    f"- policy `{policy.name}` sha256 `{policy.hash}`",
+                    f"- last successful run `{root / previous}`",
+                ],
+            )
+            logger.info(message)
+            return {
+                "status": "skipped",
+                "message": message,
+                "last_run": previous,
+                "input": {"path": str(source), "sha256": digest},
+                "policy": {"name": policy.name, "sha256": policy.hash},
+            }
+    out = make_run_folder(root)
+    logger.info("sanitizing %s into %s", source, out)
+    summary = sanitize_flow(
+        input_path=str(source), policy_path=policy_path, out_dir=str(out), keyring_path=keyring_path
+    )
+    manifest = _read_json(out / MANIFEST_FILE) or {}
+    processed = (manifest.get("input") or {}).get("sha256") or digest  # what ingest read
+    atomic_write_json(
+        root / STATE_FILE,
+        {
+            "run": out.name,
+            "flow_run_id": str(flow_run.id or "local"),
+            "sanitize_run_id": summary["run_id"],
+            "input": {"path": str(source), "sha256": processed},
+            "policy": {"name": policy.name, "sha256": policy.hash},
+            "rows_in": summary["rows_in"],
+            "rows_out": summary["rows_out"],
+            "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+    )
+    message = f"sanitized {summary['rows_in']:,} -> {summary['rows_out']:,} rows into {out}"
+    _publish(
+        message,
+        [
+            f"- input `{source}` sha256 `{processed}`",
+            f"- policy `{policy.name}` sha256 `{policy.hash}`",
+            f"- sanitize run `{summary['run_id']}`, audit trail `{summary['outputs']['audit']}`",
+        ],
+    )
+    logger.info(message)
+    return {
+        "status": "ok",
+        "message": message,
+        "run": out.name,
+        "out_dir": str(out),
+        "input": {"path": str(source), "sha256": processed},
+        "policy": {"name": policy.name, "sha256": policy.hash},
+        "sanitize": summary,
+    }
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
+def _publish(message: str, lines: list[str]) -> None:
+    create_markdown_artifact(
+        "\n".join([f"# privpipe scheduled run: {message}", "", *lines]),
+        key=ARTIFACT_KEY,
+        description=message,
+    )
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def serve_schedule(
+    *,
+    input_path: Path,
+    policy_path: Path,
+    out_root: Path,
+    keyring_path: Path,
+    name: str,
+    cron: str | None = None,
+    interval: float | None = None,
+    limit: int | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> int:
+    """Create (or update) the deployment ``scheduled-sanitize/NAME`` with one schedule
+    and run its runs until stopped (SIGTERM, Ctrl-C) or, with ``limit``, until that
+    many runs have finished (no run is cut short). Returns the runs that finished.
+
+    The Prefect server is the one ``PREFECT_API_URL`` names now, even if Prefect was
+    imported before it was set. The schedule is paused when serving stops.
+    """
+    from prefect.context import refresh_global_settings_context
+    from prefect.settings import get_current_settings
+
+    refresh_global_settings_context()
+    if not get_current_settings().api.url:
+        raise ServerError("scheduled runs need a Prefect server: set PREFECT_API_URL")
+    parameters = {
+        "input_path": str(input_path.resolve()),
+        "policy_path": str(policy_path.resolve()),
+        "out_root": str(out_root.resolve()),
+        "keyring_path": str(keyring_path.resolve()),
+    }
+    return asyncio.run(_serve(parameters, name, cron, interval, limit, say))
+
+
+async def _serve(
+    parameters: dict[str, str],
+    name: str,
+    cron: str | None,
+    interval: float | None,
+    limit: int | None,
+    say: Callable[[str], None],
+) -> int:
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.runner import Runner
+    from prefect.schedules import Cron, Interval
+    from prefect.types.entrypoint import EntrypointType
+
+    schedule = Cron(cron, timezone="UTC") if cron else Interval(dt.timedelta(seconds=interval or 0))
+    poll = min(10.0, max(1.0, interval)) if interval else 10.0
+    runner = Runner(name=f"privpipe-{name}", limit=1, pause_on_shutdown=True, query_seconds=poll)
+    since = dt.datetime.now(dt.UTC)
+    deployment_id = await runner.aadd_flow(
+        scheduled_sanitize_flow,
+        name=name,
+        schedules=[schedule],
+        parameters=parameters,
+        description="privpipe serve: sanitize one input on a schedule into dated folders.",
+        tags=["privpipe"],
+        entrypoint_type=EntrypointType.MODULE_PATH,
+        # Runs never overlap (this runner takes one at a time, the server allows one
+        # across runners); a tick that falls due while a run is going waits a little,
+        # and once it is late the server cancels it: ticks never pile up.
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
+    )
+    every = f"cron '{cron}' (UTC)" if cron else f"every {interval:g} s"
+    say(
+        f"serving deployment 'scheduled-sanitize/{name}' ({deployment_id}) {every}: each run "
+        f"writes {parameters['out_root']}/<UTC start>/"
+        + (f"; stopping after {_runs(limit)}" if limit else "; Ctrl-C stops")
+    )
+    finished: set[UUID] = set()
+    watcher = asyncio.create_task(_watch(runner, deployment_id, since, limit, finished, say))
+    try:
+        await runner.start()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    return len(finished)
+
+
+async def _watch(
+    runner: Any,
+    deployment_id: UUID,
+    since: dt.datetime,
+    limit: int | None,
+    finished: set[UUID],
+    say: Callable[[str], None],
+) -> None:
+    """Say how each run ended (and each tick the server cancelled). With ``limit``:
+    once that many runs have been handed out, pause the schedule (the server drops the
+    runs still scheduled); once every run handed out has ended, stop the runner, so no
+    run is cut short. ``finished`` collects the runs that ended (not cancelled ticks)."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterStartTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    handed_out = FlowRunFilter(
+        # the server compares the start time, else the expected start time
+        start_time=FlowRunFilterStartTime(after_=since),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(not_any_=[StateType.SCHEDULED])),
+    )
+    ours = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+    reported: set[UUID] = set()
+    started: set[UUID] = set()
+    paused = False
+    async with get_client() as client:
+        while True:
+            await asyncio.sleep(2)
+            try:
+                runs = await client.read_flow_runs(
+                    deployment_filter=ours,
+                    flow_run_filter=handed_out,
+                    sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                    limit=50,
+                )
+                busy = False
+                for run in sorted(runs, key=lambda r: r.expected_start_time or since):
+                    state = run.state
+                    if state is None or not state.is_final():
+                        busy = True
+                        started.add(run.id)
+                        continue
+                    dropped = state.type == StateType.CANCELLED and not run.run_count
+                    if not dropped:
+                        started.add(run.id)
+                    if run.id in reported:
+                        continue
+                    reported.add(run.id)
+                    if not dropped:
+                        finished.add(run.id)
+                    say(await _outcome(client, run))
+                if limit is None:
+                    continue
+                if len(started) >= limit and not paused:
+                    await client.pause_deployment(deployment_id)
+                    paused = True
+                if len(finished) < limit or busy:
+                    continue
+            except Exception as exc:  # a hiccup of the API: keep serving, try again
+                say(f"could not read the runs' states ({type(exc).__name__}); retrying")
+                continue
+            await runner.astop()
+            return
+
+
+async def _outcome(client: Any, run: Any) -> str:
+    """``run NAME (ID): STATE: what it did``: its artifact's description, else the
+    state's message (a privpipe error names places, never values)."""
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    artifacts = await client.read_artifacts(
+        artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[ARTIFACT_KEY]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]),
+        )
+    )
+    what = next((a.description for a in artifacts if a.description), None)
+    if what is None and not run.state.is_completed():
+        what = run.state.message
+    return f"run {run.name} ({run.id}): {run.state.name}" + (f": {what}" if what else "")
