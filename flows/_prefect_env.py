@@ -28,3 +28,6 @@ def configure_prefect(console_level: str = "CRITICAL") -> None:
         os.environ[name] = value
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", console_level)
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    # The temporary server takes 8-14 s to start here, and more on a busy 2-core machine;
+    # Prefect gives up after 20 s by default, failing the run with a RuntimeError.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")

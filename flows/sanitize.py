@@ -1,5 +1,12 @@
 """The sanitize flow: ingest -> detect -> transform -> anonymize -> gate -> publish.
 
+The input is read and checked once, sealed into the vault, and cut into partitions of
+``partition_rows`` rows; detection, transformation, the k-anonymity counts and the
+anonymization's rewrite run per partition, as Prefect tasks on the flow's task runner
+(threads by default; Dask workers with ``--task-runner dask``). The search runs once, on
+the merged counts; the gate and publish stream the partitions one after another, so
+memory is bounded by a partition, not by the data set.
+
 Tasks hand each other paths of files in a private workspace, never frames, so Prefect's
 database sees paths, counts and hashes only. Every task: no result persistence, no
 cache, no captured prints. Exceptions are sanitized before Prefect records them: a
@@ -9,6 +16,8 @@ by its type and the stage (the original stays in this process, for ``--debug``).
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,15 +27,20 @@ from flows._prefect_env import configure_prefect
 
 configure_prefect()
 
-from prefect import flow  # noqa: E402
+import polars as pl  # noqa: E402
+from prefect import Task, flow, unmapped  # noqa: E402
+from prefect.futures import as_completed, wait  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
+from flows import _progress  # noqa: E402
 from flows._artifacts import publish_sanitize  # noqa: E402
 from flows._keys import pseudonym_provider  # noqa: E402
 from flows._tasks import private_task, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail  # noqa: E402
 from privacy.detect import TextScanner  # noqa: E402
+from privacy.errors import PolicyError  # noqa: E402
 from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
 from privacy.report import REPORT_FILE, write_report  # noqa: E402
@@ -34,29 +48,30 @@ from privacy.workspace import Workspace  # noqa: E402
 
 __all__ = [
     "sanitize_flow",
+    "set_partitions_progress",
     "set_progress",
     "set_search_progress",
 ]
 
-_progress: Callable[[dict[str, Any]], None] | None = None
-_search_progress: Callable[[int, int], None] | None = None
-
 
 def set_progress(callback: Callable[[dict[str, Any]], None] | None) -> None:
     """Receive each stage's record as it completes (the CLI draws progress from it)."""
-    global _progress
-    _progress = callback
+    _progress.stage = callback
 
 
 def set_search_progress(callback: Callable[[int, int], None] | None) -> None:
     """Receive (nodes done, nodes) while the anonymize stage searches the lattice."""
-    global _search_progress
-    _search_progress = callback
+    _progress.search = callback
+
+
+def set_partitions_progress(callback: Callable[[str, int, int], None] | None) -> None:
+    """Receive (stage, partitions done, partitions) as the per-partition tasks finish."""
+    _progress.partitions = callback
 
 
 def _report(record: dict[str, Any]) -> dict[str, Any]:
-    if _progress is not None:
-        _progress(record)
+    if _progress.stage is not None:
+        _progress.stage(record)
     return record
 
 
@@ -65,70 +80,143 @@ def _saved(work: Workspace, name: str, frame: Any) -> dict[str, str]:
     return {"path": str(path), "sha256": sha256_file(path)}
 
 
+def _digest(parts: list[dict[str, Any]]) -> str:
+    """One hash for a partitioned artifact: SHA-256 over its partitions' SHA-256s, in order."""
+    return hashlib.sha256("\n".join(p["sha256"] for p in parts).encode()).hexdigest()
+
+
 @private_task("ingest")
 @sanitized("ingest")
 def ingest_task(
-    input_path: str, policy_path: str, workdir: str, keyring_path: str, out_dir: str, run_id: str
+    input_path: str,
+    policy_path: str,
+    workdir: str,
+    keyring_path: str,
+    out_dir: str,
+    run_id: str,
+    partition_rows: int,
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
     keys = unlocked(keyring_path)
-    frame, record = stages.ingest(Path(input_path), policy, keys, Path(out_dir) / stages.VAULT_DIR)
-    return {
-        **_saved(Workspace(keys, workdir, run_id=run_id), "raw", frame),
-        "record": record.to_dict(),
-    }
+    work = Workspace(keys, workdir, run_id=run_id)
+
+    def save(offset: int, frame: pl.DataFrame) -> dict[str, Any]:
+        i = offset // partition_rows
+        return {
+            **_saved(work, f"raw-{i}", frame),
+            "index": i,
+            "offset": offset,
+            "rows": frame.height,
+        }
+
+    parts, record = stages.ingest(
+        Path(input_path),
+        policy,
+        keys,
+        Path(out_dir) / stages.VAULT_DIR,
+        partition_rows=partition_rows,
+        save=save,
+    )
+    return {"parts": parts, "sha256": _digest(parts), "record": record.to_dict()}
 
 
 @private_task("detect")
 @sanitized("detect")
-def detect_task(raw_path: str, policy_path: str, keyring_path: str, run_id: str) -> dict[str, Any]:
+def detect_task(
+    part: dict[str, Any], policy_path: str, keyring_path: str, run_id: str
+) -> dict[str, Any]:
     policy = load_policy(policy_path)
     work = Workspace(unlocked(keyring_path), run_id=run_id)
-    record = stages.detect(work.load(raw_path), policy, TextScanner.from_policy(policy.detection))
-    return {"path": raw_path, "record": record.to_dict()}
+    scanner = TextScanner.from_policy(policy.detection)
+    record = stages.detect(work.load(part["path"]), policy, scanner)
+    return {"record": record.to_dict()}
 
 
 @private_task("transform")
 @sanitized("transform")
 def transform_task(
-    raw_path: str, policy_path: str, workdir: str, keyring_path: str, run_id: str
+    part: dict[str, Any], policy_path: str, workdir: str, keyring_path: str, run_id: str
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
     ring = unlocked(keyring_path)
     work = Workspace(ring, workdir, run_id=run_id)
     scanner = TextScanner.from_policy(policy.detection)
     keys = pseudonym_provider(policy, ring)
-    frame, record = stages.transform(work.load(raw_path), policy, keys, scanner)
-    return {**_saved(work, "transformed", frame), "record": record.to_dict()}
+    frame, record = stages.transform(work.load(part["path"]), policy, keys, scanner)
+    counts = stages.count(frame, policy, row_offset=part["offset"])
+    i = part["index"]
+    return {
+        **_saved(work, f"transformed-{i}", frame),
+        "index": i,
+        "offset": part["offset"],
+        "rows": frame.height,
+        "counts": None if counts is None else str(work.save(f"counts-{i}", counts)),
+        "record": record.to_dict(),
+    }
 
 
 @private_task("anonymize")
 @sanitized("anonymize")
-def anonymize_task(
-    path: str, policy_path: str, workdir: str, keyring_path: str, run_id: str
+def plan_task(
+    counts_paths: list[str],
+    rows: int,
+    policy_path: str,
+    workdir: str,
+    keyring_path: str,
+    run_id: str,
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
     work = Workspace(unlocked(keyring_path), workdir, run_id=run_id)
-    frame, record = stages.anonymize(work.load(path), policy, _search_progress)
-    return {**_saved(work, "anonymized", frame), "record": record.to_dict()}
+    # held as categoricals (a 4-byte code per cell, not a string) until merged: the
+    # counts have near one row per record when the quasi-identifiers are fine-grained
+    counts = [
+        work.load(p).with_columns(pl.col(pl.String).cast(pl.Categorical)) for p in counts_paths
+    ] or None
+    rewrite, record = stages.plan_anonymization(counts, policy, _progress.search, rows=rows)
+    path = None if rewrite is None else str(work.save_json("rewrite", rewrite.to_dict()))
+    return {
+        "path": path,
+        "sha256": None if path is None else sha256_file(Path(path)),
+        "record": record.to_dict(),
+    }
+
+
+@private_task("anonymize-partition")
+@sanitized("anonymize")
+def apply_task(
+    part: dict[str, Any], rewrite_path: str, workdir: str, keyring_path: str, run_id: str
+) -> dict[str, Any]:
+    from privacy.kanon import Rewrite, apply
+
+    work = Workspace(unlocked(keyring_path), workdir, run_id=run_id)
+    rewrite = Rewrite.from_dict(work.load_json(rewrite_path))
+    frame = apply(work.load(part["path"]), rewrite)
+    i = part["index"]
+    return {**_saved(work, f"anonymized-{i}", frame), "index": i, "rows": frame.height}
 
 
 @private_task("gate")
 @sanitized("gate")
 def gate_task(
-    raw_path: str, path: str, policy_path: str, keyring_path: str, run_id: str
+    raw_parts: list[dict[str, Any]],
+    parts: list[dict[str, Any]],
+    policy_path: str,
+    keyring_path: str,
+    run_id: str,
 ) -> dict[str, Any]:
     policy = load_policy(policy_path)
     work = Workspace(unlocked(keyring_path), run_id=run_id)
     scanner = TextScanner.from_policy(policy.detection)
-    record = stages.gate(work.load(raw_path), work.load(path), policy, scanner)
-    return {"path": path, "record": record.to_dict()}
+    gate = stages.Gate(policy, scanner, total_rows=sum(p["rows"] for p in raw_parts))
+    for raw, out in zip(raw_parts, parts, strict=True):
+        gate.add(work.load(raw["path"]), work.load(out["path"]))
+    return {"record": gate.finish().to_dict()}
 
 
 @private_task("publish")
 @sanitized("publish")
 def publish_task(
-    path: str,
+    parts: list[dict[str, Any]],
     policy_path: str,
     out_dir: str,
     input_path: str,
@@ -140,9 +228,11 @@ def publish_task(
     policy = load_policy(policy_path)
     started = time.perf_counter()
     keys = unlocked(keyring_path)
-    frame = Workspace(keys, run_id=run_id).load(path)
+    work = Workspace(keys, run_id=run_id)
+    frame = pl.concat([work.scan(p["path"]) for p in parts])
+    rows = sum(p["rows"] for p in parts)
     input_sha256 = records[0]["params"]["input_sha256"]
-    record = stages.StageRecord("publish", rows_in=frame.height, rows_out=frame.height)
+    record = stages.StageRecord("publish", rows_in=rows, rows_out=rows)
     manifest = stages.publish(
         frame,
         policy,
@@ -170,7 +260,8 @@ OUTPUTS = (stages.DATA_FILE, stages.SEALED_DATA_FILE, stages.MANIFEST_FILE, "rep
 
 
 class _Steps:
-    """Runs each task, and appends its audit record (failed ones too) as it ends."""
+    """Runs each task (or one task per partition), and appends its audit record (failed
+    ones too) as it ends."""
 
     def __init__(self, trail: AuditTrail) -> None:
         self.trail = trail
@@ -187,24 +278,63 @@ class _Steps:
         try:
             result = task_fn(*args)
         except BaseException as exc:
-            self.trail.append(
-                step,
-                outcome="failed",
-                error=type(exc).__name__,
-                duration_s=round(time.perf_counter() - started, 4),
-                inputs=inputs or {},
-            )
-            self.trail.flush()
+            self._failed(step, exc, started, inputs)
             raise
         record = result["record"]
-        if "input_sha256" in record["params"]:
-            inputs = {"input": record["params"]["input_sha256"], **(inputs or {})}
-        outputs = {k: v for k, v in result.items() if k.endswith("sha256")}
+        outputs = {k: v for k, v in result.items() if k.endswith("sha256") and v is not None}
+        self._append(record, outputs, inputs)
+        return result
+
+    def wave(
+        self,
+        step: str,
+        task_fn: Task[..., dict[str, Any]],
+        parts: list[dict[str, Any]],
+        *args: Any,
+        inputs: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """``task_fn`` on every partition, submitted to the flow's task runner at once;
+        one merged record for the stage."""
+        started = time.perf_counter()
+        futures = task_fn.map(parts, *(unmapped(a) for a in args))
+        try:
+            for done, _ in enumerate(as_completed(futures), start=1):
+                if _progress.partitions is not None:
+                    _progress.partitions(step, done, len(parts))
+            results = [future.result() for future in futures]
+        except BaseException as exc:
+            wait(futures)  # nothing may still run when the workspace is removed
+            self._failed(step, exc, started, inputs)
+            raise
+        if "record" in results[0]:
+            record = stages.merge_records(step, [r["record"] for r in results]).to_dict()
+            record["duration_s"] = round(time.perf_counter() - started, 4)
+            outputs = {"sha256": _digest(results)} if "sha256" in results[0] else {}
+            self._append(record, outputs, inputs)
+        return results
+
+    def _failed(
+        self, step: str, exc: BaseException, started: float, inputs: dict[str, str] | None
+    ) -> None:
         self.trail.append(
             step,
+            outcome="failed",
+            error=type(exc).__name__,
+            duration_s=round(time.perf_counter() - started, 4),
+            inputs=inputs or {},
+        )
+        self.trail.flush()
+
+    def _append(
+        self, record: dict[str, Any], outputs: dict[str, str], inputs: dict[str, str] | None
+    ) -> None:
+        if "input_sha256" in record["params"]:
+            inputs = {"input": record["params"]["input_sha256"], **(inputs or {})}
+        self.trail.append(
+            record["stage"],
             duration_s=record["duration_s"],
             inputs=inputs or {},
-            outputs={"sha256" if k == "sha256" else k: v for k, v in outputs.items()},
+            outputs=outputs,
             counts={
                 "rows_in": record["rows_in"],
                 "rows_out": record["rows_out"],
@@ -214,10 +344,20 @@ class _Steps:
         )
         self.trail.flush()
         self.records.append(_report(record))
-        return result
 
 
-@flow(name="sanitize", persist_result=False, log_prints=False, validate_parameters=True)
+# Partitions in threads of this process (polars releases the GIL); a few at a time, so
+# memory holds a few partitions, not all of them.
+_THREADS: TaskRunner[Any] = ThreadPoolTaskRunner(max_workers=min(4, os.cpu_count() or 1))
+
+
+@flow(
+    name="sanitize",
+    persist_result=False,
+    log_prints=False,
+    validate_parameters=True,
+    task_runner=_THREADS,
+)
 def sanitize_flow(
     input_path: str,
     policy_path: str,
@@ -225,15 +365,21 @@ def sanitize_flow(
     keyring_path: str,
     overwrite: bool = False,
     audit_path: str | None = None,
+    partition_rows: int = stages.DEFAULT_PARTITION_ROWS,
+    workdir: str | None = None,
 ) -> dict[str, Any]:
     """Sanitize one input file by one policy into ``out_dir``; returns the run summary.
 
     The keyring is passed by path; it must be unlocked in this process (see flows._keys).
     Every step, failed ones included, is appended to the audit trail (default
     ``out_dir/audit.jsonl``), which is signed when the run ends however it ends.
+    ``workdir``: where the run's sealed intermediates go (default: a private temporary
+    folder); with Dask workers on other machines, a folder every worker can reach.
     """
     policy: Policy = load_policy(policy_path)
     stages.check_supported(policy)
+    if partition_rows < 1:
+        raise PolicyError(f"partition_rows: must be at least 1, not {partition_rows}")
     ring = unlocked(keyring_path)  # fail before any work if the keyring cannot be opened
     out = Path(out_dir)
     prepare_output_dir(out, overwrite=overwrite, outputs=OUTPUTS, folders=(stages.VAULT_DIR,))
@@ -244,14 +390,23 @@ def sanitize_flow(
         "flow": "sanitize",
         "policy": {"id": policy.name, "sha256": policy.hash},
     }
+    root = Path(workdir) / f"privpipe-work-{run_id}" if workdir else None
     with (
         AuditTrail(trail_path, ring, context=context) as trail,
-        Workspace(ring, run_id=run_id) as work,
+        Workspace(ring, root, run_id=run_id) as work,
     ):
         steps = _Steps(trail)
-        workdir = str(work.root)
+        wd = str(work.root)
         raw = steps.run(
-            "ingest", ingest_task, input_path, policy_path, workdir, keyring_path, out_dir, run_id
+            "ingest",
+            ingest_task,
+            input_path,
+            policy_path,
+            wd,
+            keyring_path,
+            out_dir,
+            run_id,
+            partition_rows,
         )
         ingest = steps.records[0]
         vault = ingest["params"]["vault"]
@@ -261,49 +416,54 @@ def sanitize_flow(
             outputs={"vault": vault["sha256"]},
             params={"kek_id": vault["kek_id"]},
         )
-        detected = steps.run(
-            "detect",
-            detect_task,
-            raw["path"],
-            policy_path,
-            keyring_path,
-            run_id,
-            inputs={"raw": raw["sha256"]},
+        raw_parts = raw["parts"]
+        inputs = {"raw": raw["sha256"]}
+        steps.wave(
+            "detect", detect_task, raw_parts, policy_path, keyring_path, run_id, inputs=inputs
         )
-        transformed = steps.run(
+        transformed = steps.wave(
             "transform",
             transform_task,
-            raw["path"],
+            raw_parts,
             policy_path,
-            workdir,
+            wd,
             keyring_path,
             run_id,
-            inputs={"raw": raw["sha256"]},
+            inputs=inputs,
         )
-        anonymized = steps.run(
+        counts = [t["counts"] for t in transformed if t["counts"] is not None]
+        rows = sum(t["rows"] for t in transformed)
+        plan = steps.run(
             "anonymize",
-            anonymize_task,
-            transformed["path"],
+            plan_task,
+            counts,
+            rows,
             policy_path,
-            workdir,
+            wd,
             keyring_path,
             run_id,
-            inputs={"transformed": transformed["sha256"]},
+            inputs={"transformed": _digest(transformed)},
         )
-        gated = steps.run(
+        anonymized = transformed
+        if plan["path"] is not None:
+            anonymized = steps.wave(
+                "anonymize", apply_task, transformed, plan["path"], wd, keyring_path, run_id
+            )
+        digest = _digest(anonymized)
+        steps.run(
             "gate",
             gate_task,
-            raw["path"],
-            anonymized["path"],
+            raw_parts,
+            anonymized,
             policy_path,
             keyring_path,
             run_id,
-            inputs={"raw": raw["sha256"], "anonymized": anonymized["sha256"]},
+            inputs={"raw": raw["sha256"], "anonymized": digest},
         )
         published = steps.run(
             "publish",
             publish_task,
-            gated["path"],
+            anonymized,
             policy_path,
             out_dir,
             input_path,
@@ -311,9 +471,8 @@ def sanitize_flow(
             run_id,
             str(trail_path),
             steps.records,
-            inputs={"anonymized": anonymized["sha256"]},
+            inputs={"anonymized": digest},
         )
-        del detected
     records = steps.records
     summary = {
         "status": "ok",

@@ -45,6 +45,7 @@ __all__ = [
     "prepare_output_dir",
     "read_frame",
     "read_input",
+    "read_input_batches",
     "sha256_file",
     "write_frame",
 ]
@@ -100,18 +101,73 @@ def read_input(
     Raises :class:`InputError` for a missing, empty or malformed file and
     :class:`SchemaError` when columns or values do not match the policy.
     """
+    return pl.concat(read_input_batches(path, policy, keys))
+
+
+def read_input_batches(
+    path: str | Path,
+    policy: Policy,
+    keys: KeyEncryptionProvider | None = None,
+    *,
+    batch_rows: int | None = None,
+) -> Iterator[pl.DataFrame]:
+    """:func:`read_input` in batches of ``batch_rows`` rows (the last one shorter; all
+    of them in one batch when ``None``), each checked and typed as the whole would be,
+    with errors naming the row in the whole file. A plain CSV is parsed batch by batch,
+    so memory holds one batch; other inputs are parsed whole, then cut.
+    """
     path = Path(path)
     source = _open_source(path, keys)
     fmt = detect_format(plain_name(path), policy.input.format)
-    if fmt == "csv":
-        raw = _read_csv(source, path, policy.input.separator)
-    elif fmt == "parquet":
-        raw = _read_parquet(source, path)
+    if fmt == "csv" and batch_rows is not None:
+        raws = _csv_batches(source, path, policy.input.separator, batch_rows)
     else:
-        raw = _read_jsonl(source, path)
-    if raw.height == 0:
+        if fmt == "csv":
+            whole = _read_csv(source, path, policy.input.separator)
+        elif fmt == "parquet":
+            whole = _read_parquet(source, path)
+        else:
+            whole = _read_jsonl(source, path)
+        step = batch_rows or max(whole.height, 1)
+        raws = (whole.slice(offset, step) for offset in range(0, whole.height, step))
+    offset = 0
+    for raw in raws:
+        if not raw.height:
+            continue
+        yield _conform(raw, policy, path, row_offset=offset)
+        offset += raw.height
+    if offset == 0:
         raise InputError(f"{path}: input has a header but no rows")
-    return _conform(raw, policy, path)
+
+
+def _csv_batches(
+    source: Path | bytes, name: Path, separator: str, rows: int
+) -> Iterator[pl.DataFrame]:
+    """A CSV parsed by polars ``rows`` rows at a time, with :func:`_read_csv`'s checks."""
+    header = _read_csv_header(source, name, separator)
+    lazy = pl.scan_csv(
+        _binary(source) if isinstance(source, bytes) else source,
+        separator=separator,
+        infer_schema=False,
+        empty_string_is_null=True,
+        raise_if_empty=True,
+    )
+    walked = False
+    batches = lazy.collect_batches(chunk_size=rows)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except pl.exceptions.PolarsError as exc:
+            _check_csv_structure(source, name, separator)
+            raise InputError(f"{name}: malformed CSV ({type(exc).__name__})") from None
+        if batch.columns != header:  # pragma: no cover - polars and csv disagree
+            raise InputError(f"{name}: could not read the header consistently")
+        if not walked and batch.get_column(header[-1]).null_count():
+            _check_csv_structure(source, name, separator)
+            walked = True
+        yield batch
 
 
 def read_frame(
@@ -311,7 +367,7 @@ def _read_jsonl(source: Path | bytes, name: Path) -> pl.DataFrame:
 # --------------------------------------------------------------------------- schema
 
 
-def _conform(raw: pl.DataFrame, policy: Policy, path: Path) -> pl.DataFrame:
+def _conform(raw: pl.DataFrame, policy: Policy, path: Path, *, row_offset: int = 0) -> pl.DataFrame:
     declared = list(policy.columns)
     missing = [c for c in declared if c not in raw.columns]
     if missing:
@@ -336,13 +392,13 @@ def _conform(raw: pl.DataFrame, policy: Policy, path: Path) -> pl.DataFrame:
         target = typed.get_column(name)
         bad = source.is_not_null() & target.is_null()
         if bool(bad.any()):
-            row = int(bad.arg_true()[0]) + 1
+            row = row_offset + int(bad.arg_true()[0]) + 1
             fmt = f" in format {spec.format!r}" if spec.format else ""
             raise SchemaError(
                 f"{path}: row {row}, column {name!r}: value is not a valid {spec.type}{fmt}"
             )
         if not spec.nullable and target.null_count():
-            row = int(target.is_null().arg_true()[0]) + 1
+            row = row_offset + int(target.is_null().arg_true()[0]) + 1
             raise SchemaError(f"{path}: row {row}, column {name!r}: empty, but not nullable")
     return typed
 

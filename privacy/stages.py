@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar, cast
 
 import polars as pl
 
@@ -30,7 +31,7 @@ from privacy.io import (
     atomic_write_json,
     plain_name,
     plaintext_blocks,
-    read_input,
+    read_input_batches,
     sha256_file,
 )
 from privacy.policy import Policy
@@ -38,21 +39,27 @@ from privacy.transform import apply_policy
 
 __all__ = [
     "DATA_FILE",
+    "DEFAULT_PARTITION_ROWS",
     "SEALED_DATA_FILE",
     "VAULT_DIR",
     "AUDIT_FILE",
     "MANIFEST_FILE",
+    "Gate",
     "StageRecord",
     "anonymize",
     "check_supported",
+    "count",
     "detect",
     "gate",
     "ingest",
+    "merge_records",
+    "plan_anonymization",
     "publish",
     "published_associated_data",
     "transform",
 ]
 
+DEFAULT_PARTITION_ROWS = 500_000  # rows per partition of a sanitize run
 MIN_PII_SHARE = 0.05  # of sampled cells: below this, a finding in a kept column is noise
 GATE_SAMPLE_ROWS = 2000  # rows of each structured text column the gate re-scans
 DATA_FILE = "data.parquet"
@@ -65,6 +72,7 @@ _DIRECT_RULES = ("drop", "redact", "mask", "pseudonymize")
 # characters): the residual scan would only find false positives in them (a hex token
 # matching a licence-number pattern, say).
 _BY_CONSTRUCTION = ("pseudonymize", "redact", "mask")
+_SEED = 0x5EED  # of the gate's value hashes (fixed: every partition hashes alike)
 
 
 @dataclass
@@ -106,13 +114,34 @@ class _Timer:
         self.seconds = round(time.perf_counter() - self.start, 4)
 
 
+T = TypeVar("T")
+
+
 def ingest(
-    path: Path, policy: Policy, keys: KeyEncryptionProvider, vault_dir: Path
-) -> tuple[pl.DataFrame, StageRecord]:
-    """Read the input, check it against the policy's schema, hash it, and seal a vault
-    copy of its plaintext (streaming, in bounded memory) into ``vault_dir``."""
+    path: Path,
+    policy: Policy,
+    keys: KeyEncryptionProvider,
+    vault_dir: Path,
+    *,
+    partition_rows: int | None = None,
+    save: Callable[[int, pl.DataFrame], T],
+) -> tuple[list[T], StageRecord]:
+    """Read the input in partitions of ``partition_rows`` rows (all in one when
+    ``None``), check each against the policy's schema and hand it to ``save`` (with its
+    first row's offset) as it is read, so memory holds one partition; hash the input;
+    and seal a vault copy of its plaintext (streaming, in bounded memory) into
+    ``vault_dir``. Returns what ``save`` returned, in order, and the stage's record."""
     with _Timer() as timer:
-        frame = read_input(path, policy, keys)
+        saved: list[T] = []
+        nulls: dict[str, int] = {}
+        rows = width = 0
+        for part in read_input_batches(path, policy, keys, batch_rows=partition_rows):
+            for name, count in _nulls(part).items():
+                nulls[name] = nulls.get(name, 0) + count
+            saved.append(save(rows, part))
+            rows += part.height
+            width = part.width
+            del part
         digest = sha256_file(path)
         vault = vault_dir / f"{plain_name(path).name}{SEALED_SUFFIX}"
         associated = {"artifact": "vault", "dataset": policy.name, "input_sha256": digest}
@@ -125,12 +154,12 @@ def ingest(
         ):
             for block in plaintext_blocks(path, keys):
                 writer.write(block)
-    return frame, StageRecord(
+    return saved, StageRecord(
         "ingest",
-        rows_in=frame.height,
-        rows_out=frame.height,
+        rows_in=rows,
+        rows_out=rows,
         duration_s=timer.seconds,
-        counts={"columns": frame.width, "nulls": _nulls(frame)},
+        counts={"columns": width, "nulls": nulls, "partitions": len(saved)},
         params={
             "input_sha256": digest,
             "input_sealed": is_sealed(path),
@@ -199,28 +228,46 @@ def transform(
     )
 
 
-def anonymize(
-    frame: pl.DataFrame,
+def count(frame: pl.DataFrame, policy: Policy, *, row_offset: int = 0) -> pl.DataFrame | None:
+    """Records per combination of quasi-identifier (and sensitive) values of a
+    transformed frame or partition: all the anonymize stage needs from it (``None``
+    where the policy names no quasi-identifier)."""
+    qis = policy.columns_with_role("quasi_identifier")
+    if not qis:
+        return None
+    sensitive = policy.columns_with_role("sensitive")
+    return kanon.count_records(
+        frame, qis, sensitive[0] if len(sensitive) == 1 else None, row_offset=row_offset
+    )
+
+
+def plan_anonymization(
+    counts: Sequence[pl.DataFrame] | None,
     policy: Policy,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[pl.DataFrame, StageRecord]:
-    """Make the quasi-identifiers k-anonymous (and l-diverse, t-close where the policy
-    asks): the generalization search, suppression, an independent re-count of the
-    output, and the re-identification risk before and after."""
+    *,
+    rows: int,
+) -> tuple[kanon.Rewrite | None, StageRecord]:
+    """The anonymize stage's decision, from the counts of every partition (merged):
+    the generalization search, suppression, and the re-identification risk before and
+    after. ``None`` (nothing to rewrite) where there are no quasi-identifiers or rows."""
     with _Timer() as timer:
         qis = policy.columns_with_role("quasi_identifier")
-        if not qis or not frame.height:
-            out, counts = frame, {"quasi_identifiers": qis}
+        rewrite = None
+        if not counts or not rows:
+            records_out, summary = rows, {"quasi_identifiers": qis}
         else:
-            out, result = kanon.anonymize(frame, policy, progress=progress)
-            counts = result.summary()
+            merged = counts[0] if len(counts) == 1 else kanon.merge_counts(counts)
+            merged = merged.with_columns(pl.col(pl.Categorical).cast(pl.String))
+            rewrite, result = kanon.plan(merged, policy, progress=progress)
+            records_out, summary = result.records_out, result.summary()
     privacy = policy.privacy
-    return out, StageRecord(
+    return rewrite, StageRecord(
         "anonymize",
-        rows_in=frame.height,
-        rows_out=out.height,
+        rows_in=rows,
+        rows_out=records_out,
         duration_s=timer.seconds,
-        counts=counts,
+        counts=summary,
         params={
             "k": privacy.k,
             "l_diversity": privacy.l_diversity.model_dump() if privacy.l_diversity else None,
@@ -233,44 +280,165 @@ def anonymize(
     )
 
 
-def gate(
-    raw: pl.DataFrame,
-    out: pl.DataFrame,
+def anonymize(
+    frame: pl.DataFrame,
     policy: Policy,
-    scanner: TextScanner | None = None,
-) -> StageRecord:
-    """Check the output before anything is published; fail closed.
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pl.DataFrame, StageRecord]:
+    """Make the quasi-identifiers k-anonymous (and l-diverse, t-close where the policy
+    asks): :func:`count`, :func:`plan_anonymization`, and the rewrite of ``frame``."""
+    started = time.perf_counter()
+    counts = count(frame, policy)
+    rewrite, record = plan_anonymization(
+        None if counts is None else [counts], policy, progress, rows=frame.height
+    )
+    out = frame if rewrite is None else kanon.apply(frame, rewrite)
+    record.duration_s = round(time.perf_counter() - started, 4)
+    return out, record
+
+
+def merge_records(stage: str, records: Sequence[Mapping[str, Any]]) -> StageRecord:
+    """One record for a stage that ran per partition: rows summed, the transform's
+    per-column counts summed, the shares of PII detection weighted by the rows each
+    partition sampled; the slowest partition's time (the flow records the wall time)."""
+    first = records[0]
+    merged = StageRecord(
+        stage,
+        rows_in=sum(r["rows_in"] for r in records),
+        rows_out=sum(r["rows_out"] for r in records),
+        duration_s=max(r["duration_s"] for r in records),
+        status=first["status"],
+        counts=dict(first["counts"]),
+        params=dict(first["params"]),
+    )
+    if stage == "detect":
+        sample = first["params"]["sample_rows"]
+        weights = [min(sample, r["rows_in"]) for r in records]
+        found: dict[str, dict[str, float]] = {}
+        for record, weight in zip(records, weights, strict=True):
+            for column, entities in record["counts"]["pii_found"].items():
+                for entity, share in entities.items():
+                    cell = found.setdefault(column, {})
+                    cell[entity] = cell.get(entity, 0.0) + share * weight
+        total = sum(weights) or 1
+        merged.counts["pii_found"] = {
+            c: {e: round(v / total, 4) for e, v in entities.items()}
+            for c, entities in found.items()
+        }
+    elif stage == "transform":
+        stats: dict[str, dict[str, int]] = {}
+        for record in records:
+            for column, figures in record["counts"].items():
+                if isinstance(figures, dict):
+                    sums = stats.setdefault(column, {})
+                    for name, value in figures.items():
+                        sums[name] = sums.get(name, 0) + value
+        merged.counts.update(stats)
+    merged.counts["partitions"] = len(records)
+    return merged
+
+
+class Gate:
+    """The gate: checks the output before anything is published, and fails closed.
+
+    Fed the input and output of each partition in turn (:meth:`add`), it keeps only
+    what the whole-data checks need (class counts, hashes of protected values and of
+    output cells), so memory is bounded by a partition; :meth:`finish` judges.
 
     Refuses: a column the policy drops, or never declared; more rows lost than the
-    suppression limit allows; any cell of the output that equals, verbatim, a value of a
-    column the policy drops, redacts, masks or pseudonymizes; and, with a ``scanner``,
-    any personal data Presidio still finds in a text column (every cell of a scrubbed
-    column; a sample of the others, where only pattern matches count) that the column
-    does not acknowledge.
+    suppression limit allows; an equivalence class of the output below k (or below l
+    distinct sensitive values, for distinct l-diversity), re-counted here from the
+    output rows, independently of the search; any cell of the output that equals,
+    verbatim, a value of a column the policy drops, redacts, masks or pseudonymizes
+    (compared by 64-bit hash: a collision can only fail a run, never pass a leak); and,
+    with a ``scanner``, any personal data Presidio still finds in a text column (every
+    cell of a scrubbed column; a sample of the others, where only pattern matches
+    count) that the column does not acknowledge.
     """
-    with _Timer() as timer:
-        declared_out = [n for n, s in policy.columns.items() if s.rule != "drop"]
+
+    def __init__(
+        self, policy: Policy, scanner: TextScanner | None = None, *, total_rows: int | None = None
+    ) -> None:
+        self.policy = policy
+        self.scanner = scanner
+        self.total_rows = total_rows
+        self.rows_in = 0
+        self.rows_out = 0
+        self.started = time.perf_counter()
+        self._classes: list[pl.DataFrame] = []
+        self._protected: pl.DataFrame | None = None
+        self._cells: pl.DataFrame | None = None
+        self._text_out: list[str] = []
+        self._residual: dict[str, dict[str, int]] = {}
+        self._qis = policy.columns_with_role("quasi_identifier")
+        self._sources = [
+            n for n, s in policy.columns.items() if s.rule in _DIRECT_RULES and s.type == "string"
+        ]
+
+    def add(self, raw: pl.DataFrame, out: pl.DataFrame) -> Gate:
+        """Take in one partition: its input rows and its output rows."""
+        declared_out = [n for n, s in self.policy.columns.items() if s.rule != "drop"]
         unexpected = [c for c in out.columns if c not in declared_out]
         if unexpected:
             raise PrivacyGuaranteeError(
                 f"gate: output column {', '.join(map(repr, unexpected))} is dropped or "
                 "undeclared in the policy; nothing was published"
             )
-        lost = raw.height - out.height
-        if lost < 0 or lost > policy.privacy.max_suppression * raw.height:
+        self.rows_in += raw.height
+        self.rows_out += out.height
+        classes = self._class_counts(out)
+        if classes is not None:
+            self._classes.append(classes)
+        # distinct 64-bit hashes, tagged by column number: a few bytes per value, merged
+        # with what earlier partitions left, so nothing is held twice
+        self._protected = _distinct_hashes(raw, self._sources, self._protected, min_chars=3)
+        self._text_out = [c for c, t in out.schema.items() if t == pl.String]
+        self._cells = _distinct_hashes(out, self._text_out, self._cells)
+        if self.scanner is not None:
+            share = out.height / self.total_rows if self.total_rows else 1.0
+            sample = max(1, math.ceil(GATE_SAMPLE_ROWS * min(share, 1.0)))
+            found = _residual_pii(out, self.policy, self.scanner, sample)
+            for column, entities in found.items():
+                cell = self._residual.setdefault(column, {})
+                for entity, n in entities.items():
+                    cell[entity] = cell.get(entity, 0) + n
+        return self
+
+    def _class_counts(self, out: pl.DataFrame) -> pl.DataFrame | None:
+        qis = [c for c in self._qis if c in out.columns]
+        if not qis or not out.height:
+            return None
+        published = out.lazy()
+        if self.policy.privacy.suppressed_records == "mask":
+            starred = pl.all_horizontal([pl.col(c).cast(pl.String) == "*" for c in qis])
+            published = published.filter(~starred)
+        keys = [*qis, *self._distinct_column()]
+        return published.group_by(keys).agg(pl.len().alias("size")).collect()
+
+    def _distinct_column(self) -> list[str]:
+        sensitive = self.policy.columns_with_role("sensitive")
+        ld = self.policy.privacy.l_diversity
+        if ld is not None and ld.variant == "distinct" and len(sensitive) == 1:
+            return sensitive
+        return []
+
+    def finish(self) -> StageRecord:
+        """Judge the whole output; raises :class:`PrivacyGuaranteeError` on any failure."""
+        policy = self.policy
+        lost = self.rows_in - self.rows_out
+        if lost < 0 or lost > policy.privacy.max_suppression * self.rows_in:
             raise PrivacyGuaranteeError(
                 f"gate: {lost} rows removed, over privacy.max_suppression; nothing was published"
             )
-        _recount_classes(out, policy)
-        leaks = _verbatim_leaks(raw, out, policy)
+        self._recount_classes()
+        leaks = self._verbatim_leaks()
         if leaks:
             where = ", ".join(f"{src!r} in {dst!r}" for src, dst in leaks)
             raise PrivacyGuaranteeError(
                 f"gate: values of protected columns appear verbatim in the output ({where}); "
                 "nothing was published"
             )
-        residual = _residual_pii(out, policy, scanner) if scanner is not None else {}
-        for column, entities in residual.items():
+        for column, entities in self._residual.items():
             allowed = policy.columns[column].acknowledge_pii
             unexplained = {e: n for e, n in entities.items() if e not in allowed}
             if unexplained:
@@ -279,55 +447,96 @@ def gate(
                     f"gate: residual PII in output column {column!r}: {entity} in {cells} "
                     "checked cells; nothing was published"
                 )
-    checks = ["columns", "suppression", "k-anonymity-recount", "verbatim-identifiers"]
-    if scanner is not None:
-        checks.append("residual-pii")
-    return StageRecord(
-        "gate",
-        rows_in=out.height,
-        rows_out=out.height,
-        duration_s=timer.seconds,
-        counts={"checks": len(checks), "verbatim_leaks": 0, "residual_pii": residual},
-        params={"checks": checks},
-    )
-
-
-def _recount_classes(out: pl.DataFrame, policy: Policy) -> None:
-    """Re-count the output's equivalence classes from scratch (a polars group-by of the
-    published quasi-identifiers, independent of the search) and refuse a class smaller
-    than k, or with fewer than l distinct sensitive values under distinct l-diversity."""
-    qis = [c for c in policy.columns_with_role("quasi_identifier") if c in out.columns]
-    if not qis or not out.height:
-        return
-    published = out.lazy()
-    if policy.privacy.suppressed_records == "mask":
-        starred = pl.all_horizontal([pl.col(c).cast(pl.String) == "*" for c in qis])
-        published = published.filter(~starred)
-    sensitive = policy.columns_with_role("sensitive")
-    aggs = [pl.len().alias("size")]
-    ld = policy.privacy.l_diversity
-    if ld is not None and ld.variant == "distinct" and len(sensitive) == 1:
-        aggs.append(pl.col(sensitive[0]).n_unique().alias("distinct"))
-    classes = published.group_by(qis).agg(aggs).collect()
-    if not classes.height:
-        return
-    smallest = int(classes.get_column("size").min())  # type: ignore[arg-type]
-    if smallest < policy.privacy.k:
-        raise PrivacyGuaranteeError(
-            f"gate: an equivalence class of the output has {smallest} records, below "
-            f"privacy.k={policy.privacy.k}; nothing was published"
+        checks = ["columns", "suppression", "k-anonymity-recount", "verbatim-identifiers"]
+        if self.scanner is not None:
+            checks.append("residual-pii")
+        return StageRecord(
+            "gate",
+            rows_in=self.rows_out,
+            rows_out=self.rows_out,
+            duration_s=round(time.perf_counter() - self.started, 4),
+            counts={"checks": len(checks), "verbatim_leaks": 0, "residual_pii": self._residual},
+            params={"checks": checks},
         )
-    if "distinct" in classes.columns and ld is not None:
-        fewest = int(classes.get_column("distinct").min())  # type: ignore[arg-type]
-        if fewest < ld.l:
+
+    def _recount_classes(self) -> None:
+        if not self._classes:
+            return
+        qis = [c for c in self._qis if c in self._classes[0].columns]
+        distinct = self._distinct_column()
+        aggs = [pl.col("size").sum()]
+        if distinct:
+            aggs.append(pl.col(distinct[0]).n_unique().alias("distinct"))
+        classes = pl.concat(self._classes).group_by(qis).agg(aggs)
+        if not classes.height:
+            return
+        smallest = int(classes.get_column("size").min())  # type: ignore[arg-type]
+        if smallest < self.policy.privacy.k:
             raise PrivacyGuaranteeError(
-                f"gate: an equivalence class of the output has {fewest} distinct values of "
-                f"{sensitive[0]!r}, below privacy.l_diversity.l={ld.l:g}; nothing was published"
+                f"gate: an equivalence class of the output has {smallest} records, below "
+                f"privacy.k={self.policy.privacy.k}; nothing was published"
             )
+        ld = self.policy.privacy.l_diversity
+        if distinct and ld is not None:
+            fewest = int(classes.get_column("distinct").min())  # type: ignore[arg-type]
+            if fewest < ld.l:
+                raise PrivacyGuaranteeError(
+                    f"gate: an equivalence class of the output has {fewest} distinct values "
+                    f"of {distinct[0]!r}, below privacy.l_diversity.l={ld.l:g}; nothing was "
+                    "published"
+                )
+
+    def _verbatim_leaks(self) -> list[tuple[str, str]]:
+        """(protected column, output column) pairs where a protected value appears as a
+        cell: one hash join of the distinct hashes, not a scan per pair of columns."""
+        if self._protected is None or self._cells is None:
+            return []
+        hits = (
+            self._cells.rename({"column": "dst"})
+            .join(self._protected.rename({"column": "source"}), on="h", how="inner")
+            .select("source", "dst")
+            .unique()
+        )
+        return sorted(
+            (self._sources[source], self._text_out[dst]) for source, dst in hits.iter_rows()
+        )
+
+
+def _distinct_hashes(
+    frame: pl.DataFrame,
+    columns: Sequence[str],
+    previous: pl.DataFrame | None,
+    *,
+    min_chars: int = 0,
+) -> pl.DataFrame | None:
+    """Distinct (64-bit hash, column number) pairs of the non-null values of ``columns``
+    (of at least ``min_chars`` characters), merged with ``previous``."""
+    if not columns:
+        return previous
+    parts = [
+        frame.lazy()
+        .select(pl.col(c).filter(pl.col(c).str.len_chars() >= min_chars).hash(_SEED).alias("h"))
+        .unique()
+        .with_columns(pl.lit(i, dtype=pl.UInt16).alias("column"))
+        for i, c in enumerate(columns)
+    ]
+    if previous is not None:
+        parts.append(previous.lazy())
+    return pl.concat(parts).unique().collect()
+
+
+def gate(
+    raw: pl.DataFrame,
+    out: pl.DataFrame,
+    policy: Policy,
+    scanner: TextScanner | None = None,
+) -> StageRecord:
+    """The :class:`Gate` over one whole frame and its output; fails closed."""
+    return Gate(policy, scanner, total_rows=raw.height).add(raw, out).finish()
 
 
 def _residual_pii(
-    out: pl.DataFrame, policy: Policy, scanner: TextScanner
+    out: pl.DataFrame, policy: Policy, scanner: TextScanner, sample: int = GATE_SAMPLE_ROWS
 ) -> dict[str, dict[str, int]]:
     """Cells per entity that Presidio finds in each text column of the output."""
     found: dict[str, dict[str, int]] = {}
@@ -336,8 +545,8 @@ def _residual_pii(
             continue
         values = out.get_column(column)
         free_text = policy.columns[column].rule == "scrub"
-        if not free_text and values.len() > GATE_SAMPLE_ROWS:
-            values = values.sample(GATE_SAMPLE_ROWS, seed=0)
+        if not free_text and values.len() > sample:
+            values = values.sample(sample, seed=0)
         counts: dict[str, int] = {}
         for spans in scanner.scan(values.to_list()):
             # In short structured cells (tokens, masked values, codes) the NER model is
@@ -349,40 +558,8 @@ def _residual_pii(
     return found
 
 
-def _verbatim_leaks(raw: pl.DataFrame, out: pl.DataFrame, policy: Policy) -> list[tuple[str, str]]:
-    """(protected column, output column) pairs where a protected value appears as a cell.
-
-    One hash join of every output column's distinct values against the distinct
-    protected values, not a scan per pair of columns.
-    """
-    protected = [
-        n for n, s in policy.columns.items() if s.rule in _DIRECT_RULES and s.type == "string"
-    ]
-    text_out = [c for c, t in out.schema.items() if t == pl.String]
-    if not protected or not text_out:
-        return []
-    values = (
-        pl.concat(
-            [
-                raw.lazy().select(pl.col(c).alias("value"), pl.lit(c).alias("source"))
-                for c in protected
-            ]
-        )
-        .filter(pl.col("value").str.len_chars() >= 3)
-        .unique()
-    )
-    cells = pl.concat(
-        [
-            out.lazy().select(pl.col(dst).unique().alias("value"), pl.lit(dst).alias("dst"))
-            for dst in text_out
-        ]
-    )
-    hits = cells.join(values, on="value", how="inner").select("source", "dst").unique()
-    return sorted(hits.collect().iter_rows())
-
-
 def publish(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | pl.LazyFrame,
     policy: Policy,
     out_dir: Path,
     *,
@@ -394,20 +571,26 @@ def publish(
     audit_trail: Path | None = None,
 ) -> dict[str, Any]:
     """Write the sanitized data (sealed unless the policy says otherwise) and its
-    manifest, each atomically; returns the manifest."""
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression=policy.outputs.compression)
-    content_sha256 = hashlib.sha256(buffer.getbuffer()).hexdigest()
+    manifest, each atomically; returns the manifest.
+
+    ``frame`` may be lazy (the partitions of a run, scanned one after another): the
+    Parquet file is streamed through the sealing writer, never held whole in memory."""
+    lazy = frame.lazy()
+    rows = int(lazy.select(pl.len()).collect().item())
+    columns = lazy.collect_schema().names()
     sealed = policy.outputs.seal
     data_path = out_dir / (SEALED_DATA_FILE if sealed else DATA_FILE)
     kek_id = None
     with atomic_path(data_path) as tmp, tmp.open("wb") as sink:
         if sealed:
             with SealedWriter(sink, keys, published_associated_data(policy)) as writer:
-                writer.write(buffer.getbuffer())
+                hashed = _HashingSink(writer)
+                lazy.sink_parquet(cast(IO[bytes], hashed), compression=policy.outputs.compression)
             kek_id = writer.header.kek_id
         else:
-            sink.write(buffer.getbuffer())
+            hashed = _HashingSink(sink)
+            lazy.sink_parquet(cast(IO[bytes], hashed), compression=policy.outputs.compression)
+    content_sha256 = hashed.digest.hexdigest()
     vault = stages[0]["params"]["vault"]
     manifest = {
         "tool": {"name": "privpipe", "version": __version__},
@@ -428,8 +611,8 @@ def publish(
             "path": data_path.name,
             "sha256": sha256_file(data_path),
             "content_sha256": content_sha256,
-            "rows": frame.height,
-            "columns": frame.columns,
+            "rows": rows,
+            "columns": columns,
             "sealed": sealed,
             "kek_id": kek_id,
         },
@@ -442,6 +625,23 @@ def publish(
     }
     atomic_write_json(out_dir / MANIFEST_FILE, manifest)
     return manifest
+
+
+class _HashingSink(io.RawIOBase):
+    """Passes writes through to ``sink`` and hashes them (the plaintext's SHA-256)."""
+
+    def __init__(self, sink: Any) -> None:
+        super().__init__()
+        self._sink = sink
+        self.digest = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        self._sink.write(data)
+        return memoryview(data).nbytes
 
 
 def published_associated_data(policy: Policy) -> dict[str, str]:

@@ -9,11 +9,13 @@ whatever the outcome.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import polars as pl
 
@@ -53,9 +55,7 @@ class Workspace:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def path(self, name: str) -> Path:
-        if self.root is None:
-            raise RuntimeError("workspace is not open")
-        return self.root / f"{name}.parquet.sealed"
+        return self.root_path(f"{name}.parquet.sealed")
 
     def _associated(self, name: str) -> dict[str, str]:
         return {"artifact": f"intermediate/{name}", "run_id": self.run_id}
@@ -75,7 +75,33 @@ class Workspace:
 
     def load(self, path: str | Path) -> pl.DataFrame:
         """Unseal an intermediate in memory, checking it is the artifact of this run."""
+        return self.scan(path).collect()
+
+    def scan(self, path: str | Path) -> pl.LazyFrame:
+        """An intermediate as a lazy frame over its unsealed (still compressed) Parquet
+        bytes: partitions scanned one after another never sit in memory all at once."""
         path = Path(path)
         name = path.name.removesuffix(".parquet.sealed")
         plain = unseal_bytes(path, self.keys, expected=self._associated(name))
-        return pl.read_parquet(io.BytesIO(plain))
+        return pl.scan_parquet(io.BytesIO(plain))
+
+    def save_json(self, name: str, value: object) -> Path:
+        """Seal a JSON document (a plan that holds values of the data) to disk."""
+        final = self.root_path(f"{name}.json.sealed")
+        with (
+            atomic_path(final) as tmp,
+            tmp.open("wb") as sink,
+            SealedWriter(sink, self.keys, self._associated(name)) as writer,
+        ):
+            writer.write(json.dumps(value).encode())
+        return final
+
+    def load_json(self, path: str | Path) -> Any:
+        path = Path(path)
+        name = path.name.removesuffix(".json.sealed")
+        return json.loads(unseal_bytes(path, self.keys, expected=self._associated(name)))
+
+    def root_path(self, file_name: str) -> Path:
+        if self.root is None:
+            raise RuntimeError("workspace is not open")
+        return self.root / file_name

@@ -210,3 +210,47 @@ def test_unbalanced_quote_names_the_line(tmp_path: Path) -> None:
     text = HEADER + 'a1,34,1990-01-02,1.5,yes\n"a2"x,34,1990-01-02,1.5,yes\n'
     with pytest.raises(InputError, match=r"in\.csv: after line 2: malformed CSV"):
         read_input(_csv(tmp_path, text), POLICY)
+
+
+def _rows(n: int) -> str:
+    return "".join(f"a{i},{20 + i % 50},1990-01-02,1.5,yes\n" for i in range(n))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_batches_are_the_whole_input_in_order(tmp_path: Path, fmt: str) -> None:
+    from privacy.io import read_input_batches
+
+    source = _csv(tmp_path, HEADER + _rows(1000))
+    if fmt != "csv":
+        whole = read_input(source, POLICY).with_columns(pl.col("born").cast(pl.String))
+        source = tmp_path / f"in.{fmt}"
+        whole.write_parquet(source) if fmt == "parquet" else whole.write_ndjson(source)
+    batches = list(read_input_batches(source, POLICY, batch_rows=300))
+    assert [b.height for b in batches] == [300, 300, 300, 100]
+    assert pl.concat(batches).equals(read_input(source, POLICY))
+
+
+def test_a_bad_value_in_a_later_batch_is_named_by_its_row_in_the_file(tmp_path: Path) -> None:
+    from privacy.io import read_input_batches
+
+    text = HEADER + _rows(700) + "a700,old,1990-01-02,1.5,yes\n" + _rows(10)
+    with pytest.raises(SchemaError, match=r"row 701, column 'age': value is not a valid integer"):
+        list(read_input_batches(_csv(tmp_path, text), POLICY, batch_rows=300))
+
+
+@pytest.mark.parametrize(
+    ("tail", "message"),
+    [
+        ("a9,34,1990-01-02\n", r"row 702 \(line 703\) has 3 fields, the header has 5"),
+        (b"a9,34,1990-01-02,1.5,\xff\xfe\n", r"line 703: invalid UTF-8"),
+    ],
+)
+def test_a_broken_row_in_a_later_batch_is_named_by_its_line(
+    tmp_path: Path, tail: str | bytes, message: str
+) -> None:
+    from privacy.io import read_input_batches
+
+    head = (HEADER + _rows(701)).encode()
+    text = head + (tail if isinstance(tail, bytes) else tail.encode()) + _rows(5).encode()
+    with pytest.raises(InputError, match=message):
+        list(read_input_batches(_csv(tmp_path, text), POLICY, batch_rows=300))

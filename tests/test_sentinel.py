@@ -89,7 +89,9 @@ def test_planted_pii_reaches_no_file_prefect_or_error_message(
     finally:
         sanitize.set_progress(None)
     assert summary["status"] == "ok"
-    assert seen_mid_run and all(p.endswith(".parquet.sealed") for p in seen_mid_run), seen_mid_run
+    # partitions, counts, the anonymization's plan: every intermediate is sealed
+    assert seen_mid_run and all(p.endswith(".sealed") for p in seen_mid_run), seen_mid_run
+    assert any(p.endswith("rewrite.json.sealed") for p in seen_mid_run)
     assert (
         main(["sanitize", str(bad), "--policy", str(demo_policy_path), "--out", str(out_bad)]) == 2
     )
