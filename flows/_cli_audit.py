@@ -86,7 +86,8 @@ def audit_show(
             if policy
             else ""
         )
-        + f"by {first['actor']['user']}@{first['actor']['host']}",
+        + f"by {first['actor']['user']}@{first['actor']['host']}"
+        + (f", operator {first['actor']['operator']}" if "operator" in first["actor"] else ""),
     )
     for column in ("seq", "time", "step", "outcome", "error", "rows in", "rows out", "seconds"):
         numeric = column in ("seq", "rows in", "rows out", "seconds")

@@ -5,13 +5,22 @@ database and result store. privpipe passes only paths and counts, and on top of 
 results are never persisted, ``print`` is never captured as a log, telemetry is off,
 and the console shows only what the command asks for (Prefect's failure logs carry a
 traceback; the CLI prints one ``error:`` line instead, unless ``--debug``).
+
+Prefect's home (``$PREFECT_HOME``, default ``~/.prefect``) holds its database: it is made
+0700, and the files and folders directly in it 0600 / 0700 (Prefect leaves its SQLite
+database 0644 under a 022 umask; SQLite gives the WAL and shared-memory files the
+database's mode). What Prefect creates later is covered by the CLI's 077 umask, which
+its temporary server, served runs and Dask workers inherit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+from pathlib import Path
 
-__all__ = ["configure_prefect"]
+__all__ = ["configure_prefect", "prefect_home", "private_prefect_home"]
 
 _HARDENED = {
     "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
@@ -31,3 +40,33 @@ def configure_prefect(console_level: str = "CRITICAL") -> None:
     # The temporary server takes 8-14 s to start here, and more on a busy 2-core machine;
     # Prefect gives up after 20 s by default, failing the run with a RuntimeError.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    with contextlib.suppress(OSError):  # an unusable home: Prefect reports it when it starts
+        private_prefect_home()
+
+
+def prefect_home() -> Path:
+    """The folder Prefect keeps its database in: ``$PREFECT_HOME`` or ``~/.prefect``."""
+    return Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+
+
+def private_prefect_home() -> Path:
+    """Create Prefect's home 0700 if missing; make it, and each file and folder directly
+    in it, owner-only (bits are only taken away). Entries another user owns are left as
+    they are."""
+    from privacy._atomic import FILE_MODE, FOLDER_MODE, private_dir
+
+    home = private_dir(prefect_home())
+    _restrict(home, FOLDER_MODE)
+    with os.scandir(home) as entries:
+        for entry in entries:
+            if entry.is_symlink():
+                continue
+            _restrict(Path(entry.path), FOLDER_MODE if entry.is_dir() else FILE_MODE)
+    return home
+
+
+def _restrict(path: Path, mode: int) -> None:
+    with contextlib.suppress(OSError):  # not ours, or gone meanwhile
+        current = stat.S_IMODE(path.stat().st_mode)
+        if current & ~mode:
+            os.chmod(path, current & mode)

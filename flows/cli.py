@@ -5,11 +5,17 @@ Commands live in ``flows/_cli_*.py`` and import what they need when they run:
 ``audit`` never load Prefect, Presidio or torch. Exit status: 0 success, 2 a user error
 (one ``error:`` line on stderr naming the file, row, column or policy key), 3 an audit
 trail that fails verification, 1 an internal error. ``--debug`` shows tracebacks.
+
+Everything a command creates is owner-only: ``main`` sets a 077 umask for the command's
+duration (so files are 0600 and folders 0700 whatever the caller's umask), which the
+processes it starts inherit: Prefect's temporary server and its database, served runs,
+Dask workers. privpipe's own writers also set those modes explicitly.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -37,8 +43,22 @@ __all__ = ["app", "main"]
 # --------------------------------------------------------------------------- entry point
 
 
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: run the app and map errors to exit statuses."""
+    """Console-script entry point: run the app and map errors to exit statuses.
+
+    The process umask is 077 while the command runs; an in-process caller gets its own
+    umask back on return."""
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous)
+
+
+def _main(argv: list[str] | None) -> int:
     click_error = _click_exception_class()
     _STATE.update(debug=False, verbose=False, json=False, quiet=False)
     args = sys.argv[1:] if argv is None else argv
@@ -50,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.modules["torch"] = None  # type: ignore[assignment]
     debug = "--debug" in args
     try:
+        _check_operator(args)
         app(args=args, standalone_mode=False, prog_name="privpipe")
     except typer.Exit as exc:
         return int(exc.exit_code)
@@ -65,6 +86,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         return _report_error(exc, debug)
     return 0
+
+
+def _check_operator(args: list[str]) -> None:
+    """A malformed ``PRIVPIPE_OPERATOR_KEY`` stops a command before it does anything:
+    otherwise a key operation could be done and then fail to be recorded."""
+    from privacy.actor import OPERATOR_ENV, actor
+
+    if os.environ.get(OPERATOR_ENV) and args and not {"--help", "--version"} & set(args):
+        actor()
 
 
 def _click_exception_class() -> Any:

@@ -43,7 +43,7 @@ from prefect.runtime import flow_run  # noqa: E402
 from flows.sanitize import sanitize_flow  # noqa: E402
 from privacy.errors import InputError, ServerError  # noqa: E402
 from privacy.hashing import sha256_file  # noqa: E402
-from privacy.io import atomic_write_json  # noqa: E402
+from privacy.io import atomic_write_json, private_dir  # noqa: E402
 from privacy.policy import load_policy  # noqa: E402
 
 __all__ = [
@@ -74,14 +74,15 @@ def make_run_folder(root: Path, moment: dt.datetime | None = None) -> Path:
     """Create and return a new dated folder under ``root``; never one that exists.
 
     ``mkdir`` without ``exist_ok`` is the claim, so two runs (or two serving
-    processes) starting in the same second get ``STAMP`` and ``STAMP-2``.
+    processes) starting in the same second get ``STAMP`` and ``STAMP-2``. Folders it
+    creates are 0700.
     """
     stamp = run_folder_name(moment or dt.datetime.now(dt.UTC))
-    root.mkdir(parents=True, exist_ok=True)
+    private_dir(root)
     for n in itertools.count(1):
         folder = root / (stamp if n == 1 else f"{stamp}-{n}")
         try:
-            folder.mkdir()
+            private_dir(folder, exist_ok=False)
         except FileExistsError:
             continue
         return folder

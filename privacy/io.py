@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Literal
 
 import polars as pl
 
-from privacy._atomic import atomic_path
+from privacy._atomic import atomic_path, private_dir
 from privacy.crypto import (
     KeyEncryptionProvider,
     SealedWriter,
@@ -43,6 +43,7 @@ __all__ = [
     "iter_json_lines",
     "plaintext_blocks",
     "prepare_output_dir",
+    "private_dir",
     "read_frame",
     "read_input",
     "read_input_batches",
@@ -498,6 +499,6 @@ def prepare_output_dir(
         for name in folders:
             shutil.rmtree(path / name, ignore_errors=True)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        private_dir(path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot create the output folder ({exc.strerror})") from None

@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from privacy._atomic import atomic_path
+from privacy._atomic import FOLDER_MODE, atomic_path, private_dir
 from privacy.crypto import KeyEncryptionProvider, SealedWriter, unseal_bytes
 
 __all__ = ["Workspace"]
@@ -38,8 +38,8 @@ class Workspace:
     def __enter__(self) -> Workspace:
         if self.root is None:
             self.root = Path(tempfile.mkdtemp(prefix="privpipe-work-"))
-        self.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o700)
+        private_dir(self.root)
+        os.chmod(self.root, FOLDER_MODE)  # the run's own folder, even where it existed
         return self
 
     def __exit__(

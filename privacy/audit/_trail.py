@@ -20,10 +20,8 @@ per flush (batched), not per record.
 from __future__ import annotations
 
 import fcntl
-import getpass
 import hashlib
 import os
-import socket
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -33,7 +31,8 @@ from typing import Any
 import orjson
 
 from privacy import __version__
-from privacy._atomic import atomic_path
+from privacy._atomic import atomic_path, private_dir
+from privacy.actor import actor
 from privacy.crypto import Signer
 
 __all__ = [
@@ -47,15 +46,6 @@ __all__ = [
 
 GENESIS = "0" * 64
 _HASH_TAIL = len(b',"hash":"') + 64 + len(b'"}')
-
-
-def actor() -> dict[str, str]:
-    """Who runs this process: the OS user and host."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    return {"user": user, "host": socket.gethostname()}
 
 
 _second: list[Any] = [None, ""]
@@ -217,7 +207,7 @@ class AuditTrail:
         ``checkpoint`` closes the flush with a signed checkpoint."""
         if not self._pending and not checkpoint:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -266,11 +265,8 @@ class Keyring:
         nonce = secrets.token_bytes(12)
         sealed = AESGCM(self._derived).encrypt(nonce, _canonical(material), _canonical(document))
         document |= {"nonce": _b64(nonce), "secrets": _b64(sealed)}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.path) as tmp:
-            os.chmod(tmp, 0o600)
+        with atomic_path(self.path) as tmp:  # 0600, in a folder created 0700
             tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        os.chmod(self.path, 0o600)
 
 
 def signing_key_id(public_key: bytes) -> str:

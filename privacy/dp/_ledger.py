@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from privacy._atomic import private_dir
 from privacy.errors import BudgetExhausted, IntegrityError
 from privacy.io import atomic_write_bytes
 
@@ -48,7 +49,7 @@ class BudgetLedger:
 
     @contextmanager
     def _locked(self) -> Iterator[dict[str, Any]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.path.parent)
         lock = self.path.with_name(self.path.name + ".lock")
         fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
         try:
@@ -71,8 +72,7 @@ class BudgetLedger:
 
     def _write(self, data: dict[str, Any]) -> None:
         text = json.dumps(data, indent=1, sort_keys=True) + "\n"
-        atomic_write_bytes(self.path, text.encode())
-        os.chmod(self.path, 0o600)
+        atomic_write_bytes(self.path, text.encode())  # 0600
 
     def spent(self, dataset: str) -> float:
         entry = self._read()["datasets"].get(dataset)
