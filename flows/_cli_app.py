@@ -20,7 +20,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 policy_app = typer.Typer(
-    help="Validate policies and export their JSON Schema.", no_args_is_help=True
+    help="Validate and sign policies; export their JSON Schema.", no_args_is_help=True
 )
 app.add_typer(policy_app, name="policy")
 keys_app = typer.Typer(
@@ -165,3 +165,26 @@ def _stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True, quiet=_STATE["quiet"])
+
+
+def progress_bar(console: Any = None) -> Any:
+    """The one progress bar of the long commands: spinner, what, bar, done/total, time;
+    on stderr (silent under --quiet), cleared when it ends."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console or _stderr_console(),
+        transient=True,
+    )

@@ -73,11 +73,13 @@ def _check_run_inputs(
     from privacy.errors import InputError, OutputError
     from privacy.io import detect_format, plain_name
     from privacy.policy import load_policy
+    from privacy.policy_signing import enforce_policy_signature
     from privacy.stages import check_supported
     from privacy.transform import operators_for
 
     policy = load_policy(policy_file)
     check_supported(policy)
+    enforce_policy_signature(policy)  # signed policies: refused here, before Prefect starts
     if not input_path.exists():
         raise InputError(f"{input_path}: input file not found")
     detect_format(plain_name(input_path), policy.input.format)
@@ -145,29 +147,12 @@ class _StageProgress:
     per-partition stages, nodes searched in the anonymize search, a pulse in between."""
 
     def __init__(self, quiet: bool) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        from flows._cli_app import _stderr_console
+        from flows._cli_app import _stderr_console, progress_bar
 
         console = _stderr_console()
         if quiet:
             console.quiet = True
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
+        self.progress = progress_bar(console)
         self.task = self.progress.add_task("starting Prefect (embedded)…", total=None)
         self.quiet = quiet
 
@@ -380,11 +365,11 @@ def demo(
     Everything it writes that holds (synthetic) personal data is sealed."""
     from flows import _keys
     from privacy.crypto import Keyring
-    from privacy.io import write_frame
+    from privacy.io import private_dir, write_frame
     from privacy.synth import synthesize
 
     policy_file = _demo_policy_path()
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)  # created 0700 (an existing folder keeps its mode)
     keyring = out / "keys" / "keyring.json"
     raw_file = out / "raw" / "people.csv.sealed"
     result_dir = out / "sanitized"

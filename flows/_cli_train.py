@@ -15,6 +15,7 @@ from flows._cli_app import (
     _stderr_console,
     app,
     keyring_option,
+    progress_bar,
 )
 
 DeviceOption = Annotated[
@@ -35,8 +36,10 @@ def _check_training(policy: Path, device: str) -> Any:
     """The loaded policy, once it can train and the device is one we know."""
     from privacy.errors import PolicyError
     from privacy.policy import load_policy
+    from privacy.policy_signing import enforce_policy_signature
 
     loaded = load_policy(policy)
+    enforce_policy_signature(loaded)  # signed policies: refused here, before Prefect starts
     if loaded.training.label is None:
         raise PolicyError(f"{policy}: training.label: set the column to predict")
     if device not in ("auto", "cpu", "cuda"):
@@ -108,23 +111,7 @@ def _run_train(
     from flows._prefect_env import configure_prefect
 
     configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn())
-    with Progress(
-        *columns,
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=_stderr_console(),
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("starting Prefect (embedded)", total=None)
 
         def epochs(done: int, total: int) -> None:

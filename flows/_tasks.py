@@ -14,12 +14,14 @@ from prefect.cache_policies import NO_CACHE
 
 from flows._keys import keyring
 from privacy.crypto import Keyring
-from privacy.errors import PrivpipeError
+from privacy.errors import PolicyError, PrivpipeError
+from privacy.policy import Policy, load_policy
 
 __all__ = [
     "InternalStageError",
     "last_internal_error",
     "private_task",
+    "run_policy",
     "sanitized",
     "unlocked",
 ]
@@ -61,6 +63,18 @@ def sanitized(stage: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 def private_task(name: str) -> Callable[[Callable[P, R]], Task[P, R]]:
     """A task whose parameters are paths and whose result is never persisted or cached."""
     return task(name=name, persist_result=False, cache_policy=NO_CACHE, log_prints=False, retries=0)
+
+
+def run_policy(ref: dict[str, str]) -> Policy:
+    """The run's policy (``{"path", "sha256"}``), loaded in a task: refused if the file
+    changed since the flow checked it (its signature, say) when the run started."""
+    policy = load_policy(ref["path"])
+    if policy.hash != ref["sha256"]:
+        raise PolicyError(
+            f"{ref['path']}: policy changed while the run was going (its canonical SHA-256 "
+            "is not the one checked at the start); nothing was published"
+        )
+    return policy
 
 
 def unlocked(keyring_path: str) -> Keyring:

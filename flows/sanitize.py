@@ -36,13 +36,14 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner  # noqa: E402
 from flows import _progress  # noqa: E402
 from flows._artifacts import publish_sanitize  # noqa: E402
 from flows._keys import pseudonym_provider  # noqa: E402
-from flows._tasks import private_task, sanitized, unlocked  # noqa: E402
+from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail  # noqa: E402
 from privacy.detect import TextScanner  # noqa: E402
 from privacy.errors import PolicyError  # noqa: E402
 from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
+from privacy.policy_signing import enforce_policy_signature  # noqa: E402
 from privacy.report import REPORT_FILE, write_report  # noqa: E402
 from privacy.workspace import Workspace  # noqa: E402
 
@@ -89,14 +90,14 @@ def _digest(parts: list[dict[str, Any]]) -> str:
 @sanitized("ingest")
 def ingest_task(
     input_path: str,
-    policy_path: str,
+    policy_ref: dict[str, str],
     workdir: str,
     keyring_path: str,
     out_dir: str,
     run_id: str,
     partition_rows: int,
 ) -> dict[str, Any]:
-    policy = load_policy(policy_path)
+    policy = run_policy(policy_ref)
     keys = unlocked(keyring_path)
     work = Workspace(keys, workdir, run_id=run_id)
 
@@ -123,9 +124,9 @@ def ingest_task(
 @private_task("detect")
 @sanitized("detect")
 def detect_task(
-    part: dict[str, Any], policy_path: str, keyring_path: str, run_id: str
+    part: dict[str, Any], policy_ref: dict[str, str], keyring_path: str, run_id: str
 ) -> dict[str, Any]:
-    policy = load_policy(policy_path)
+    policy = run_policy(policy_ref)
     work = Workspace(unlocked(keyring_path), run_id=run_id)
     scanner = TextScanner.from_policy(policy.detection)
     record = stages.detect(work.load(part["path"]), policy, scanner)
@@ -135,9 +136,9 @@ def detect_task(
 @private_task("transform")
 @sanitized("transform")
 def transform_task(
-    part: dict[str, Any], policy_path: str, workdir: str, keyring_path: str, run_id: str
+    part: dict[str, Any], policy_ref: dict[str, str], workdir: str, keyring_path: str, run_id: str
 ) -> dict[str, Any]:
-    policy = load_policy(policy_path)
+    policy = run_policy(policy_ref)
     ring = unlocked(keyring_path)
     work = Workspace(ring, workdir, run_id=run_id)
     scanner = TextScanner.from_policy(policy.detection)
@@ -160,12 +161,12 @@ def transform_task(
 def plan_task(
     counts_paths: list[str],
     rows: int,
-    policy_path: str,
+    policy_ref: dict[str, str],
     workdir: str,
     keyring_path: str,
     run_id: str,
 ) -> dict[str, Any]:
-    policy = load_policy(policy_path)
+    policy = run_policy(policy_ref)
     work = Workspace(unlocked(keyring_path), workdir, run_id=run_id)
     # held as categoricals (a 4-byte code per cell, not a string) until merged: the
     # counts have near one row per record when the quasi-identifiers are fine-grained
@@ -200,11 +201,11 @@ def apply_task(
 def gate_task(
     raw_parts: list[dict[str, Any]],
     parts: list[dict[str, Any]],
-    policy_path: str,
+    policy_ref: dict[str, str],
     keyring_path: str,
     run_id: str,
 ) -> dict[str, Any]:
-    policy = load_policy(policy_path)
+    policy = run_policy(policy_ref)
     work = Workspace(unlocked(keyring_path), run_id=run_id)
     scanner = TextScanner.from_policy(policy.detection)
     gate = stages.Gate(policy, scanner, total_rows=sum(p["rows"] for p in raw_parts))
@@ -217,7 +218,7 @@ def gate_task(
 @sanitized("publish")
 def publish_task(
     parts: list[dict[str, Any]],
-    policy_path: str,
+    policy_ref: dict[str, str],
     out_dir: str,
     input_path: str,
     keyring_path: str,
@@ -225,7 +226,7 @@ def publish_task(
     audit_path: str,
     records: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    policy = load_policy(policy_path)
+    policy = run_policy(policy_ref)
     started = time.perf_counter()
     keys = unlocked(keyring_path)
     work = Workspace(keys, run_id=run_id)
@@ -378,6 +379,7 @@ def sanitize_flow(
     """
     policy: Policy = load_policy(policy_path)
     stages.check_supported(policy)
+    signed = enforce_policy_signature(policy)  # {} or {"signed_by": [...]}; signed policies
     if partition_rows < 1:
         raise PolicyError(f"partition_rows: must be at least 1, not {partition_rows}")
     ring = unlocked(keyring_path)  # fail before any work if the keyring cannot be opened
@@ -388,9 +390,10 @@ def sanitize_flow(
     context = {
         "run_id": run_id,
         "flow": "sanitize",
-        "policy": {"id": policy.name, "sha256": policy.hash},
+        "policy": {"id": policy.name, "sha256": policy.hash, **signed},
     }
     root = Path(workdir) / f"privpipe-work-{run_id}" if workdir else None
+    ref = {"path": policy_path, "sha256": policy.hash}  # every task re-checks it
     with (
         AuditTrail(trail_path, ring, context=context) as trail,
         Workspace(ring, root, run_id=run_id) as work,
@@ -401,7 +404,7 @@ def sanitize_flow(
             "ingest",
             ingest_task,
             input_path,
-            policy_path,
+            ref,
             wd,
             keyring_path,
             out_dir,
@@ -418,14 +421,12 @@ def sanitize_flow(
         )
         raw_parts = raw["parts"]
         inputs = {"raw": raw["sha256"]}
-        steps.wave(
-            "detect", detect_task, raw_parts, policy_path, keyring_path, run_id, inputs=inputs
-        )
+        steps.wave("detect", detect_task, raw_parts, ref, keyring_path, run_id, inputs=inputs)
         transformed = steps.wave(
             "transform",
             transform_task,
             raw_parts,
-            policy_path,
+            ref,
             wd,
             keyring_path,
             run_id,
@@ -438,7 +439,7 @@ def sanitize_flow(
             plan_task,
             counts,
             rows,
-            policy_path,
+            ref,
             wd,
             keyring_path,
             run_id,
@@ -455,7 +456,7 @@ def sanitize_flow(
             gate_task,
             raw_parts,
             anonymized,
-            policy_path,
+            ref,
             keyring_path,
             run_id,
             inputs={"raw": raw["sha256"], "anonymized": digest},
@@ -464,7 +465,7 @@ def sanitize_flow(
             "publish",
             publish_task,
             anonymized,
-            policy_path,
+            ref,
             out_dir,
             input_path,
             keyring_path,

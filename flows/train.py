@@ -22,7 +22,7 @@ from prefect import flow  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
 from flows._artifacts import publish_train  # noqa: E402
-from flows._tasks import private_task, sanitized, unlocked  # noqa: E402
+from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail  # noqa: E402
 from privacy.crypto import is_sealed, seal_bytes, unseal_bytes  # noqa: E402
@@ -35,6 +35,7 @@ from privacy.io import (  # noqa: E402
     sha256_file,
 )
 from privacy.policy import Policy, load_policy  # noqa: E402
+from privacy.policy_signing import enforce_policy_signature  # noqa: E402
 from privacy.report import write_report  # noqa: E402
 
 __all__ = ["MODEL_FILES", "load_published", "set_progress", "train_flow"]
@@ -90,7 +91,7 @@ def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str]:
 @sanitized("train")
 def train_task(
     data_path: str,
-    policy_path: str,
+    policy_ref: dict[str, str],
     out_dir: str,
     keyring_path: str,
     ledger_path: str,
@@ -98,7 +99,7 @@ def train_task(
     run_id: str,
     resume: bool,
 ) -> dict[str, Any]:
-    policy = load_policy(policy_path)
+    policy = run_policy(policy_ref)
     ring = unlocked(keyring_path)
     frame, digest = load_published(Path(data_path), policy, ring)
     out = Path(out_dir)
@@ -136,6 +137,7 @@ def train_flow(
     """Train the policy's model on a sanitize output into ``out_dir``; returns the card.
     ``resume`` continues an interrupted run from ``out_dir``'s checkpoint."""
     policy = load_policy(policy_path)
+    signed = enforce_policy_signature(policy)  # {} or {"signed_by": [...]}; signed policies
     ring = unlocked(keyring_path)
     out = Path(out_dir)
     if not resume:
@@ -144,12 +146,19 @@ def train_flow(
     context = {
         "run_id": run_id,
         "flow": "train",
-        "policy": {"id": policy.name, "sha256": policy.hash},
+        "policy": {"id": policy.name, "sha256": policy.hash, **signed},
     }
     with AuditTrail(out / stages.AUDIT_FILE, ring, context=context) as trail:
         try:
             result = train_task(
-                data_path, policy_path, out_dir, keyring_path, ledger_path, device, run_id, resume
+                data_path,
+                {"path": policy_path, "sha256": policy.hash},  # the task re-checks it
+                out_dir,
+                keyring_path,
+                ledger_path,
+                device,
+                run_id,
+                resume,
             )
         except BaseException as exc:
             trail.append("train", outcome="failed", error=type(exc).__name__)

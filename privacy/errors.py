@@ -10,6 +10,7 @@ records, all of which must stay free of personal data.
 
     PrivpipeError
     ├── PolicyError            a policy file is missing, malformed or invalid
+    │   └── PolicySignatureError  a required policy signature is missing, altered or untrusted
     ├── InputError             an input file is missing, unreadable or malformed
     │   └── SchemaError        the input does not match the policy's declared schema
     ├── OutputError            an output location cannot be written as asked

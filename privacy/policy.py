@@ -390,6 +390,13 @@ class Policy(_Strict):
     keys: KeysSpec = Field(default_factory=KeysSpec)
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    require_signed_policy: bool = Field(
+        False,
+        description=(
+            "Sanitize and train refuse this policy unless a reviewer whose key the operator "
+            "trusts (PRIVPIPE_POLICY_SIGNERS) signed it as it is (`privpipe policy sign`)."
+        ),
+    )
 
     _source: Path | None = PrivateAttr(None)
 

@@ -23,6 +23,8 @@ WORK_TMP.mkdir()
 os.environ["PREFECT_HOME"] = str(PREFECT_HOME)
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("PRIVPIPE_PSEUDONYM_KEY", None)
+os.environ.pop("PRIVPIPE_POLICY_SIGNERS", None)  # a developer's own trust list stays out
+os.environ.pop("PRIVPIPE_OPERATOR_KEY", None)  # audit records name no operator
 tempfile.tempdir = str(WORK_TMP)  # the run's private workspace is created here
 
 # One keyring for the session, with fast scrypt settings (the default costs ~0.1 s a
