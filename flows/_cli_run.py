@@ -64,27 +64,37 @@ class TaskRunnerName(enum.StrEnum):
     dask = "dask"
 
 
+def check_policy_and_input(input_path: Path, policy_file: Path, out: Path) -> Any:
+    """What a sanitize run (now, or scheduled) can check before Prefect starts and
+    without reading data: the policy (valid, supported, signed where it must be), the
+    input (there, of a known format), the output (not a file). Returns the policy."""
+    from privacy.errors import InputError, OutputError
+    from privacy.io import detect_format, plain_name
+    from privacy.policy import load_policy
+    from privacy.policy_signing import enforce_policy_signature
+    from privacy.stages import check_supported
+
+    policy = load_policy(policy_file)
+    check_supported(policy)
+    enforce_policy_signature(policy)  # signed policies: refused here, before Prefect starts
+    if not input_path.is_file():
+        raise InputError(f"{input_path}: input file not found")
+    detect_format(plain_name(input_path), policy.input.format)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    return policy
+
+
 def _check_run_inputs(
     input_path: Path, policy_file: Path, out: Path, overwrite: bool, keyring: Path | None
 ) -> Path:
     """Fail fast, before Prefect starts, on what can be checked without reading data;
     unlock the keyring (asking for its passphrase if need be). Returns its path."""
     from flows import _keys
-    from privacy.errors import InputError, OutputError
-    from privacy.io import detect_format, plain_name
-    from privacy.policy import load_policy
-    from privacy.policy_signing import enforce_policy_signature
-    from privacy.stages import check_supported
+    from privacy.errors import OutputError
     from privacy.transform import operators_for
 
-    policy = load_policy(policy_file)
-    check_supported(policy)
-    enforce_policy_signature(policy)  # signed policies: refused here, before Prefect starts
-    if not input_path.exists():
-        raise InputError(f"{input_path}: input file not found")
-    detect_format(plain_name(input_path), policy.input.format)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder")
+    policy = check_policy_and_input(input_path, policy_file, out)
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise OutputError(f"{out}: output folder exists and is not empty (use --overwrite)")
     ring_path = _keys.resolve_keyring_path(keyring, policy)

@@ -133,20 +133,11 @@ def serve(
 
 
 def _check_inputs(policy: Path, input_path: Path, out: Path) -> Any:
-    """What can be checked before any server starts or any passphrase is asked for."""
-    from privacy.errors import InputError, OutputError
-    from privacy.io import detect_format, plain_name
-    from privacy.policy import load_policy
-    from privacy.stages import check_supported
+    """What can be checked before any server starts or any passphrase is asked for
+    (the policy's signature included, where it must be signed)."""
+    from flows._cli_run import check_policy_and_input
 
-    loaded = load_policy(policy)
-    check_supported(loaded)
-    if not input_path.is_file():
-        raise InputError(f"{input_path}: input file not found")
-    detect_format(plain_name(input_path), loaded.input.format)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder")
-    return loaded
+    return check_policy_and_input(input_path, policy, out)
 
 
 def _check_name(name: str) -> str:

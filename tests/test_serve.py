@@ -67,6 +67,21 @@ def test_no_server_is_one_line_exit_2(
     assert not (tmp_path / "root").exists()
 
 
+def test_an_unsigned_policy_that_must_be_signed_is_refused_before_any_server(
+    tmp_path: Path, people_csv: Path, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = _policy(tmp_path, demo_policy_path)
+    data = yaml.safe_load(policy.read_text())
+    data["require_signed_policy"] = True
+    policy.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "root"
+    args = ["--policy", str(policy), "--input", str(people_csv), "--out", str(out)]
+    assert main(_serve(*args, "--interval", "5")) == 2  # no server is set either
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "require_signed_policy" in err and str(policy) in err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("schedule", [[], ["--cron", "0 2 * * *", "--interval", "5"]])
 def test_cron_xor_interval_is_a_usage_error(
     args: list[str], schedule: list[str], capsys: pytest.CaptureFixture[str]
