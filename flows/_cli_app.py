@@ -109,9 +109,14 @@ def _passphrase(keyring: Path, *, confirm: bool = False) -> str:
 
 
 def _open_keyring(path: Path) -> Any:
+    """Unlock a keyring, and register it: a refusal for a scope it lacks is then
+    recorded in its own audit trail (see flows/cli.py)."""
+    from flows import _keys
     from privacy.crypto import Keyring
 
-    return Keyring.open(path, _passphrase(path))
+    ring = Keyring.open(path, _passphrase(path))
+    _keys.register(ring)
+    return ring
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:

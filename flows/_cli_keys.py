@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -27,18 +28,22 @@ def keys_init(keyring: KeyringOption, audit: AuditOption = None) -> None:
     from privacy.crypto import Keyring
 
     ring = Keyring.create(keyring, _passphrase(keyring, confirm=True))
+    keks = {k.scope or "all": k.id for k in ring.list_keys() if k.active}
     _audit_key_op(
         ring,
         audit,
         "keys.init",
         params={
-            "kek_id": ring.active_kek_id,
+            "kek_ids": keks,
+            "scopes": sorted(ring.scopes),
             "pseudonym_key_id": ring.pseudonym_key_id,
             "signing_key_id": ring.signing_key_id,
         },
     )
+    active = ", ".join(f"{scope} {kek}" for scope, kek in keks.items())
     typer.echo(
-        f"created {keyring}: active key {ring.active_kek_id}, pseudonym key {ring.pseudonym_key_id}"
+        f"created {keyring}: scopes {', '.join(sorted(ring.scopes))}; active keys {active}; "
+        f"pseudonym key {ring.pseudonym_key_id}"
     )
 
 
@@ -48,35 +53,93 @@ def keys_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """List key ids, creation times and which key is active (never key bytes)."""
+    from privacy.crypto import SCOPES
+
     ring = _open_keyring(keyring)
-    keys = [{"id": k.id, "created": k.created, "active": k.active} for k in ring.list_keys()]
+    keys = [
+        {"id": k.id, "scope": k.scope, "created": k.created, "active": k.active}
+        for k in ring.list_keys()
+    ]
     signing = {"id": ring.signing_key_id, "public_key": ring.signing_public_key.hex()}
+    scopes = [s for s in SCOPES if s in ring.scopes]
+    pseudonym = ring.pseudonym_key_id if "pseudonym" in ring.scopes else None
     if as_json:
         typer.echo(
             json.dumps(
                 {
                     "keyring": str(keyring),
+                    "scopes": scopes,
                     "keys": keys,
-                    "pseudonym_key_id": ring.pseudonym_key_id,
+                    "pseudonym_key_id": pseudonym,
                     "signing": signing,
                 }
             )
         )
         return
+    typer.echo(f"scopes: {', '.join(scopes)}")
     for key in keys:
-        typer.echo(f"{key['id']}  {key['created']}  {'active' if key['active'] else ''}".rstrip())
-    typer.echo(f"pseudonym key {ring.pseudonym_key_id}")
-    typer.echo(f"audit signing key {signing['id']}  public {signing['public_key']}")
+        line = f"{key['id']}  {key['scope'] or 'all'}  {key['created']}"
+        typer.echo(f"{line}  {'active' if key['active'] else ''}".rstrip())
+    if pseudonym:
+        typer.echo(f"pseudonym key {pseudonym}")
+    role = "audit" if "audit" in ring.scopes else "own (not the pipeline's audit key)"
+    typer.echo(f"signing key, {role}: {signing['id']}  public {signing['public_key']}")
+
+
+ScopeOption = Annotated[
+    str | None,
+    typer.Option("--scope", help="vault or published (default: every scope it holds)."),
+]
 
 
 @keys_app.command("rotate")
-def keys_rotate(keyring: KeyringOption, audit: AuditOption = None) -> None:
-    """Add a new active key-encryption key; older keys stay for decryption."""
+def keys_rotate(
+    keyring: KeyringOption, scope: ScopeOption = None, audit: AuditOption = None
+) -> None:
+    """Add a new active key-encryption key per scope; older keys stay for decryption."""
     ring = _open_keyring(keyring)
-    old = ring.active_kek_id
-    new = ring.rotate()
-    _audit_key_op(ring, audit, "keys.rotate", params={"from": old, "to": new.id})
-    typer.echo(f"rotated {keyring}: active key {new.id} (was {old}); run `privpipe keys rewrap`")
+    before = {k.scope: k.id for k in ring.list_keys() if k.active}
+    new = ring.rotate(scope)
+    moves = {info.scope or "all": f"{before.get(info.scope)} -> {info.id}" for info in new}
+    _audit_key_op(ring, audit, "keys.rotate", params={"keys": moves})
+    for name, move in moves.items():
+        typer.echo(f"rotated {keyring} {name}: {move}")
+    typer.echo("re-wrap files sealed under the old keys: `privpipe keys rewrap FILE...`")
+
+
+@keys_app.command("export")
+def keys_export(
+    keyring: KeyringOption,
+    scope: Annotated[
+        list[str],
+        typer.Option(
+            "--scope",
+            help="A scope the new keyring holds (repeatable): vault, pseudonym, published, audit.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The new keyring file.")],
+    audit: AuditOption = None,
+) -> None:
+    """A keyring holding only some scopes, e.g. an analyst's: --scope published.
+
+    Its passphrase comes from PRIVPIPE_NEW_PASSPHRASE or a prompt. Without the audit
+    scope it gets a signing key of its own: what its holder records is signed, never
+    as the pipeline."""
+    ring = _open_keyring(keyring)
+    passphrase = os.environ.get("PRIVPIPE_NEW_PASSPHRASE") or typer.prompt(
+        f"Passphrase for the new keyring {out}",
+        hide_input=True,
+        confirmation_prompt=True,
+        err=True,
+    )
+    new = ring.export(out, passphrase, scope)
+    _audit_key_op(
+        ring,
+        audit,
+        "keys.export",
+        params={"scopes": sorted(new.scopes), "to": str(out), "signing_key_id": new.signing_key_id},
+    )
+    typer.echo(f"wrote {out}: scopes {', '.join(sorted(new.scopes))}")
 
 
 @keys_app.command("rewrap")

@@ -99,7 +99,9 @@ def _check_run_inputs(
         raise OutputError(f"{out}: output folder exists and is not empty (use --overwrite)")
     ring_path = _keys.resolve_keyring_path(keyring, policy)
     ring = _open_keyring(ring_path)
-    _keys.register(ring)
+    seal = policy.keys.seal
+    for scope in (seal.vault, seal.intermediates, seal.published):  # refused before Prefect
+        ring.for_scope(scope)
     if any(op.uses_key() for op in operators_for(policy)):
         _keys.pseudonym_provider(policy, ring).pseudonym_key()
     return ring_path

@@ -88,7 +88,7 @@ def train(
         raise OutputError(f"{out}: output folder exists and is not empty (use --overwrite)")
     ring_path = _keys.resolve_keyring_path(keyring, loaded)
     ring = _open_keyring(ring_path)
-    _keys.register(ring)
+    ring.for_scope(loaded.keys.seal.model)  # refused here, before Prefect starts
     ledger_path = ledger or default_ledger_path()
     summary = _run_train(data, policy, out, ring_path, ledger_path, device, overwrite, resume)
     card = summary["card"]

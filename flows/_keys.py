@@ -15,7 +15,14 @@ from privacy.crypto import EnvKeyProvider, KeyProvider, Keyring
 from privacy.errors import KeyAccessError
 from privacy.policy import Policy
 
-__all__ = ["PASSPHRASE_ENV", "keyring", "pseudonym_provider", "register", "resolve_keyring_path"]
+__all__ = [
+    "PASSPHRASE_ENV",
+    "keyring",
+    "pseudonym_provider",
+    "register",
+    "registered",
+    "resolve_keyring_path",
+]
 
 PASSPHRASE_ENV = "PRIVPIPE_PASSPHRASE"
 _unlocked: dict[Path, Keyring] = {}
@@ -23,6 +30,11 @@ _unlocked: dict[Path, Keyring] = {}
 
 def register(ring: Keyring) -> None:
     _unlocked[ring.path.resolve()] = ring
+
+
+def registered(path: str | Path) -> Keyring | None:
+    """The keyring unlocked in this process at ``path``, if any."""
+    return _unlocked.get(Path(path).resolve()) if path else None
 
 
 def keyring(path: str | Path) -> Keyring:

@@ -44,6 +44,7 @@ __all__ = ["app", "main"]
 
 
 PRIVATE_UMASK = 0o077
+_STATE_ARGS: list[str] = []  # this command's arguments (for the refusal record)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +70,7 @@ def _main(argv: list[str] | None) -> int:
         # whole-process command may make this choice.
         sys.modules["torch"] = None  # type: ignore[assignment]
     debug = "--debug" in args
+    _STATE_ARGS[:] = args
     try:
         _check_operator(args)
         app(args=args, standalone_mode=False, prog_name="privpipe")
@@ -123,6 +125,7 @@ def _report_error(exc: Exception, debug: bool) -> int:
             )
         )
     if isinstance(exc, PrivpipeError):
+        _audit_refusal(exc)
         if debug:
             import traceback
 
@@ -140,6 +143,40 @@ def _report_error(exc: Exception, debug: bool) -> int:
     else:
         _err(f"error: internal error ({name}); rerun with --debug for details")
     return 1
+
+
+_GROUPS = ("keys", "audit", "policy")
+
+
+def _audit_refusal(exc: Exception) -> None:
+    """A command refused for a key scope its keyring lacks is recorded in that keyring's
+    own trail (beside it): who (the actor), what (the command, the scope), when."""
+    from privacy.errors import ScopeError
+
+    if not isinstance(exc, ScopeError):
+        return
+    from flows import _keys
+
+    ring = _keys.registered(exc.keyring)
+    if ring is None:
+        return
+    from privacy.audit import AuditTrail
+
+    words = [a for a in _STATE_ARGS if not a.startswith("-")][:2]
+    command = " ".join(words if words[:1] and words[0] in _GROUPS else words[:1])
+    from privacy.errors import PrivpipeError
+
+    trail_path = ring.path.parent / "audit.jsonl"
+    try:
+        with AuditTrail(trail_path, ring, context={"run_id": None, "flow": "access"}) as trail:
+            trail.append(
+                "access.refused",
+                outcome="refused",
+                error=type(exc).__name__,
+                params={"command": command, "scope": exc.scope, "keyring": str(ring.path)},
+            )
+    except PrivpipeError:  # a trail it may not sign: the refusal itself still stands
+        return
 
 
 def _original_error() -> BaseException | None:

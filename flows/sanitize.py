@@ -98,8 +98,8 @@ def ingest_task(
     partition_rows: int,
 ) -> dict[str, Any]:
     policy = run_policy(policy_ref)
-    keys = unlocked(keyring_path)
-    work = Workspace(keys, workdir, run_id=run_id)
+    ring = unlocked(keyring_path)
+    work = Workspace(ring.for_scope(policy.keys.seal.intermediates), workdir, run_id=run_id)
 
     def save(offset: int, frame: pl.DataFrame) -> dict[str, Any]:
         i = offset // partition_rows
@@ -113,7 +113,7 @@ def ingest_task(
     parts, record = stages.ingest(
         Path(input_path),
         policy,
-        keys,
+        ring.for_scope(policy.keys.seal.vault),
         Path(out_dir) / stages.VAULT_DIR,
         partition_rows=partition_rows,
         save=save,
@@ -140,7 +140,7 @@ def transform_task(
 ) -> dict[str, Any]:
     policy = run_policy(policy_ref)
     ring = unlocked(keyring_path)
-    work = Workspace(ring, workdir, run_id=run_id)
+    work = Workspace(ring.for_scope(policy.keys.seal.intermediates), workdir, run_id=run_id)
     scanner = TextScanner.from_policy(policy.detection)
     keys = pseudonym_provider(policy, ring)
     frame, record = stages.transform(work.load(part["path"]), policy, keys, scanner)
@@ -167,7 +167,9 @@ def plan_task(
     run_id: str,
 ) -> dict[str, Any]:
     policy = run_policy(policy_ref)
-    work = Workspace(unlocked(keyring_path), workdir, run_id=run_id)
+    work = Workspace(
+        unlocked(keyring_path).for_scope(policy.keys.seal.intermediates), workdir, run_id=run_id
+    )
     # held as categoricals (a 4-byte code per cell, not a string) until merged: the
     # counts have near one row per record when the quasi-identifiers are fine-grained
     counts = [
@@ -185,11 +187,16 @@ def plan_task(
 @private_task("anonymize-partition")
 @sanitized("anonymize")
 def apply_task(
-    part: dict[str, Any], rewrite_path: str, workdir: str, keyring_path: str, run_id: str
+    part: dict[str, Any],
+    rewrite_path: str,
+    workdir: str,
+    keyring_path: str,
+    run_id: str,
+    scope: str,
 ) -> dict[str, Any]:
     from privacy.kanon import Rewrite, apply
 
-    work = Workspace(unlocked(keyring_path), workdir, run_id=run_id)
+    work = Workspace(unlocked(keyring_path).for_scope(scope), workdir, run_id=run_id)
     rewrite = Rewrite.from_dict(work.load_json(rewrite_path))
     frame = apply(work.load(part["path"]), rewrite)
     i = part["index"]
@@ -228,8 +235,8 @@ def publish_task(
 ) -> dict[str, Any]:
     policy = run_policy(policy_ref)
     started = time.perf_counter()
-    keys = unlocked(keyring_path)
-    work = Workspace(keys, run_id=run_id)
+    ring = unlocked(keyring_path)
+    work = Workspace(ring, run_id=run_id)
     frame = pl.concat([work.scan(p["path"]) for p in parts])
     rows = sum(p["rows"] for p in parts)
     input_sha256 = records[0]["params"]["input_sha256"]
@@ -238,7 +245,7 @@ def publish_task(
         frame,
         policy,
         Path(out_dir),
-        keys=keys,
+        keys=ring.for_scope(policy.keys.seal.published),
         input_path=Path(input_path),
         input_sha256=input_sha256,
         run_id=run_id,
@@ -396,7 +403,7 @@ def sanitize_flow(
     ref = {"path": policy_path, "sha256": policy.hash}  # every task re-checks it
     with (
         AuditTrail(trail_path, ring, context=context) as trail,
-        Workspace(ring, root, run_id=run_id) as work,
+        Workspace(ring.for_scope(policy.keys.seal.intermediates), root, run_id=run_id) as work,
     ):
         steps = _Steps(trail)
         wd = str(work.root)
@@ -448,7 +455,14 @@ def sanitize_flow(
         anonymized = transformed
         if plan["path"] is not None:
             anonymized = steps.wave(
-                "anonymize", apply_task, transformed, plan["path"], wd, keyring_path, run_id
+                "anonymize",
+                apply_task,
+                transformed,
+                plan["path"],
+                wd,
+                keyring_path,
+                run_id,
+                policy.keys.seal.intermediates,
             )
         digest = _digest(anonymized)
         steps.run(

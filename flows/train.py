@@ -111,12 +111,14 @@ def train_task(
         device=device,
         data_sha256=digest,
         checkpoint=out / CHECKPOINT,
-        keys=ring,
+        keys=ring.for_scope(policy.keys.seal.model),
         resume=resume,
         progress=_epochs,
     )
     bound = {"artifact": "model", "dataset": policy.name, "model": result.card["model_version"]}
-    atomic_write_bytes(out / WEIGHTS, seal_bytes(result.weights, ring, bound))
+    atomic_write_bytes(
+        out / WEIGHTS, seal_bytes(result.weights, ring.for_scope(policy.keys.seal.model), bound)
+    )
     atomic_write_json(out / ENCODER, result.encoder.to_dict())
     atomic_write_json(out / CARD, result.card)
     (out / CHECKPOINT).unlink(missing_ok=True)

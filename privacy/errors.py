@@ -15,6 +15,7 @@ records, all of which must stay free of personal data.
     │   └── SchemaError        the input does not match the policy's declared schema
     ├── OutputError            an output location cannot be written as asked
     ├── KeyAccessError         a key is missing, or the caller may not use it
+    │   └── ScopeError         the keyring does not hold the key scope an action needs
     ├── IntegrityError         sealed data or an audit trail failed verification
     ├── PrivacyGuaranteeError  the output would break a privacy guarantee (fail closed)
     ├── BudgetExhausted        a privacy budget would be overspent
@@ -33,6 +34,7 @@ __all__ = [
     "PrivacyGuaranteeError",
     "PrivpipeError",
     "SchemaError",
+    "ScopeError",
     "ServerError",
 ]
 
@@ -61,6 +63,16 @@ class OutputError(PrivpipeError):
 
 class KeyAccessError(PrivpipeError):
     """A key is missing, malformed, or not available to the caller."""
+
+
+class ScopeError(KeyAccessError):
+    """The keyring does not hold the key scope an action needs (``scope``); the refusal
+    is itself audited by the command line."""
+
+    def __init__(self, message: str, *, scope: str = "", keyring: str = "") -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.keyring = keyring
 
 
 class IntegrityError(PrivpipeError):

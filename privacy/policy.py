@@ -343,7 +343,25 @@ class TrainingSpec(_Strict):
         return self
 
 
+SealScope = Literal["vault", "published"]
+
+
+class SealScopesSpec(_Strict):
+    """Which key scope seals which artifact: the raw side under the custodian's
+    ``vault`` scope, what is released under the analysts' ``published`` scope."""
+
+    vault: SealScope = Field("vault", description="The raw vault copy of the input.")
+    intermediates: SealScope = Field(
+        "vault", description="A run's intermediate files (partitions hold raw values)."
+    )
+    published: SealScope = Field("published", description="The sanitized data.")
+    model: SealScope = Field(
+        "published", description="Trained model weights and training checkpoints."
+    )
+
+
 class KeysSpec(_Strict):
+    seal: SealScopesSpec = Field(default_factory=SealScopesSpec)
     keyring: str | None = Field(
         None,
         description="Keyring file, relative to the policy file (--keyring wins).",

@@ -31,12 +31,20 @@ def test_init_list_rotate(ring: Path, capsys: pytest.CaptureFixture[str]) -> Non
     capsys.readouterr()
     assert main(["keys", "list", "--keyring", str(ring), "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
-    assert [k["active"] for k in first["keys"]] == [True]
-    assert main(["keys", "rotate", "--keyring", str(ring)]) == 0
+    assert first["scopes"] == ["vault", "pseudonym", "published", "audit"]
+    assert [(k["scope"], k["active"]) for k in first["keys"]] == [
+        ("vault", True),
+        ("published", True),
+    ]
+    assert main(["keys", "rotate", "--keyring", str(ring), "--scope", "published"]) == 0
     assert main(["keys", "list", "--keyring", str(ring), "--json"]) == 0
     second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert [k["active"] for k in second["keys"]] == [False, True]
-    assert second["keys"][0]["id"] == first["keys"][0]["id"]
+    assert [(k["scope"], k["active"]) for k in second["keys"]] == [
+        ("vault", True),
+        ("published", False),
+        ("published", True),
+    ]
+    assert second["keys"][1]["id"] == first["keys"][1]["id"]
     assert ring.stat().st_mode & 0o777 == 0o600
 
 

@@ -70,7 +70,9 @@ def test_sanitize_publishes_sealed_data_vault_and_manifest(
     assert manifest["input"]["sha256"] == before == _sha(people_csv)  # input untouched
     assert manifest["output"]["sha256"] == _sha(out / "data.parquet.sealed")
     assert manifest["output"]["sealed"] is True
-    assert manifest["output"]["kek_id"] == session_keyring.active_kek_id
+    # the published data under the published scope's key, the vault under the vault's
+    assert manifest["output"]["kek_id"] == session_keyring.for_scope("published").active_kek_id
+    assert manifest["vault"]["kek_id"] == session_keyring.for_scope("vault").active_kek_id
     assert manifest["columns"]["ssn"]["rule"] == "drop"
     assert [s["stage"] for s in manifest["stages"]] == [
         "ingest",

@@ -34,6 +34,7 @@ from privacy import __version__
 from privacy._atomic import atomic_path, private_dir
 from privacy.actor import actor
 from privacy.crypto import Signer
+from privacy.errors import ScopeError
 
 __all__ = [
     "GENESIS",
@@ -162,6 +163,26 @@ class AuditTrail:
             **self.context,
         }
         self.last_checkpoint: dict[str, Any] | None = None
+        self._check_signer()
+
+    def _check_signer(self) -> None:
+        """Only the pipeline's audit key (the ``audit`` scope) may extend a trail that
+        another key signed: a keyring without that scope signs its own trails only."""
+        scopes = getattr(self.signer, "scopes", None)
+        if scopes is None or "audit" in scopes:
+            return
+        head_path = self.path.with_name(self.path.name + ".head")
+        try:
+            signer = orjson.loads(head_path.read_bytes()).get("signer")
+        except (FileNotFoundError, orjson.JSONDecodeError, AttributeError):
+            return
+        if signer and signer != self.signer.signing_key_id:
+            raise ScopeError(
+                f"{self.path}: signed by {signer}; signing it needs the 'audit' scope "
+                "(the pipeline's audit signing key), which this keyring does not hold",
+                scope="audit",
+                keyring=str(getattr(self.signer, "path", "")),
+            )
 
     def __enter__(self) -> AuditTrail:
         return self

@@ -2,9 +2,13 @@
 streaming envelope encryption at rest."""
 
 from privacy.crypto._keyring import (
+    KEK_SCOPES,
+    SCOPE_ROLES,
+    SCOPES,
     SCRYPT_N,
     KekInfo,
     Keyring,
+    ScopedKeys,
     read_public_signing_key,
     signing_key_id,
 )
@@ -35,9 +39,13 @@ from privacy.crypto._sealed import (
 
 __all__ = [
     "DEFAULT_SEGMENT_SIZE",
+    "KEK_SCOPES",
     "MAGIC",
     "MIN_KEY_BYTES",
+    "SCOPES",
+    "SCOPE_ROLES",
     "SCRYPT_N",
+    "ScopedKeys",
     "EnvKeyProvider",
     "KekInfo",
     "KeyEncryptionProvider",

@@ -42,22 +42,69 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from privacy.crypto._provider import key_id
-from privacy.errors import IntegrityError, KeyAccessError
+from privacy.errors import IntegrityError, KeyAccessError, ScopeError
 
-__all__ = ["KekInfo", "Keyring", "SCRYPT_N", "read_public_signing_key", "signing_key_id"]
+__all__ = [
+    "KEK_SCOPES",
+    "SCOPES",
+    "SCOPE_ROLES",
+    "KekInfo",
+    "Keyring",
+    "SCRYPT_N",
+    "ScopedKeys",
+    "read_public_signing_key",
+    "signing_key_id",
+]
 
 FORMAT = "privpipe-keyring"
 SCRYPT_N = 2**15  # 32 MiB of memory per derivation, ~0.1 s here (RFC 7914 interactive)
 _WRAP_LABEL = b"privpipe/kek-wrap/v1"
 
 
+SCOPES = ("vault", "pseudonym", "published", "audit")
+KEK_SCOPES = ("vault", "published")  # the scopes whose keys seal files
+SCOPE_ROLES = {
+    "vault": "the raw vault and run intermediates: the data custodian's",
+    "pseudonym": "the pseudonym secret: the custodian's only",
+    "published": "published outputs and models: the analysts'",
+    "audit": "the pipeline's audit signing key",
+}
+
+
 @dataclass(frozen=True)
 class KekInfo:
-    """What may be shown about a key-encryption key: never its bytes."""
+    """What may be shown about a key-encryption key: never its bytes. ``scope`` is None
+    for a version-1 keyring's key, which seals for every scope."""
 
     id: str
     created: str
     active: bool
+    scope: str | None = None
+
+
+def _kek_scope(kek_id: str) -> str | None:
+    """The scope a KEK id names (``kek-<scope>-<hex>``); None for a version-1 id."""
+    parts = kek_id.split("-")
+    return parts[1] if len(parts) == 3 and parts[1] in KEK_SCOPES else None
+
+
+class ScopedKeys:
+    """A keyring as the key-encryption provider of one scope: seals under that scope's
+    active KEK; opens whatever the keyring holds a key for."""
+
+    def __init__(self, ring: Keyring, scope: str) -> None:
+        self.ring = ring
+        self.scope = scope
+
+    @property
+    def active_kek_id(self) -> str:
+        return self.ring.active_kek(self.scope)
+
+    def wrap_key(self, data_key: bytes, associated_data: bytes) -> tuple[str, bytes]:
+        return self.ring.wrap_with(self.active_kek_id, data_key, associated_data)
+
+    def unwrap_key(self, kek_id: str, wrapped: bytes, associated_data: bytes) -> bytes:
+        return self.ring.unwrap_key(kek_id, wrapped, associated_data)
 
 
 def _b64(data: bytes) -> str:
@@ -83,8 +130,10 @@ class Keyring:
         derived: bytes,
         keys: list[KekInfo],
         kek_bytes: dict[str, bytes],
-        pseudonym: bytes,
+        pseudonym: bytes | None,
         signing: bytes,
+        scopes: frozenset[str] = frozenset(SCOPES),
+        version: int = 2,
     ) -> None:
         self.path = path
         self._kdf = kdf
@@ -93,6 +142,8 @@ class Keyring:
         self._kek_bytes = kek_bytes
         self._pseudonym = pseudonym
         self._signing = Ed25519PrivateKey.from_private_bytes(signing)
+        self.scopes = scopes
+        self.version = version
 
     # ---------------------------------------------------------------- life cycle
 
@@ -121,7 +172,8 @@ class Keyring:
             pseudonym=secrets.token_bytes(32),
             signing=secrets.token_bytes(32),
         )
-        ring._add_kek()
+        for scope in KEK_SCOPES:
+            ring._add_kek(scope)
         ring._save()
         return ring
 
@@ -139,16 +191,19 @@ class Keyring:
             raise KeyAccessError(f"{path}: not a privpipe keyring") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise KeyAccessError(f"{path}: not a privpipe keyring")
-        if document.get("version") != 1:
-            raise KeyAccessError(
-                f"{path}: keyring version {document.get('version')} is not supported"
-            )
+        version = document.get("version")
+        if version not in (1, 2):
+            raise KeyAccessError(f"{path}: keyring version {version} is not supported")
         try:
             kdf = document["kdf"]
             derived = _derive(passphrase, kdf)
             sealed = _unb64(document["secrets"])
             nonce = _unb64(document["nonce"])
-            keys = [KekInfo(k["id"], k["created"], bool(k["active"])) for k in document["keys"]]
+            keys = [
+                KekInfo(k["id"], k["created"], bool(k["active"]), k.get("scope"))
+                for k in document["keys"]
+            ]
+            scopes = frozenset(document["scopes"] if version == 2 else SCOPES)
         except (KeyError, TypeError, ValueError):
             raise KeyAccessError(f"{path}: keyring is malformed") from None
         try:
@@ -163,31 +218,121 @@ class Keyring:
                 derived=derived,
                 keys=keys,
                 kek_bytes={k: _unb64(v) for k, v in material["keks"].items()},
-                pseudonym=_unb64(material["pseudonym"]),
+                pseudonym=_unb64(material["pseudonym"]) if "pseudonym" in scopes else None,
                 signing=_unb64(material["signing"]),
+                scopes=scopes,
+                version=version,
             )
         except (KeyError, TypeError, ValueError):
             raise KeyAccessError(f"{path}: keyring is incomplete (no signing key?)") from None
 
-    def rotate(self) -> KekInfo:
-        """Add a new KEK and make it the active one; older KEKs keep opening old files."""
-        info = self._add_kek()
+    def rotate(self, scope: str | None = None) -> list[KekInfo]:
+        """A new active KEK for ``scope`` (default: every scope whose keys this keyring
+        holds); older KEKs keep opening old files."""
+        if self.version == 1:  # one family of keys serves every scope
+            infos = [self._add_kek(None)]
+        else:
+            infos = [self._add_kek(s) for s in self._kek_scopes(scope)]
         self._save()
-        return info
+        return infos
+
+    def export(self, path: str | Path, passphrase: str, scopes: list[str]) -> Keyring:
+        """A new keyring file holding only ``scopes`` of this one (the KEKs of those
+        scopes, the pseudonym secret only with ``pseudonym``, this keyring's audit
+        signing key only with ``audit``: otherwise a signing key of its own, so that
+        what its holder records is signed, but never as the pipeline)."""
+        path = Path(path)
+        if path.exists():
+            raise KeyAccessError(f"{path}: a keyring already exists here; not overwritten")
+        for scope in scopes:
+            self.require(scope)
+        if not passphrase:
+            raise KeyAccessError("the new keyring's passphrase is empty")
+        held = frozenset(scopes)
+        if self.version == 1:
+            raise KeyAccessError(
+                f"{self.path}: a version-1 keyring has no scopes to export; rotate it "
+                "with a version-2 keyring (privpipe keys init) first"
+            )
+        keys = [k for k in self._keys if k.scope in held]
+        kdf = {**self._kdf, "salt": _b64(secrets.token_bytes(16))}
+        ring = Keyring(
+            path,
+            kdf=kdf,
+            derived=_derive(passphrase, kdf),
+            keys=keys,
+            kek_bytes={k.id: self._kek_bytes[k.id] for k in keys},
+            pseudonym=self._pseudonym if "pseudonym" in held else None,
+            signing=(
+                self._signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+                if "audit" in held
+                else secrets.token_bytes(32)
+            ),
+            scopes=held,
+        )
+        ring._save()
+        return ring
 
     # ---------------------------------------------------------------- queries
 
     def list_keys(self) -> list[KekInfo]:
         return list(self._keys)
 
+    def require(self, scope: str) -> None:
+        """Raise :class:`ScopeError` unless this keyring holds ``scope``."""
+        if scope not in SCOPES:
+            raise KeyAccessError(f"unknown key scope {scope!r} (one of {', '.join(SCOPES)})")
+        if scope not in self.scopes:
+            raise ScopeError(
+                f"{self.path}: this keyring does not hold the {scope!r} scope "
+                f"({SCOPE_ROLES[scope]})",
+                scope=scope,
+                keyring=str(self.path),
+            )
+
+    def for_scope(self, scope: str) -> ScopedKeys:
+        """This keyring as the provider that seals under ``scope``'s key."""
+        if scope not in KEK_SCOPES:
+            raise KeyAccessError(f"scope {scope!r} seals no files (one of {KEK_SCOPES})")
+        self.require(scope)
+        return ScopedKeys(self, scope)
+
+    def for_kek(self, kek_id: str) -> Keyring | ScopedKeys:
+        """The provider that seals what ``kek_id`` sealed: its scope's (a re-wrap keeps
+        a file in its scope)."""
+        scope = _kek_scope(kek_id)
+        return self if scope is None else self.for_scope(scope)
+
+    def active_kek(self, scope: str | None) -> str:
+        """The id of the active KEK that seals for ``scope``."""
+        for k in self._keys:
+            if k.active and (k.scope is None or k.scope == scope):
+                return k.id
+        assert scope is not None
+        self.require(scope)
+        raise KeyAccessError(f"{self.path}: no active key for the {scope!r} scope")
+
     @property
     def active_kek_id(self) -> str:
-        return next(k.id for k in self._keys if k.active)
+        """The keyring as a provider seals under the vault scope (the custodian's); a
+        keyring without it, under the first scope it holds. See :meth:`for_scope`."""
+        held = [s for s in KEK_SCOPES if s in self.scopes]
+        if not held:
+            self.require("published")
+        return self.active_kek(held[0])
+
+    def _kek_scopes(self, scope: str | None) -> list[str]:
+        if scope is not None:
+            self.for_scope(scope)
+            return [scope]
+        return [s for s in KEK_SCOPES if s in self.scopes]
 
     # ---------------------------------------------------------------- KeyEncryptionProvider
 
     def wrap_key(self, data_key: bytes, associated_data: bytes) -> tuple[str, bytes]:
-        kek = self.active_kek_id
+        return self.wrap_with(self.active_kek_id, data_key, associated_data)
+
+    def wrap_with(self, kek: str, data_key: bytes, associated_data: bytes) -> tuple[str, bytes]:
         nonce = secrets.token_bytes(12)
         wrapped = AESGCM(self._kek_bytes[kek]).encrypt(
             nonce, data_key, _WRAP_LABEL + kek.encode() + associated_data
@@ -197,6 +342,14 @@ class Keyring:
     def unwrap_key(self, kek_id: str, wrapped: bytes, associated_data: bytes) -> bytes:
         kek = self._kek_bytes.get(kek_id)
         if kek is None:
+            scope = _kek_scope(kek_id)
+            if scope is not None and scope not in self.scopes:
+                raise ScopeError(
+                    f"sealed under the {scope!r} scope's key {kek_id}: keyring {self.path} "
+                    f"does not hold that scope ({SCOPE_ROLES[scope]})",
+                    scope=scope,
+                    keyring=str(self.path),
+                )
             raise KeyAccessError(
                 f"sealed under key {kek_id}, which keyring {self.path} does not hold"
             )
@@ -212,11 +365,14 @@ class Keyring:
     # ---------------------------------------------------------------- KeyProvider
 
     def pseudonym_key(self) -> bytes:
+        if self._pseudonym is None:
+            self.require("pseudonym")
+        assert self._pseudonym is not None
         return self._pseudonym
 
     @property
     def pseudonym_key_id(self) -> str:
-        return key_id(self._pseudonym)
+        return key_id(self.pseudonym_key())
 
     # ---------------------------------------------------------------- Signer
 
@@ -234,34 +390,46 @@ class Keyring:
 
     # ---------------------------------------------------------------- internals
 
-    def _add_kek(self) -> KekInfo:
+    def _add_kek(self, scope: str | None) -> KekInfo:
         info = KekInfo(
-            id=f"kek-{secrets.token_hex(6)}",
+            id=f"kek-{scope}-{secrets.token_hex(6)}" if scope else f"kek-{secrets.token_hex(6)}",
             created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             active=True,
+            scope=scope,
         )
-        self._keys = [KekInfo(k.id, k.created, False) for k in self._keys] + [info]
+        self._keys = [
+            KekInfo(k.id, k.created, False if k.scope == scope else k.active, k.scope)
+            for k in self._keys
+        ] + [info]
         self._kek_bytes[info.id] = secrets.token_bytes(32)
         return info
 
     def _save(self) -> None:
         from privacy._atomic import atomic_path
 
+        keys: list[dict[str, Any]] = [
+            {"id": k.id, "created": k.created, "active": k.active}
+            | ({"scope": k.scope} if k.scope else {})
+            for k in self._keys
+        ]
         document: dict[str, Any] = {
             "format": FORMAT,
-            "version": 1,
+            "version": self.version,
             "kdf": self._kdf,
-            "keys": [{"id": k.id, "created": k.created, "active": k.active} for k in self._keys],
-            "pseudonym_key_id": self.pseudonym_key_id,
+            "keys": keys,
             "signing": {"id": self.signing_key_id, "public_key": self.signing_public_key.hex()},
         }
-        material = {
+        if self.version == 2:
+            document["scopes"] = sorted(self.scopes, key=SCOPES.index)
+        material: dict[str, Any] = {
             "keks": {k: _b64(v) for k, v in self._kek_bytes.items()},
-            "pseudonym": _b64(self._pseudonym),
             "signing": _b64(
                 self._signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
             ),
         }
+        if self._pseudonym is not None:
+            document["pseudonym_key_id"] = key_id(self._pseudonym)
+            material["pseudonym"] = _b64(self._pseudonym)
         nonce = secrets.token_bytes(12)
         sealed = AESGCM(self._derived).encrypt(nonce, _canonical(material), _canonical(document))
         document |= {"nonce": _b64(nonce), "secrets": _b64(sealed)}

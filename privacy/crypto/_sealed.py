@@ -44,7 +44,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from privacy.crypto._provider import KeyEncryptionProvider
-from privacy.errors import IntegrityError, PrivpipeError
+from privacy.errors import IntegrityError, PrivpipeError, ScopeError
 
 __all__ = [
     "DEFAULT_SEGMENT_SIZE",
@@ -260,6 +260,8 @@ def _check_associated(name: str, header: SealedHeader, expected: Mapping[str, st
 def _unwrap(name: str, header: SealedHeader, provider: KeyEncryptionProvider) -> bytes:
     try:
         return provider.unwrap_key(header.kek_id, header.wrapped_key, header.digest())
+    except ScopeError as exc:  # keeps which scope and keyring (the refusal is audited)
+        raise ScopeError(f"{name}: {exc}", scope=exc.scope, keyring=exc.keyring) from None
     except PrivpipeError as exc:
         raise type(exc)(f"{name}: {exc}") from None
 
@@ -393,6 +395,9 @@ def rewrap_file(path: Path, provider: KeyEncryptionProvider) -> tuple[str, str]:
         header = read_header(src, str(path))
         data_key = _unwrap(str(path), header, provider)
         old = header.kek_id
+        for_kek = getattr(provider, "for_kek", None)  # a keyring: keep the file's scope
+        if for_kek is not None:
+            provider = for_kek(old)
         kek_id, wrapped = provider.wrap_key(data_key, header.digest())
         if kek_id == old:
             return old, kek_id

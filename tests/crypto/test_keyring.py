@@ -42,14 +42,25 @@ def test_edited_metadata_is_refused(keyring: Keyring) -> None:
         Keyring.open(keyring.path, PASSPHRASE)
 
 
-def test_rotate_adds_an_active_key_and_keeps_the_old(keyring: Keyring) -> None:
+def test_rotate_adds_an_active_key_per_scope_and_keeps_the_old(keyring: Keyring) -> None:
     first = keyring.active_kek_id
     new = keyring.rotate()
+    assert [k.scope for k in new] == ["vault", "published"]
     reopened = Keyring.open(keyring.path, PASSPHRASE)
-    assert reopened.active_kek_id == new.id != first
-    assert [k.active for k in reopened.list_keys()] == [False, True]
+    assert reopened.active_kek_id == new[0].id != first  # the keyring seals as the vault
+    assert reopened.for_scope("published").active_kek_id == new[1].id
+    assert [(k.scope, k.active) for k in reopened.list_keys()] == [
+        ("vault", False),
+        ("published", False),
+        ("vault", True),
+        ("published", True),
+    ]
     kek, wrapped = reopened.wrap_key(b"k" * 32, b"aad")
-    assert kek == new.id and reopened.unwrap_key(kek, wrapped, b"aad") == b"k" * 32
+    assert kek == new[0].id and reopened.unwrap_key(kek, wrapped, b"aad") == b"k" * 32
+    (published,) = reopened.rotate("published")
+    again = Keyring.open(keyring.path, PASSPHRASE)
+    assert again.active_kek_id == new[0].id  # the vault's key is kept
+    assert again.for_scope("published").active_kek_id == published.id != new[1].id
 
 
 def test_create_refuses_to_overwrite(keyring: Keyring) -> None:
