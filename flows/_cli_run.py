@@ -72,10 +72,8 @@ def check_policy_and_input(input_path: Path, policy_file: Path, out: Path) -> An
     from privacy.io import detect_format, plain_name
     from privacy.policy import load_policy
     from privacy.policy_signing import enforce_policy_signature
-    from privacy.stages import check_supported
 
     policy = load_policy(policy_file)
-    check_supported(policy)
     enforce_policy_signature(policy)  # signed policies: refused here, before Prefect starts
     if not input_path.is_file():
         raise InputError(f"{input_path}: input file not found")

@@ -28,6 +28,7 @@ from flows import _cli_detect  # noqa: F401  # isort: skip
 from flows import _cli_kanon  # noqa: F401  # isort: skip
 from flows import _cli_train  # noqa: F401  # isort: skip
 from flows import _cli_keys  # noqa: F401  # isort: skip
+from flows import _cli_reid  # noqa: F401  # isort: skip
 from flows import _cli_audit  # noqa: F401  # isort: skip
 from flows import _cli_report  # noqa: F401  # isort: skip
 from flows import _cli_policy  # noqa: F401  # isort: skip

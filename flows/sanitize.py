@@ -385,7 +385,6 @@ def sanitize_flow(
     folder); with Dask workers on other machines, a folder every worker can reach.
     """
     policy: Policy = load_policy(policy_path)
-    stages.check_supported(policy)
     signed = enforce_policy_signature(policy)  # {} or {"signed_by": [...]}; signed policies
     if partition_rows < 1:
         raise PolicyError(f"partition_rows: must be at least 1, not {partition_rows}")

@@ -24,7 +24,7 @@ import polars as pl
 from privacy import __version__, kanon
 from privacy.crypto import KeyEncryptionProvider, KeyProvider, SealedWriter, is_sealed
 from privacy.detect import TextScanner, classify_columns
-from privacy.errors import PolicyError, PrivacyGuaranteeError
+from privacy.errors import PrivacyGuaranteeError
 from privacy.io import (
     SEALED_SUFFIX,
     atomic_path,
@@ -47,7 +47,6 @@ __all__ = [
     "Gate",
     "StageRecord",
     "anonymize",
-    "check_supported",
     "count",
     "detect",
     "gate",
@@ -89,20 +88,6 @@ class StageRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def check_supported(policy: Policy) -> None:
-    """Refuse settings whose promise this version cannot keep yet, rather than ignore them.
-
-    (Training settings are recorded and not yet acted on; a reversible pseudonym would
-    promise a control that does not exist yet.)
-    """
-    label = str(policy.source) if policy.source else "<policy>"
-    for name, spec in policy.columns.items():
-        if getattr(spec, "reversible", False):
-            raise PolicyError(
-                f"{label}: columns.{name}.reversible: re-identification is not available yet"
-            )
 
 
 class _Timer:

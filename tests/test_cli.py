@@ -111,21 +111,3 @@ def test_sanitize_refuses_non_empty_output(
     assert code == 2
     assert "output folder exists and is not empty (use --overwrite)" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["something"]
-
-
-def test_a_setting_not_yet_available_is_refused_not_ignored(
-    tmp_path: Path, people_csv: Path, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import yaml
-
-    data = yaml.safe_load(demo_policy_path.read_text())
-    data["columns"]["person_id"]["reversible"] = True
-    policy = tmp_path / "p.yaml"
-    policy.write_text(yaml.safe_dump(data))
-    out = tmp_path / "o"
-    code = main(["sanitize", str(people_csv), "--policy", str(policy), "--out", str(out)])
-    assert code == 2
-    assert "columns.person_id.reversible: re-identification is not available yet" in (
-        capsys.readouterr().err
-    )
-    assert not out.exists()
