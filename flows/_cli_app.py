@@ -144,6 +144,14 @@ AuditOption = Annotated[
 ]
 
 
+def _audit_target(ring: Any, audit: Path | None) -> None:
+    """Check, before a key operation, that ``ring`` may sign its trail (a trail the
+    pipeline signed needs the audit scope): refused up front, not after the work."""
+    from privacy.audit import AuditTrail
+
+    AuditTrail(audit or ring.path.parent / "audit.jsonl", ring)
+
+
 def _audit_key_op(ring: Any, audit: Path | None, step: str, **fields: Any) -> None:
     """Record a key operation in the keyring's trail (or --audit), signed at once."""
     from privacy.audit import AuditTrail

@@ -13,6 +13,7 @@ from flows._cli_app import (
     AuditOption,
     KeyringOption,
     _audit_key_op,
+    _audit_target,
     _input_and_keyring,
     _open_keyring,
     _pairs,
@@ -98,6 +99,7 @@ def keys_rotate(
 ) -> None:
     """Add a new active key-encryption key per scope; older keys stay for decryption."""
     ring = _open_keyring(keyring)
+    _audit_target(ring, audit)
     before = {k.scope: k.id for k in ring.list_keys() if k.active}
     new = ring.rotate(scope)
     moves = {info.scope or "all": f"{before.get(info.scope)} -> {info.id}" for info in new}
@@ -126,6 +128,7 @@ def keys_export(
     scope it gets a signing key of its own: what its holder records is signed, never
     as the pipeline."""
     ring = _open_keyring(keyring)
+    _audit_target(ring, audit)
     passphrase = os.environ.get("PRIVPIPE_NEW_PASSPHRASE") or typer.prompt(
         f"Passphrase for the new keyring {out}",
         hide_input=True,
@@ -152,6 +155,7 @@ def keys_rewrap(
     from privacy.crypto import rewrap_file
 
     ring = _open_keyring(keyring)
+    _audit_target(ring, audit)
     moved: dict[str, str] = {}
     try:
         for path in files:
@@ -187,6 +191,7 @@ def encrypt(
     from privacy.hashing import sha256_file
 
     ring = _input_and_keyring(source, keyring)
+    _audit_target(ring, audit)
     header = seal_file(source, target, ring, _pairs(ad or [], "--ad"))
     _audit_key_op(
         ring,
@@ -215,6 +220,7 @@ def decrypt(
     from privacy.hashing import sha256_file
 
     ring = _input_and_keyring(source, keyring)
+    _audit_target(ring, audit)
     try:
         unseal_file(source, target, ring, expected=_pairs(expect or [], "--expect") or None)
     except Exception as exc:

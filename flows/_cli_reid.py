@@ -14,7 +14,14 @@ from typing import Annotated
 
 import typer
 
-from flows._cli_app import AuditOption, KeyringOption, _audit_key_op, _open_keyring, app
+from flows._cli_app import (
+    AuditOption,
+    KeyringOption,
+    _audit_key_op,
+    _audit_target,
+    _open_keyring,
+    app,
+)
 
 
 @app.command()
@@ -38,6 +45,7 @@ def reidentify(
 
     loaded = load_policy(policy)
     ring = _open_keyring(keyring)
+    _audit_target(ring, audit)
     record = {
         "policy": {"name": loaded.name, "sha256": loaded.hash},
         "column": column,

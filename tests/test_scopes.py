@@ -124,3 +124,26 @@ def test_the_analyst_reads_and_trains_but_is_refused_the_raw_side(
     ]
     assert all(r["outcome"] == "refused" and r["actor"]["user"] for r in refusals)
     assert main(["audit", "verify", str(analyst.parent / "audit.jsonl"), *k]) == 0
+
+
+def test_a_key_operation_on_the_pipelines_trail_is_refused_before_it_runs(
+    tmp_path: Path,
+    rings: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    custodian, analyst = rings
+    pipeline_trail = custodian.parent / "audit.jsonl"  # signed by the pipeline's key
+    plain = tmp_path / "notes.txt"
+    plain.write_text("nothing personal\n")
+    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", ANALYST)
+    sealed = tmp_path / "notes.txt.sealed"
+    args = ["encrypt", str(plain), str(sealed), "--keyring", str(analyst)]
+    capsys.readouterr()
+    assert main([*args, "--audit", str(pipeline_trail)]) == 2
+    assert "needs the 'audit' scope" in _error_line(capsys)
+    assert not sealed.exists()  # refused before the work, not after
+    (refusal,) = [
+        r for r in read_trail(analyst.parent / "audit.jsonl") if r.get("step") == "access.refused"
+    ]
+    assert refusal["params"] == {"command": "encrypt", "scope": "audit", "keyring": str(analyst)}
