@@ -144,6 +144,28 @@ AuditOption = Annotated[
 ]
 
 
+def trusted_key(public_key: str | None, keyring: Path | None) -> bytes | None:
+    """The Ed25519 key a trail is verified against: --public-key (hex), else the public
+    half of --keyring's signing key (no passphrase needed), else None."""
+    from privacy.errors import KeyAccessError
+
+    if public_key:
+        try:
+            return bytes.fromhex(public_key)
+        except ValueError:
+            raise KeyAccessError("--public-key: not a hex string") from None
+    if keyring is not None:
+        from privacy.crypto import read_public_signing_key
+
+        return read_public_signing_key(keyring)[1]
+    return None
+
+
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace outputs in a non-empty folder.")
+]
+
+
 def _audit_target(ring: Any, audit: Path | None) -> None:
     """Check, before a key operation, that ``ring`` may sign its trail (a trail the
     pipeline signed needs the audit scope): refused up front, not after the work."""

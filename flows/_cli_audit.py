@@ -13,6 +13,7 @@ from flows._cli_app import (
     _fmt,
     audit_app,
     keyring_option,
+    trusted_key,
 )
 
 
@@ -30,17 +31,10 @@ def audit_verify(
 ) -> None:
     """Check every hash, link and signature. Exit 0 if intact, 3 naming the first bad line."""
     from privacy.audit import verify_trail
-    from privacy.crypto import read_public_signing_key
     from privacy.errors import KeyAccessError
 
-    if public_key:
-        try:
-            trusted = bytes.fromhex(public_key)
-        except ValueError:
-            raise KeyAccessError("--public-key: not a hex string") from None
-    elif keyring is not None:
-        trusted = read_public_signing_key(keyring)[1]
-    else:
+    trusted = trusted_key(public_key, keyring)
+    if trusted is None:
         raise KeyAccessError("audit verify needs the trusted key: --keyring K or --public-key HEX")
     summary = verify_trail(path, trusted)
     typer.echo(

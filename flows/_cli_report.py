@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows._cli_app import _err, app, keyring_option
+from flows._cli_app import _err, app, keyring_option, trusted_key
 
 
 @app.command()
@@ -30,19 +30,9 @@ def report(
     """Write a self-contained HTML report a reviewer can read: summary, audit trail
     verification, policy, timeline, PII findings, k-anonymity and risk, differential
     privacy, keys. Counts, hashes and figures only; it fetches nothing."""
-    from privacy.crypto import read_public_signing_key
     from privacy.io import atomic_write_bytes
     from privacy.report import build_report
 
-    trusted = None
-    if public_key is not None:
-        try:
-            trusted = bytes.fromhex(public_key)
-        except ValueError:
-            from privacy.errors import KeyAccessError
-
-            raise KeyAccessError("--public-key: not hex") from None
-    elif keyring is not None:
-        trusted = read_public_signing_key(keyring)[1]
+    trusted = trusted_key(public_key, keyring)
     atomic_write_bytes(out, build_report(run_dir, trusted).encode("utf-8"))
     _err(f"wrote {out}")

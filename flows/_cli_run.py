@@ -18,6 +18,7 @@ from flows._cli_app import (
     DEMO_PASSPHRASE,
     PASSPHRASE_ENV,
     AuditOption,
+    OverwriteOption,
     _err,
     _open_keyring,
     app,
@@ -228,7 +229,7 @@ def _dask_runner(scale: ScaleOut, keyring: Path) -> Any:
     scheduler at ``dask_address``. Workers unlock the keyring with PRIVPIPE_PASSPHRASE
     and report to the Prefect server in PREFECT_API_URL; without one set, the temporary
     server is started here and its address exported, so that workers do not each start
-    their own (23-51 s each, measured)."""
+    their own (tens of seconds each)."""
     from prefect_dask.task_runners import DaskTaskRunner
 
     from flows._cli_app import _passphrase
@@ -259,9 +260,7 @@ def sanitize(
     ],
     policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace outputs in a non-empty folder.")
-    ] = False,
+    overwrite: OverwriteOption = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="End stdout with one JSON summary line.")
     ] = False,

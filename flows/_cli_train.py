@@ -10,6 +10,7 @@ import typer
 
 from flows._cli_app import (
     _STATE,
+    OverwriteOption,
     _err,
     _open_keyring,
     _stderr_console,
@@ -59,9 +60,7 @@ def train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder.")],
     device: DeviceOption = "auto",
     ledger: LedgerOption = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace outputs in a non-empty folder.")
-    ] = False,
+    overwrite: OverwriteOption = False,
     as_json: JsonOption = False,
     resume: Annotated[
         bool,
@@ -169,9 +168,7 @@ def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder: sanitized/ and model/.")],
     device: DeviceOption = "auto",
     ledger: LedgerOption = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace outputs in non-empty folders.")
-    ] = False,
+    overwrite: OverwriteOption = False,
     as_json: JsonOption = False,
     keyring: Annotated[
         Path | None, keyring_option("Keyring that seals the vault, outputs and weights.")

@@ -24,9 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import itertools
-import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,79 +40,23 @@ from prefect.runtime import flow_run  # noqa: E402
 from flows.sanitize import sanitize_flow  # noqa: E402
 from privacy.errors import InputError, ServerError  # noqa: E402
 from privacy.hashing import sha256_file  # noqa: E402
-from privacy.io import atomic_write_json, private_dir  # noqa: E402
+from privacy.io import atomic_write_json  # noqa: E402
 from privacy.policy import load_policy  # noqa: E402
+from privacy.schedule import (  # noqa: E402
+    MANIFEST_FILE,
+    STATE_FILE,
+    make_run_folder,
+    read_json,
+    unchanged_since,
+)
 
 __all__ = [
     "ARTIFACT_KEY",
-    "STATE_FILE",
-    "make_run_folder",
-    "run_folder_name",
     "scheduled_sanitize_flow",
     "serve_schedule",
-    "unchanged_since",
 ]
 
-STATE_FILE = "latest.json"
-MANIFEST_FILE = "manifest.json"
 ARTIFACT_KEY = "privpipe-scheduled-run"
-_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{6}Z(-\d+)?$")
-
-
-# --------------------------------------------------------------------------- run folders
-
-
-def run_folder_name(moment: dt.datetime) -> str:
-    """``2026-11-29T074512Z``: the UTC second a run started, safe in any file system."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
-
-
-def make_run_folder(root: Path, moment: dt.datetime | None = None) -> Path:
-    """Create and return a new dated folder under ``root``; never one that exists.
-
-    ``mkdir`` without ``exist_ok`` is the claim, so two runs (or two serving
-    processes) starting in the same second get ``STAMP`` and ``STAMP-2``. Folders it
-    creates are 0700.
-    """
-    stamp = run_folder_name(moment or dt.datetime.now(dt.UTC))
-    private_dir(root)
-    for n in itertools.count(1):
-        folder = root / (stamp if n == 1 else f"{stamp}-{n}")
-        try:
-            private_dir(folder, exist_ok=False)
-        except FileExistsError:
-            continue
-        return folder
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def unchanged_since(root: Path, input_sha256: str, policy_sha256: str) -> str | None:
-    """The folder name of the last successful run if it processed this very input
-    (by SHA-256) under this very policy, else None.
-
-    ``ROOT/latest.json`` says which run succeeded last; that run's own manifest must
-    still be there and record the same input and policy hashes. Anything missing or
-    unreadable means "changed": the run goes ahead.
-    """
-    state = _read_json(root / STATE_FILE)
-    if state is None or not isinstance(state.get("run"), str) or not _FOLDER.match(state["run"]):
-        return None
-    manifest = _read_json(root / state["run"] / MANIFEST_FILE)
-    if manifest is None:
-        return None
-    recorded_input = (manifest.get("input") or {}).get("sha256")
-    recorded_policy = (manifest.get("policy") or {}).get("sha256")
-    if recorded_input == input_sha256 and recorded_policy == policy_sha256:
-        return str(state["run"])
-    return None
 
 
 # --------------------------------------------------------------------------- the flow
@@ -159,7 +100,7 @@ def scheduled_sanitize_flow(
     summary = sanitize_flow(
         input_path=str(source), policy_path=policy_path, out_dir=str(out), keyring_path=keyring_path
     )
-    manifest = _read_json(out / MANIFEST_FILE) or {}
+    manifest = read_json(out / MANIFEST_FILE) or {}
     processed = (manifest.get("input") or {}).get("sha256") or digest  # what ingest read
     atomic_write_json(
         root / STATE_FILE,

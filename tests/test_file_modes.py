@@ -126,7 +126,7 @@ def test_prefect_home_is_made_private(
 def test_scheduled_run_folders_are_private(tmp_path: Path, permissive_umask: None) -> None:
     import datetime as dt
 
-    from flows.serve import make_run_folder
+    from privacy.schedule import make_run_folder
 
     moment = dt.datetime(2026, 11, 29, 7, 45, 12, tzinfo=dt.UTC)
     first = make_run_folder(tmp_path / "root", moment)

@@ -171,7 +171,7 @@ def test_wrong_passphrase_fails_before_any_server(
 
 
 def test_run_folders_are_dated_in_utc_and_never_reused(tmp_path: Path) -> None:
-    from flows.serve import make_run_folder
+    from privacy.schedule import make_run_folder
 
     moment = dt.datetime(2026, 11, 29, 8, 45, 12, 999, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     made = [make_run_folder(tmp_path / "root", moment).name for _ in range(3)]
@@ -179,7 +179,7 @@ def test_run_folders_are_dated_in_utc_and_never_reused(tmp_path: Path) -> None:
 
 
 def test_unchanged_since_needs_state_and_manifest_to_agree(tmp_path: Path) -> None:
-    from flows.serve import STATE_FILE, unchanged_since
+    from privacy.schedule import STATE_FILE, unchanged_since
 
     root = tmp_path / "root"
     (root / "2026-11-29T074512Z").mkdir(parents=True)
@@ -204,7 +204,8 @@ def test_unchanged_since_needs_state_and_manifest_to_agree(tmp_path: Path) -> No
 def test_unchanged_input_is_skipped_until_it_changes(
     tmp_path: Path, people: pl.DataFrame, demo_policy_path: Path
 ) -> None:
-    from flows.serve import ARTIFACT_KEY, STATE_FILE, scheduled_sanitize_flow
+    from flows.serve import ARTIFACT_KEY, scheduled_sanitize_flow
+    from privacy.schedule import STATE_FILE
 
     source = tmp_path / "people.csv"
     people.write_csv(source)
