@@ -48,7 +48,7 @@ def scan(
     if policy is not None:
         loaded = load_policy(policy)
         frame = read_input(input_path, loaded, ring)
-        scanner = TextScanner.from_policy(loaded.detection)
+        scanner = TextScanner.for_policy(loaded)
     else:
         frame = read_frame(input_path, keys=ring)
         scanner = TextScanner()

@@ -128,7 +128,7 @@ def detect_task(
 ) -> dict[str, Any]:
     policy = run_policy(policy_ref)
     work = Workspace(unlocked(keyring_path), run_id=run_id)
-    scanner = TextScanner.from_policy(policy.detection)
+    scanner = TextScanner.for_policy(policy)
     record = stages.detect(work.load(part["path"]), policy, scanner)
     return {"record": record.to_dict()}
 
@@ -141,7 +141,7 @@ def transform_task(
     policy = run_policy(policy_ref)
     ring = unlocked(keyring_path)
     work = Workspace(ring.for_scope(policy.keys.seal.intermediates), workdir, run_id=run_id)
-    scanner = TextScanner.from_policy(policy.detection)
+    scanner = TextScanner.for_policy(policy)
     keys = pseudonym_provider(policy, ring)
     frame, record = stages.transform(work.load(part["path"]), policy, keys, scanner)
     counts = stages.count(frame, policy, row_offset=part["offset"])
@@ -214,7 +214,7 @@ def gate_task(
 ) -> dict[str, Any]:
     policy = run_policy(policy_ref)
     work = Workspace(unlocked(keyring_path), run_id=run_id)
-    scanner = TextScanner.from_policy(policy.detection)
+    scanner = TextScanner.for_policy(policy)
     gate = stages.Gate(policy, scanner, total_rows=sum(p["rows"] for p in raw_parts))
     for raw, out in zip(raw_parts, parts, strict=True):
         gate.add(work.load(raw["path"]), work.load(out["path"]))

@@ -263,9 +263,19 @@ class DetectionSpec(_Strict):
     sample_rows: int = Field(1000, ge=1)
     score_threshold: float = Field(0.5, ge=0, le=1)
     language: Literal["en"] = "en"
-    entities: list[str] | None = None
+    entities: list[str] | None = Field(
+        None,
+        description="Entities to look for (default: every HIPAA Safe Harbor identifier and "
+        "NRP; see the README's table). A list narrows the set.",
+    )
     recognizers: list[RecognizerSpec] = Field(default_factory=list)
     allow_list: list[str] = Field(default_factory=list)
+    dates: Literal["remove", "keep_year"] = Field(
+        "remove", description="keep_year: a date in free text is replaced by its year."
+    )
+    ages: Literal["remove", "keep_under_90"] = Field(
+        "remove", description="keep_under_90: ages up to 89 stay in free text."
+    )
 
 
 class LDiversitySpec(_Strict):

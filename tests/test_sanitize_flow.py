@@ -353,8 +353,11 @@ def test_gate_fails_when_a_planted_ssn_survives(
     tmp_path: Path, people, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     policy = yaml.safe_load(demo_policy_path.read_text())
-    policy["columns"]["notes"]["entities"] = ["PERSON"]  # scrub names only: a policy mistake
-    policy_path = tmp_path / "names-only.yaml"
+    from privacy.detect import DEFAULT_ENTITIES
+
+    # scrub everything but SSNs: a policy mistake
+    policy["columns"]["notes"]["entities"] = [e for e in DEFAULT_ENTITIES if e != "US_SSN"]
+    policy_path = tmp_path / "no-ssn.yaml"
     policy_path.write_text(yaml.safe_dump(policy))
     source = tmp_path / "in.parquet"
     _with_notes(people, {3: "Her husband's SSN is 536-22-1874, on file."}).write_parquet(source)

@@ -77,7 +77,7 @@ def _build() -> Any:
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from privacy.detect._recognizers import REPLACED, builtin_recognizers
+    from privacy.detect._recognizers import build_registry
 
     nlp_engine = NlpEngineProvider(nlp_configuration=nlp_configuration()).create_engine()
     # The dependency parser is a third of the pipeline's time and nothing here reads it
@@ -85,9 +85,6 @@ def _build() -> Any:
     for nlp in getattr(nlp_engine, "nlp", {}).values():
         if "parser" in nlp.pipe_names:
             nlp.disable_pipe("parser")
-    engine = AnalyzerEngine(nlp_engine=nlp_engine, supported_languages=["en"])
-    for name in REPLACED:
-        engine.registry.remove_recognizer(name)
-    for recognizer in builtin_recognizers():
-        engine.registry.add_recognizer(recognizer)
-    return engine
+    return AnalyzerEngine(
+        nlp_engine=nlp_engine, registry=build_registry(nlp_engine), supported_languages=["en"]
+    )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import polars as pl
 
 from privacy.crypto import derive_subkey
-from privacy.detect._text import Span, replace_spans
+from privacy.detect._text import Span, replace_spans, year_of
 from privacy.policy import PseudonymizeRule, ScrubRule
 from privacy.transform._base import (
     ColumnOperator,
@@ -30,6 +30,7 @@ __all__ = ["Scrub", "identifier_columns"]
 
 _How = str | tuple[bytes, int, str]  # a constant, or (token subkey, length, prefix)
 _MIN_SPAN = 3  # shorter values ("Al", "7") would shred ordinary words
+_MAX_PASSES = 3  # detector passes over a text whose spans were replaced
 
 
 def identifier_columns(ctx: TransformContext, exclude: str) -> list[str]:
@@ -71,7 +72,13 @@ class Scrub(ColumnOperator):
         stats = ctx.stats.setdefault(self.column, {})
         column = self.column
 
+        keep_year = scanner is not None and scanner.keep_year
+
         def span_text(span: Span, original: str) -> str:
+            if keep_year and span.entity_type in ("DATE_TIME", "DATE_OF_BIRTH"):
+                year = year_of(original)
+                if year is not None:  # dates: keep_year
+                    return year
             if operator == "placeholder":
                 return f"<{span.entity_type}>"
             if operator == "redact":
@@ -87,13 +94,24 @@ class Scrub(ColumnOperator):
             stats["spans_replaced"] = stats.get("spans_replaced", 0) + found
             texts = rows.get_column(column).to_list()
             if scanner is not None:
-                for i, spans in enumerate(scanner.scan(texts)):
-                    if spans:
-                        texts[i] = replace_spans(texts[i], spans, span_text)
-                        for span in spans:
-                            name = f"entity:{span.entity_type}"
-                            stats[name] = stats.get(name, 0) + 1
-                        stats["spans_replaced"] += len(spans)
+                # Replacing a span changes the context the NER model reads the rest in
+                # ("last spring" is a date after an address becomes <STREET_ADDRESS>):
+                # scan what changed again, until the detector finds nothing, as the gate
+                # will scan it.
+                todo = list(range(len(texts)))
+                for _ in range(_MAX_PASSES):
+                    changed = []
+                    for i, spans in zip(todo, scanner.scan([texts[i] for i in todo]), strict=True):
+                        if spans:
+                            texts[i] = replace_spans(texts[i], spans, span_text)
+                            changed.append(i)
+                            for span in spans:
+                                name = f"entity:{span.entity_type}"
+                                stats[name] = stats.get(name, 0) + 1
+                            stats["spans_replaced"] += len(spans)
+                    todo = changed
+                    if not todo:
+                        break
             return pl.Series(column, texts, dtype=pl.String)
 
         inputs = pl.struct([self.source_as_text().alias(column), *[pl.col(s) for s in sources]])
