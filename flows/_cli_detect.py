@@ -106,16 +106,24 @@ def detect_text(
     threshold: Annotated[
         float, typer.Option("--threshold", min=0.0, max=1.0, help="Minimum score.")
     ] = 0.5,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Texts per batch.")] = 256,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Texts per batch.")] = 4096,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes for large corpora (default: the cores this process may use).",
+        ),
+    ] = None,
 ) -> None:
     """Find PII spans in a text corpus: {"id", "spans": [{"start", "end", "entity_type",
     "score"}]} per line, Python character offsets, end exclusive."""
-    from privacy.detect import TextScanner
+    from privacy.detect import TextScanner, default_workers
     from privacy.errors import InputError
     from privacy.io import atomic_path
 
     ids, texts = _read_corpus(input_path)
-    scanner = TextScanner(threshold=threshold)
+    scanner = TextScanner(threshold=threshold, workers=workers or default_workers())
     from rich.progress import Progress
 
     with (

@@ -39,7 +39,7 @@ from flows._keys import pseudonym_provider  # noqa: E402
 from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail  # noqa: E402
-from privacy.detect import TextScanner  # noqa: E402
+from privacy.detect import TextScanner, default_workers  # noqa: E402
 from privacy.errors import PolicyError  # noqa: E402
 from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
@@ -141,7 +141,8 @@ def transform_task(
     policy = run_policy(policy_ref)
     ring = unlocked(keyring_path)
     work = Workspace(ring.for_scope(policy.keys.seal.intermediates), workdir, run_id=run_id)
-    scanner = TextScanner.for_policy(policy)
+    # scrub's free text goes through a pool of processes when there is much of it
+    scanner = TextScanner.for_policy(policy, workers=default_workers())
     keys = pseudonym_provider(policy, ring)
     frame, record = stages.transform(work.load(part["path"]), policy, keys, scanner)
     counts = stages.count(frame, policy, row_offset=part["offset"])
@@ -214,7 +215,7 @@ def gate_task(
 ) -> dict[str, Any]:
     policy = run_policy(policy_ref)
     work = Workspace(unlocked(keyring_path), run_id=run_id)
-    scanner = TextScanner.for_policy(policy)
+    scanner = TextScanner.for_policy(policy, workers=default_workers())
     gate = stages.Gate(policy, scanner, total_rows=sum(p["rows"] for p in raw_parts))
     for raw, out in zip(raw_parts, parts, strict=True):
         gate.add(work.load(raw["path"]), work.load(out["path"]))

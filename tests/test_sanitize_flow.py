@@ -355,8 +355,11 @@ def test_gate_fails_when_a_planted_ssn_survives(
     policy = yaml.safe_load(demo_policy_path.read_text())
     from privacy.detect import DEFAULT_ENTITIES
 
-    # scrub everything but SSNs: a policy mistake
-    policy["columns"]["notes"]["entities"] = [e for e in DEFAULT_ENTITIES if e != "US_SSN"]
+    # scrub everything but SSNs and phone numbers (some region's plan accepts 536-22-1874):
+    # a policy mistake
+    policy["columns"]["notes"]["entities"] = [
+        e for e in DEFAULT_ENTITIES if e not in ("US_SSN", "PHONE_NUMBER")
+    ]
     policy_path = tmp_path / "no-ssn.yaml"
     policy_path.write_text(yaml.safe_dump(policy))
     source = tmp_path / "in.parquet"

@@ -2,12 +2,19 @@
 
 from privacy.detect._columns import ColumnFinding, classify_columns, name_hint
 from privacy.detect._engine import MODEL_PACKAGE, analyzer
+from privacy.detect._entities import DEFAULT_ENTITIES, IDENTIFIERS, Identifier
+from privacy.detect._normalize import NormalizedText, normalize
 from privacy.detect._recognizers import builtin_recognizers, policy_recognizers
 from privacy.detect._suggest import suggest_policy
-from privacy.detect._text import DEFAULT_ENTITIES, Span, TextScanner, merge_spans, replace_spans
+from privacy.detect._text import Span, TextScanner, default_workers, merge_spans, replace_spans
 
 __all__ = [
     "DEFAULT_ENTITIES",
+    "IDENTIFIERS",
+    "Identifier",
+    "NormalizedText",
+    "default_workers",
+    "normalize",
     "ColumnFinding",
     "classify_columns",
     "name_hint",

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -67,10 +69,10 @@ def builtin_recognizers() -> list[Any]:
 def build_registry(nlp_engine: Any) -> Any:
     """Presidio's whole predefined English registry (with its NER recognizer on
     ``nlp_engine``), plus what recognizers.yaml enables, extends and adds."""
-    from presidio_analyzer import RecognizerRegistry, predefined_recognizers
+    from presidio_analyzer import predefined_recognizers
 
     settings = presidio_settings()
-    registry = RecognizerRegistry(supported_languages=["en"])
+    registry = _registry_class()(supported_languages=["en"])
     registry.load_predefined_recognizers(languages=["en"], nlp_engine=nlp_engine)
     for entry in settings.get("remove") or []:
         registry.remove_recognizer(entry["name"])
@@ -109,6 +111,23 @@ def policy_recognizers(specs: Iterable[RecognizerSpec]) -> list[Any]:
     return out
 
 
+# Seven or more digits with only what people write between a number's digits (and an
+# extension): the least a phone number has.
+_PHONE_CANDIDATE = re.compile(
+    r"[+(]*\d(?:[\s().\-/\u2010-\u2015]{0,4}\d){6,}(?:\s*(?:x|ext\.?|extension|#)\s*\d{1,6})?",
+    re.I,
+)
+_PHONE_MARGIN = 16
+# privpipe's nanp-separated pattern (recognizers.yaml), less its extension: a candidate it
+# matches whole is found by that pattern, at a higher score than the matcher gives.
+_NANP = re.compile(r"(?:(?:\+1|001|1)[-. ]?)?(?:\(\d{3}\)\s?|\d{3}[-. ])\d{3}[-. ]\d{4}")
+
+
+def _covers(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    """Whether one of ``spans`` holds the candidate's digits (its brackets aside)."""
+    return any(a <= start + 2 and end <= b for a, b in spans)
+
+
 _FORMATTED = re.compile(r"^\+|[()]|\d[-. /]\d")
 # Dates and times that some region's numbering plan happens to accept (2024-03-02).
 _DATE_LIKE = re.compile(
@@ -131,16 +150,39 @@ def _phone_recognizer_class() -> type:
             self.formatted_score = formatted_score
 
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> Any:
-            if sum(c.isdigit() for c in text) < 7:
-                return []
+            # Presidio runs the matcher once per region over the whole text. Here it runs
+            # only over the stretches that can hold a number (seven digits or more, with
+            # separators), with some text either side for its own boundary checks (12:00:00
+            # is a time), and stops at the first regions whose matches cover the stretch.
+            import phonenumbers
+
             results = []
-            for result in super().analyze(text, entities, nlp_artifacts):
-                written = text[result.start : result.end]
-                if _DATE_LIKE.fullmatch(written):
-                    continue
-                if _FORMATTED.search(written):
-                    result.score = max(result.score, self.formatted_score)
-                results.append(result)
+            for candidate in _PHONE_CANDIDATE.finditer(text):
+                if _DATE_LIKE.fullmatch(candidate.group()) or _NANP.fullmatch(candidate.group()):
+                    continue  # a date; or a North American number privpipe's pattern finds
+                start = max(0, candidate.start() - _PHONE_MARGIN)
+                window = text[start : candidate.end() + _PHONE_MARGIN]
+                spans: list[tuple[int, int]] = []
+                for region in self.supported_regions:
+                    for match in phonenumbers.PhoneNumberMatcher(
+                        window, region, leniency=self.leniency or 0
+                    ):
+                        span = (match.start + start, match.end + start)
+                        if span in spans:
+                            continue
+                        spans.append(span)
+                        written = text[span[0] : span[1]]
+                        if _DATE_LIKE.fullmatch(written):
+                            continue
+                        result = self._get_recognizer_result(  # type: ignore[no-untyped-call]
+                            match, window, region, nlp_artifacts
+                        )
+                        result.start, result.end = span
+                        if _FORMATTED.search(written):
+                            result.score = max(result.score, self.formatted_score)
+                        results.append(result)
+                    if _covers(spans, candidate.start(), candidate.end()):
+                        break
             return results
 
     return PrivpipePhoneRecognizer
@@ -151,3 +193,117 @@ def __getattr__(name: str) -> Any:
     if name == "PrivpipePhoneRecognizer":
         return _phone_recognizer_class()
     raise AttributeError(name)
+
+
+def fewest_digits(regex: str) -> int:
+    """The fewest digits any match of ``regex`` holds (0 where it cannot tell: a
+    lookahead, a class that also matches other characters, syntax Python's parser does
+    not know). A text with fewer digits cannot match it."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        return _fewest_digits(_parser.parse(regex))
+    except Exception:
+        return 0
+
+
+def _fewest_digits(parsed: Any) -> int:
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    total = 0
+    for op, arg in parsed:
+        if op is c.LITERAL:
+            total += chr(arg).isdigit()
+        elif op is c.IN:
+            total += bool(arg) and all(_digit_only(o, a, c) for o, a in arg)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            low, _, sub = arg
+            total += low * _fewest_digits(sub)
+        elif op is c.SUBPATTERN:
+            total += _fewest_digits(arg[-1])
+        elif op is c.ATOMIC_GROUP:
+            total += _fewest_digits(arg)
+        elif op is c.BRANCH:
+            total += min(_fewest_digits(branch) for branch in arg[1])
+    return total
+
+
+def _digit_only(op: Any, arg: Any, c: Any) -> bool:
+    if op is c.CATEGORY:
+        return bool(arg is c.CATEGORY_DIGIT)
+    if op is c.RANGE:
+        return bool(arg[0] >= 48 and arg[1] <= 57)
+    return op is c.LITERAL and chr(arg).isdigit()
+
+
+def fewest_digits_of(recognizer: Any) -> int:
+    """The fewest digits a match of ``recognizer`` holds: the least over its patterns; 7
+    for privpipe's phone recognizer (its matcher needs seven); 0 for any other kind (the
+    NER model among them)."""
+    from presidio_analyzer import PatternRecognizer
+
+    patterns: list[Any] = getattr(recognizer, "patterns", None) or []
+    if isinstance(recognizer, PatternRecognizer) and patterns:
+        return min(fewest_digits(p.regex) for p in patterns)
+    if hasattr(recognizer, "formatted_score"):  # PrivpipePhoneRecognizer
+        return 7
+    return 0
+
+
+def _registry_class() -> type:
+    from presidio_analyzer import RecognizerRegistry
+
+    class PrivpipeRegistry(RecognizerRegistry):
+        """Presidio's registry, which can leave out, for one text, the recognizers that
+        need more digits than the text holds (:meth:`for_text`), and remembers which
+        recognizers serve a list of entities (Presidio works that out on every call)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._local = threading.local()
+            self._served: dict[Any, list[Any]] = {}
+            self._needs: dict[str, int] = {}
+
+        @contextmanager
+        def for_text(self, text: str) -> Iterator[None]:
+            self._local.digits = len(_DIGIT.findall(text))
+            try:
+                yield
+            finally:
+                self._local.digits = None
+
+        def add_recognizer(self, recognizer: Any) -> None:
+            self._served.clear()
+            super().add_recognizer(recognizer)
+
+        def remove_recognizer(self, *args: Any, **kwargs: Any) -> None:
+            self._served.clear()
+            super().remove_recognizer(*args, **kwargs)
+
+        def get_recognizers(
+            self,
+            language: str,
+            entities: list[str] | None = None,
+            all_fields: bool = False,
+            ad_hoc_recognizers: list[Any] | None = None,
+        ) -> list[Any]:
+            key = (language, tuple(entities or ()), all_fields, tuple(ad_hoc_recognizers or ()))
+            served = self._served.get(key)
+            if served is None:
+                served = super().get_recognizers(language, entities, all_fields, ad_hoc_recognizers)
+                self._served[key] = served
+            digits = getattr(self._local, "digits", None)
+            if digits is None:
+                return list(served)
+            return [r for r in served if self._need(r) <= digits]
+
+        def _need(self, recognizer: Any) -> int:
+            need = self._needs.get(recognizer.id)
+            if need is None:
+                need = self._needs[recognizer.id] = fewest_digits_of(recognizer)
+            return need
+
+    return PrivpipeRegistry
+
+
+_DIGIT = re.compile(r"\d")

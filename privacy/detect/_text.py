@@ -95,7 +95,7 @@ class TextScanner:
         threshold: float = 0.5,
         allow_list: Sequence[str] = (),
         recognizers: Sequence[Any] = (),
-        batch_size: int = 64,
+        batch_size: int = 256,
         workers: int = 1,
         keep_year: bool = False,
         keep_ages_under_90: bool = False,
@@ -197,6 +197,20 @@ class TextScanner:
             return age_under_90(value)
         return False
 
+    def warm_up(self) -> None:
+        """Load the model now (here and in every worker process) rather than in the first
+        scan: for benchmarks, and for a long-lived process before its first batch."""
+        from privacy.detect._engine import analyzer
+
+        analyzer()
+        if self.workers > 1:
+            pool = _pool(self.workers)
+            seen: set[int] = set()
+            for _ in range(20):  # each worker answers once its initializer has loaded
+                seen |= set(pool.map(_pid, range(self.workers * 4)))
+                if len(seen) >= self.workers:
+                    break
+
     def _analyze_many(self, texts: list[str], context: list[str]) -> list[list[Span]]:
         if self.workers > 1 and len(texts) >= _POOL_MIN_TEXTS:
             pool = _pool(self.workers)
@@ -225,6 +239,9 @@ class TextScanner:
             kwargs["allow_list"] = self.allow_list
         if context:
             kwargs["context"] = context
+        # A text with fewer digits than a recognizer's patterns need skips it (the
+        # fewest, read off each regex: see PrivpipeRegistry).
+        registry = engine.registry
         ner = [t for t in texts if _MAY_HOLD_A_NAME.search(t)]
         found: dict[str, list[Any]] = {}
         if ner:
@@ -234,12 +251,16 @@ class TextScanner:
             )
             for text, doc in zip(ner, docs, strict=True):
                 artifacts = _with_words_as_lemmas(nlp_engine._doc_to_nlp_artifact(doc, "en"))
-                found[text] = engine.analyze(text, language="en", nlp_artifacts=artifacts, **kwargs)
+                with registry.for_text(text):
+                    found[text] = engine.analyze(
+                        text, language="en", nlp_artifacts=artifacts, **kwargs
+                    )
         for text in texts:
             if text not in found:  # no letter at all: no name or place to find
-                found[text] = engine.analyze(
-                    text, language="en", nlp_artifacts=_tokens_only(engine, text), **kwargs
-                )
+                with registry.for_text(text):
+                    found[text] = engine.analyze(
+                        text, language="en", nlp_artifacts=_tokens_only(engine, text), **kwargs
+                    )
         return [
             merge_spans(
                 Span(r.start, r.end, r.entity_type, round(float(r.score), 4), _is_ner(r))
@@ -286,7 +307,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     if pool is None:
         import multiprocessing
 
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_load_engine
+        )
         _pools[workers] = pool
     return pool
 
@@ -304,6 +327,17 @@ def default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def _load_engine() -> None:
+    """A worker's start: its own analyzer, built before it takes any work."""
+    from privacy.detect._engine import analyzer
+
+    analyzer()
+
+
+def _pid(_: int) -> int:
+    return os.getpid()
 
 
 def _worker_scan(job: tuple[dict[str, Any], list[str], list[str]]) -> list[list[Span]]:

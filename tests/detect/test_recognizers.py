@@ -123,3 +123,67 @@ def test_texts_without_letters_skip_the_ner_model_only(scanner: TextScanner) -> 
 def test_merge_prefers_the_specific_entity_at_equal_length() -> None:
     spans = [Span(0, 10, "DATE_TIME", 0.95), Span(0, 10, "DATE_OF_BIRTH", 0.65)]
     assert [s.entity_type for s in merge_spans(spans)] == ["DATE_OF_BIRTH"]
+
+
+def test_a_pool_of_processes_finds_what_one_process_finds(
+    scanner: TextScanner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large scans go to spawned worker processes (their own analyzers); the spans, in the
+    original offsets, are the same as in this process."""
+    import privacy.detect._text as text_module
+
+    texts = [
+        f"Call Ann Lee at (221) 883-{2000 + i:04d} or mail ann{i}@example.org, SSN 536 22 1874"
+        if i % 3
+        else f"note {i}: nothing here"
+        for i in range(40)
+    ] + ["SSN \uff15\uff13\uff16-22-1874"]
+    expected = scanner.scan(texts)
+    monkeypatch.setattr(text_module, "_POOL_MIN_TEXTS", 8)
+    pooled = TextScanner(workers=2)
+    assert pooled.scan(texts) == expected
+    assert 2 in text_module._pools  # the work did go to the pool
+
+
+@pytest.mark.parametrize(
+    ("regex", "digits"),
+    [
+        (r"\b\d{3}-\d{2}-\d{4}\b", 9),
+        (r"[A-Z]\d{5}|\d{9}", 5),
+        (r"(?:\+1)?\(\d{3}\)\s?\d{3}", 6),  # the optional +1 counts for nothing
+        (r"(?=[A-Z0-9]*\d)[A-Z0-9]{17}", 0),  # a lookahead: cannot tell, so none
+        (r"[\w.]+@\w+", 0),
+        (r"(?P<broken", 0),  # unparseable: may match anything
+    ],
+)
+def test_fewest_digits_read_off_a_regex(regex: str, digits: int) -> None:
+    from privacy.detect._recognizers import fewest_digits
+
+    assert fewest_digits(regex) == digits
+
+
+def test_leaving_out_recognizers_by_digits_changes_no_finding(scanner: TextScanner) -> None:
+    """A text skips the recognizers that need more digits than it holds; every finding
+    is the same as with all of them run."""
+    from privacy.detect import analyzer
+    from privacy.detect._text import _is_ner
+
+    texts = [
+        "Call (221) 883-2051 or 415.555.0132x77, SSN 536-22-1874, card 4111 1111 1111 1111.",
+        "Born 1992-11-29 in Ohio; MRN 00481234; ZIP 30301; NHS 943 476 5919.",
+        "IBAN GB82 WEST 1234 5698 7654 32, passport 912803456, ITIN 912-70-1234.",
+        "Visit https://example.org at 10:30 with Ann Lee, aged 93, a Canadian.",
+        "In 1994 the club moved to Leeds , where it played until 2003 .",
+        "Dr. Smith (NPI 1245319599) saw patient 4471 on 03/04/2021.",
+    ]
+    engine = analyzer()
+    entities = scanner.entities
+    for text, found in zip(texts, scanner.scan(texts), strict=True):
+        every = engine.analyze(text, language="en", entities=entities, score_threshold=0.5)
+        unpruned = merge_spans(
+            Span(r.start, r.end, r.entity_type, round(float(r.score), 4), _is_ner(r))
+            for r in every
+        )
+        assert [(s.start, s.end, s.entity_type) for s in found] == [
+            (s.start, s.end, s.entity_type) for s in unpruned
+        ], text
