@@ -168,13 +168,19 @@ def test_leaving_out_recognizers_by_digits_changes_no_finding(scanner: TextScann
     from privacy.detect import analyzer
     from privacy.detect._text import _is_ner
 
+    # each text holds just the digits its finding needs: a recognizer left out wrongly
+    # loses it
     texts = [
-        "Call (221) 883-2051 or 415.555.0132x77, SSN 536-22-1874, card 4111 1111 1111 1111.",
-        "Born 1992-11-29 in Ohio; MRN 00481234; ZIP 30301; NHS 943 476 5919.",
-        "IBAN GB82 WEST 1234 5698 7654 32, passport 912803456, ITIN 912-70-1234.",
-        "Visit https://example.org at 10:30 with Ann Lee, aged 93, a Canadian.",
-        "In 1994 the club moved to Leeds , where it played until 2003 .",
-        "Dr. Smith (NPI 1245319599) saw patient 4471 on 03/04/2021.",
+        "SSN 536-22-1874 on file",
+        "ZIP 30301 please",
+        "MRN 00481234 noted",
+        "Born 1992-11-29 in Ohio",
+        "card 4111 1111 1111 1111",
+        "NPI 1245319599 for Dr. Smith",
+        "Call (221) 883-2051 today",
+        "passport 912803456 expired",
+        "In 1994 the club moved to Leeds , where Ann Lee played .",
+        "Visit https://example.org with Ann Lee, aged 93, a Canadian.",
     ]
     engine = analyzer()
     entities = scanner.entities
