@@ -40,7 +40,7 @@ def scan(
     """Classify each column from a sample with Presidio: entity, share, confidence.
 
     Never prints a value from the data."""
-    from privacy.detect import TextScanner, classify_columns, suggest_policy
+    from privacy.detect import TextScanner, classify_columns, draft_yaml, suggest_policy
     from privacy.io import read_frame, read_input
     from privacy.policy import load_policy
 
@@ -54,16 +54,14 @@ def scan(
         scanner = TextScanner()
     findings = classify_columns(frame, scanner, sample=sample)
     if suggest is not None:
-        import yaml
-
         from privacy.io import atomic_write_bytes
         from privacy.policy import policy_from_dict
 
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", input_path.name.split(".")[0]) or "draft"
-        draft = suggest_policy(name, findings)
+        draft = suggest_policy(name, findings, frame=frame)
         policy_from_dict(draft)  # a draft that does not validate is a bug, not a draft
         header = f"# Draft policy from `privpipe scan {input_path.name}`: review every rule.\n"
-        atomic_write_bytes(suggest, (header + yaml.safe_dump(draft, sort_keys=False)).encode())
+        atomic_write_bytes(suggest, (header + draft_yaml(draft)).encode())
         _err(f"wrote draft policy {suggest}")
     if as_json:
         typer.echo(

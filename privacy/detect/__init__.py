@@ -5,7 +5,7 @@ from privacy.detect._engine import MODEL_PACKAGE, analyzer
 from privacy.detect._entities import DEFAULT_ENTITIES, IDENTIFIERS, Identifier
 from privacy.detect._normalize import NormalizedText, normalize
 from privacy.detect._recognizers import builtin_recognizers, policy_recognizers
-from privacy.detect._suggest import suggest_policy
+from privacy.detect._suggest import draft_yaml, suggest_policy
 from privacy.detect._text import Span, TextScanner, default_workers, merge_spans, replace_spans
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Identifier",
     "NormalizedText",
     "default_workers",
+    "draft_yaml",
     "normalize",
     "ColumnFinding",
     "classify_columns",
