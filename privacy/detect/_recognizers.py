@@ -84,6 +84,10 @@ def build_registry(nlp_engine: Any) -> Any:
         registry.add_recognizer(cls(**options))
     for entry in settings.get("enable") or []:
         registry.add_recognizer(getattr(predefined_recognizers, entry["name"])())
+    for entry in _document().get("code") or []:
+        module, _, cls_name = entry["class"].rpartition(".")
+        cls = getattr(importlib.import_module(module), cls_name)
+        registry.add_recognizer(cls(**{k: v for k, v in entry.items() if k != "class"}))
     for recognizer in builtin_recognizers():
         registry.add_recognizer(recognizer)
     return registry
@@ -128,6 +132,9 @@ def _covers(spans: list[tuple[int, int]], start: int, end: int) -> bool:
     return any(a <= start + 2 and end <= b for a, b in spans)
 
 
+# 039-76-3566 is an SSN's grouping, which no numbering plan writes: no format bonus (Presidio's
+# "number" context word would otherwise lift it over the SSN next to "social security number").
+_SSN_SHAPED = re.compile(r"\d{3}([- .])\d{2}\1\d{4}")
 _FORMATTED = re.compile(r"^\+|[()]|\d[-. /]\d")
 # Dates and times that some region's numbering plan happens to accept (2024-03-02).
 _DATE_LIKE = re.compile(
@@ -178,7 +185,7 @@ def _phone_recognizer_class() -> type:
                             match, window, region, nlp_artifacts
                         )
                         result.start, result.end = span
-                        if _FORMATTED.search(written):
+                        if _FORMATTED.search(written) and not _SSN_SHAPED.fullmatch(written):
                             result.score = max(result.score, self.formatted_score)
                         results.append(result)
                     if _covers(spans, candidate.start(), candidate.end()):
@@ -188,10 +195,123 @@ def _phone_recognizer_class() -> type:
     return PrivpipePhoneRecognizer
 
 
+@cache
+def _name_recognizer_class() -> type:
+    from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
+
+    class PrivpipeNameRecognizer(EntityRecognizer):
+        """Given and family names from Faker's person lists for ``locales``, found as
+        words: lower-case (``ryan``, ``emma``), all-caps, or capitalized inside a
+        sentence, where the small NER model misses many. A name that is also a common
+        English word (Zipf frequency of at least ``common_word_zipf`` in wordfreq:
+        will, mark, grant, hope) is left to the model, and so is a word the model calls
+        a place or a group."""
+
+        def __init__(
+            self,
+            *,
+            locales: list[str],
+            common_word_zipf: float,
+            score: float,
+            context: list[str],
+        ) -> None:
+            self.locales = list(locales)
+            self.common_word_zipf = common_word_zipf
+            self.score = score
+            self.names: frozenset[str] = frozenset()
+            super().__init__(
+                supported_entities=["PERSON"], name="PrivpipeNameRecognizer", context=context
+            )
+
+        def load(self) -> None:
+            from faker import Faker
+            from wordfreq import zipf_frequency
+
+            names: set[str] = set()
+            for locale in self.locales:
+                provider = Faker(locale).provider("faker.providers.person")
+                for attr in ("first_names", "first_names_male", "first_names_female"):
+                    names.update(_words_of(getattr(provider, attr, ())))
+                names.update(_words_of(getattr(provider, "last_names", ())))
+            self.names = frozenset(
+                n for n in names if len(n) >= 3 and zipf_frequency(n, "en") < self.common_word_zipf
+            )
+
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> Any:
+            doc = getattr(nlp_artifacts, "tokens", None)
+            if doc is None:
+                return []
+            placed = {
+                i
+                for ent in getattr(doc, "ents", ())
+                if ent.label_ in _PLACES_AND_GROUPS
+                for i in range(ent.start, ent.end)
+            }
+            results = []
+            for i, token in enumerate(doc):
+                word = token.text
+                if i in placed or not word.isalpha() or word.lower() not in self.names:
+                    continue
+                title = word[0].isupper() and word[1:].islower()
+                if title and (i == 0 or doc[i - 1].text in _SENTENCE_START):
+                    continue  # a capital that may only open a sentence: the model's call
+                if not (title or word.islower() or word.isupper()):
+                    continue
+                results.append(
+                    RecognizerResult(
+                        "PERSON",
+                        token.idx,
+                        token.idx + len(word),
+                        self.score,
+                        analysis_explanation=AnalysisExplanation(_NAME_RECOGNIZER, self.score),
+                        recognition_metadata={
+                            RecognizerResult.RECOGNIZER_NAME_KEY: _NAME_RECOGNIZER,
+                            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                        },
+                    )
+                )
+            return results
+
+    return PrivpipeNameRecognizer
+
+
+@cache
+def _card_recognizer_class() -> type:
+    from presidio_analyzer import Pattern
+    from presidio_analyzer.predefined_recognizers import CreditCardRecognizer
+
+    class PrivpipeCardRecognizer(CreditCardRecognizer):
+        """Presidio's card recognizer (Luhn-checked, spaces and dashes allowed) for the
+        card numbers its issuer prefixes leave out: 12 to 19 digits with any first digit
+        (Maestro's 0604..., 12 digits). Only a number that passes the Luhn check is a
+        finding (Presidio then scores it 1.0); one that fails is dropped."""
+
+        def __init__(self, *, score: float) -> None:
+            pattern = Pattern("any-issuer", r"(?<![\d-])\d(?:[ -]?\d){11,18}(?![\d-])", score)
+            super().__init__(
+                patterns=[pattern], name="PrivpipeCardRecognizer", context=["card", "credit"]
+            )
+
+    return PrivpipeCardRecognizer
+
+
+_NAME_RECOGNIZER = "PrivpipeNameRecognizer"
+_PLACES_AND_GROUPS = frozenset({"GPE", "LOC", "FAC", "NORP"})
+_SENTENCE_START = frozenset({".", "!", "?", '"', "'", ":", "\n"})
+
+
+def _words_of(names: Any) -> set[str]:
+    return {n.lower() for n in names if isinstance(n, str) and n.isalpha()}
+
+
 def __getattr__(name: str) -> Any:
     # Presidio is imported only when a recognizer is built, not when this module is.
     if name == "PrivpipePhoneRecognizer":
         return _phone_recognizer_class()
+    if name == "PrivpipeNameRecognizer":
+        return _name_recognizer_class()
+    if name == "PrivpipeCardRecognizer":
+        return _card_recognizer_class()
     raise AttributeError(name)
 
 

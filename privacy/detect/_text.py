@@ -214,7 +214,7 @@ class TextScanner:
     def _analyze_many(self, texts: list[str], context: list[str]) -> list[list[Span]]:
         if self.workers > 1 and len(texts) >= _POOL_MIN_TEXTS:
             pool = _pool(self.workers)
-            size = max(self.batch_size, -(-len(texts) // (self.workers * 4)))
+            size = max(64, -(-len(texts) // (self.workers * 4)))  # four chunks a worker
             chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
             settings = self._settings()
             results: list[list[Span]] = []

@@ -124,3 +124,31 @@ def test_scrub_keeps_the_year_of_a_date() -> None:
     scanner = TextScanner.for_policy(policy)
     out, _ = apply_policy(frame, policy, None, scanner)
     assert out.get_column("notes")[0] == "Admitted on 2021 with pain."
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("lol i told ryan about it", "ryan"),  # lower case, as people write on the web
+        ("THANKS TO EMMA FOR THE HELP", "EMMA"),
+        ("We met with Kenny after the show.", "Kenny"),  # a given name the model misses
+    ],
+)
+def test_names_the_small_model_misses(scanner: TextScanner, text: str, name: str) -> None:
+    assert ("PERSON", name) in _found(scanner, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i will mark the grant as done",  # names that are common words stay words
+        "We drove to Portland last week.",  # a place the model knows is no person
+    ],
+)
+def test_common_words_and_places_are_not_names(scanner: TextScanner, text: str) -> None:
+    assert not [f for f in _found(scanner, text) if f[0] == "PERSON"], _found(scanner, text)
+
+
+def test_cards_of_any_issuer_are_luhn_checked(scanner: TextScanner) -> None:
+    assert ("CREDIT_CARD", "060442304113") in _found(scanner, "card 060442304113 declined")
+    assert not [f for f in _found(scanner, "card 060442304114 declined") if f[0] == "CREDIT_CARD"]

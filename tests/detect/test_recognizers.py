@@ -187,8 +187,7 @@ def test_leaving_out_recognizers_by_digits_changes_no_finding(scanner: TextScann
     for text, found in zip(texts, scanner.scan(texts), strict=True):
         every = engine.analyze(text, language="en", entities=entities, score_threshold=0.5)
         unpruned = merge_spans(
-            Span(r.start, r.end, r.entity_type, round(float(r.score), 4), _is_ner(r))
-            for r in every
+            Span(r.start, r.end, r.entity_type, round(float(r.score), 4), _is_ner(r)) for r in every
         )
         assert [(s.start, s.end, s.entity_type) for s in found] == [
             (s.start, s.end, s.entity_type) for s in unpruned
