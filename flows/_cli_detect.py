@@ -102,8 +102,19 @@ def detect_text(
     ],
     out: Annotated[Path, typer.Option("--out", "-o", metavar="OUT.jsonl", help="Spans per line.")],
     threshold: Annotated[
-        float, typer.Option("--threshold", min=0.0, max=1.0, help="Minimum score.")
-    ] = 0.5,
+        float | None,
+        typer.Option(
+            "--threshold", min=0.0, max=1.0, help="Minimum score (default: the policy's, or 0.5)."
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            metavar="POLICY.yaml",
+            help="Detect as this policy's sanitize runs do (entities, recognizers, allow list).",
+        ),
+    ] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Texts per batch.")] = 4096,
     workers: Annotated[
         int | None,
@@ -121,7 +132,15 @@ def detect_text(
     from privacy.io import atomic_path
 
     ids, texts = _read_corpus(input_path)
-    scanner = TextScanner(threshold=threshold, workers=workers or default_workers())
+    processes = workers or default_workers()
+    if policy is not None:
+        from privacy.policy import load_policy
+
+        scanner = TextScanner.for_policy(load_policy(policy), workers=processes)
+        if threshold is not None:
+            scanner.threshold = threshold
+    else:
+        scanner = TextScanner(threshold=0.5 if threshold is None else threshold, workers=processes)
     from rich.progress import Progress
 
     with (

@@ -76,8 +76,11 @@ def replace_spans(text: str, spans: Sequence[Span], replacement: Any) -> str:
 
 
 def _is_ner(result: Any) -> bool:
+    """Whether a finding is a guess from language rather than a format: the NER model's,
+    or the name list's (a short structured cell such as a code can look like a name)."""
     metadata = getattr(result, "recognition_metadata", None) or {}
-    return str(metadata.get("recognizer_name", "")).startswith("Spacy")
+    name = str(metadata.get("recognizer_name", ""))
+    return name.startswith("Spacy") or name == "PrivpipeNameRecognizer"
 
 
 class TextScanner:

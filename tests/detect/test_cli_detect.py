@@ -45,6 +45,27 @@ def test_detect_text_offsets_and_format(tmp_path: Path, capsys: pytest.CaptureFi
     assert set(lines[0]["spans"][0]) == {"start", "end", "entity_type", "score"}
 
 
+def test_detect_text_uses_the_policys_detector_and_original_offsets(tmp_path: Path) -> None:
+    """With --policy, detect-text finds what that policy's sanitize run would (here: only
+    e-mail addresses), and offsets are those of the original text, full-width forms and
+    zero-width spaces included."""
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "version: 1\nname: t\ncolumns: {notes: {rule: scrub}}\n"
+        "detection: {entities: [EMAIL_ADDRESS]}\n"
+    )
+    mail = "".join(chr(ord(c) + 0xFEE0) for c in "ann@x.org")  # full-width
+    text = f"Ann Lee \u200b(tel 221-883-2051): {mail} ok"
+    corpus = tmp_path / "in.jsonl"
+    corpus.write_text(json.dumps({"id": 1, "text": text}) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["detect-text", str(corpus), "--out", str(out), "--policy", str(policy)]) == 0
+    (line,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(s["entity_type"], text[s["start"] : s["end"]]) for s in line["spans"]] == [
+        ("EMAIL_ADDRESS", mail)
+    ]
+
+
 def test_detect_text_bad_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     corpus = tmp_path / "in.jsonl"
     corpus.write_text('{"id": 1, "text": "ok"}\n{"id": 2, "txt": "typo"}\n')
