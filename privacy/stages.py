@@ -430,7 +430,8 @@ class Gate:
                 entity, cells = max(unexplained.items(), key=lambda item: item[1])
                 raise PrivacyGuaranteeError(
                     f"gate: residual PII in output column {column!r}: {entity} in {cells} "
-                    "checked cells; nothing was published"
+                    f"checked cells; nothing was published (transform the column, or list "
+                    f"{entity} under columns.{column}.acknowledge_pii if it is kept on purpose)"
                 )
         checks = ["columns", "suppression", "k-anonymity-recount", "verbatim-identifiers"]
         if self.scanner is not None:

@@ -316,9 +316,10 @@ def __getattr__(name: str) -> Any:
 
 
 def fewest_digits(regex: str) -> int:
-    """The fewest digits any match of ``regex`` holds (0 where it cannot tell: a
-    lookahead, a class that also matches other characters, syntax Python's parser does
-    not know). A text with fewer digits cannot match it."""
+    """The fewest digits a text must hold for ``regex`` to match in it: those the match
+    consumes, or those a positive lookahead or lookbehind needs, whichever is more (0
+    where it cannot tell: a class that also matches other characters, a negative
+    lookaround, syntax Python's parser does not know)."""
     try:
         from re import _parser  # type: ignore[attr-defined]
 
@@ -331,8 +332,11 @@ def _fewest_digits(parsed: Any) -> int:
     from re import _constants as c  # type: ignore[attr-defined]
 
     total = 0
+    ahead = 0  # digits a positive lookaround needs: in the text, if not in the match
     for op, arg in parsed:
-        if op is c.LITERAL:
+        if op is c.ASSERT:
+            ahead = max(ahead, _fewest_digits(arg[1]))
+        elif op is c.LITERAL:
             total += chr(arg).isdigit()
         elif op is c.IN:
             total += bool(arg) and all(_digit_only(o, a, c) for o, a in arg)
@@ -345,7 +349,7 @@ def _fewest_digits(parsed: Any) -> int:
             total += _fewest_digits(arg)
         elif op is c.BRANCH:
             total += min(_fewest_digits(branch) for branch in arg[1])
-    return total
+    return max(total, ahead)
 
 
 def _digit_only(op: Any, arg: Any, c: Any) -> bool:

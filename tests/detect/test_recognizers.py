@@ -151,7 +151,9 @@ def test_a_pool_of_processes_finds_what_one_process_finds(
         (r"\b\d{3}-\d{2}-\d{4}\b", 9),
         (r"[A-Z]\d{5}|\d{9}", 5),
         (r"(?:\+1)?\(\d{3}\)\s?\d{3}", 6),  # the optional +1 counts for nothing
-        (r"(?=[A-Z0-9]*\d)[A-Z0-9]{17}", 0),  # a lookahead: cannot tell, so none
+        (r"(?=[A-Z0-9]*\d)[A-Z0-9]{17}", 1),  # a lookahead's digit is in the text
+        (r"\d(?=\d{5})", 5),  # ... even beyond the match
+        (r"(?!\d{3})[A-Z]{17}", 0),  # a negative one needs nothing
         (r"[\w.]+@\w+", 0),
         (r"(?P<broken", 0),  # unparseable: may match anything
     ],
