@@ -49,7 +49,7 @@ IDENTIFIERS: tuple[Identifier, ...] = (
     Identifier(
         "Telephone and fax numbers",
         ("PHONE_NUMBER",),
-        "Presidio's PhoneRecognizer (`phonenumbers`, 37 regions, any international "
+        "Presidio's PhoneRecognizer (`phonenumbers`, 16 regions, any international "
         "number with +); privpipe's North American pattern (extensions, 001 prefixes)",
         _NARROW,
     ),
