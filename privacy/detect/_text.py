@@ -17,6 +17,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -221,9 +222,14 @@ class TextScanner:
             chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
             settings = self._settings()
             results: list[list[Span]] = []
-            for part in pool.map(_worker_scan, [(settings, c, context) for c in chunks]):
-                results.extend(part)
-            return results
+            try:
+                for part in pool.map(_worker_scan, [(settings, c, context) for c in chunks]):
+                    results.extend(part)
+                return results
+            except BrokenProcessPool:
+                # a worker died (killed, out of memory): this scan runs here, and the
+                # next large one starts a fresh pool
+                _pools.pop(self.workers, None)
         return self._analyze(texts, context)
 
     def _analyze(self, texts: list[str], context: list[str]) -> list[list[Span]]:

@@ -194,3 +194,26 @@ def test_leaving_out_recognizers_by_digits_changes_no_finding(scanner: TextScann
         assert [(s.start, s.end, s.entity_type) for s in found] == [
             (s.start, s.end, s.entity_type) for s in unpruned
         ], text
+
+
+def test_a_dead_worker_costs_speed_not_findings(
+    scanner: TextScanner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed mid-life (the OOM killer, an operator) breaks its pool: that scan
+    runs in this process instead, and the next large scan starts a fresh pool."""
+    import os
+    import signal
+
+    import privacy.detect._text as text_module
+
+    monkeypatch.setattr(text_module, "_POOL_MIN_TEXTS", 8)
+    pooled = TextScanner(workers=2)
+    pooled.warm_up()
+    broken = text_module._pools[2]
+    for pid in list(broken._processes):  # type: ignore[attr-defined]
+        os.kill(pid, signal.SIGKILL)
+    texts = [f"Mail ann{i}@example.org or call (221) 883-{2000 + i:04d}" for i in range(20)]
+    assert pooled.scan(texts) == scanner.scan(texts)
+    assert text_module._pools.get(2) is not broken
+    assert pooled.scan(texts) == scanner.scan(texts)  # on a fresh pool
+    assert text_module._pools.get(2) not in (None, broken)
