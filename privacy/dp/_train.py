@@ -15,6 +15,7 @@ import contextlib
 import io
 import math
 import os
+import pickle
 import time
 import uuid
 import warnings
@@ -32,7 +33,7 @@ from privacy.crypto import KeyEncryptionProvider, seal_bytes, unseal_bytes
 from privacy.dp._audit import canary_bound, membership_inference
 from privacy.dp._encode import TabularEncoder, feature_columns
 from privacy.dp._ledger import BudgetLedger
-from privacy.errors import InputError, PolicyError, PrivpipeError
+from privacy.errors import InputError, IntegrityError, PolicyError, PrivpipeError
 from privacy.io import atomic_write_bytes
 from privacy.policy import Policy
 
@@ -172,9 +173,18 @@ def train_model(
     if resume:
         if checkpoint is None or keys is None or not checkpoint.exists():
             raise InputError(f"{checkpoint}: no checkpoint to resume from")
-        saved = torch.load(
-            io.BytesIO(unseal_bytes(checkpoint, keys, expected=bound)), weights_only=False
-        )
+        # weights_only: tensors, numbers, strings and containers, never code; a checkpoint
+        # is a sealed file, and whoever holds a key that can seal one must not gain a way
+        # to run code in this process
+        try:
+            saved = torch.load(
+                io.BytesIO(unseal_bytes(checkpoint, keys, expected=bound)), weights_only=True
+            )
+        except pickle.UnpicklingError:
+            raise IntegrityError(
+                f"{checkpoint}: not a privpipe checkpoint (it holds objects other than "
+                "tensors, numbers and strings); refused without loading it"
+            ) from None
         run_id = saved["run_id"]
         encoder = TabularEncoder.from_dict(saved["encoder"])
     ledger_entry = None

@@ -118,6 +118,39 @@ def test_resuming_gives_the_epsilon_of_an_uninterrupted_run(
     assert ledger.spent("demo") == 1.0  # charged once
 
 
+class _Payload:
+    """What an attacker pickles: unpickling it calls ``print`` (it could be anything)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (print, ("PWNED-BY-CHECKPOINT",))
+
+
+def test_a_checkpoint_that_holds_code_is_refused_not_run(
+    people: pl.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint sealed under the right binding by a keyring that can seal one, holding
+    a pickle with code in it: resuming refuses it, and the code never runs."""
+    import io
+    import pickle
+
+    from privacy.crypto import Keyring, seal_bytes
+    from privacy.errors import IntegrityError
+    from tests._keys import FAST_SCRYPT, PASSPHRASE
+
+    keys = Keyring.create(tmp_path / "ring.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
+    policy = _policy()
+    bound = {"artifact": "checkpoint", "policy_sha256": policy.hash, "data": ""}
+    buffer = io.BytesIO()
+    pickle.dump({"run_id": "r", "model": _Payload()}, buffer)
+    checkpoint = tmp_path / "checkpoint.pt.sealed"
+    checkpoint.write_bytes(seal_bytes(buffer.getvalue(), keys, bound))
+    with pytest.raises(IntegrityError, match="not a privpipe checkpoint"):
+        train_model(
+            people, policy, run_id="x", ledger=None, checkpoint=checkpoint, keys=keys, resume=True
+        )
+    assert "PWNED-BY-CHECKPOINT" not in capsys.readouterr().out
+
+
 def test_a_logical_batch_larger_than_the_physical_one_keeps_the_accounting(
     people: pl.DataFrame,
 ) -> None:
