@@ -349,25 +349,35 @@ def test_detect_fails_a_kept_column_holding_pii(
     assert [(r["step"], r["error"]) for r in failed] == [("detect", "PrivacyGuaranteeError")]
 
 
+@pytest.mark.parametrize(
+    "ssn",
+    [
+        "536-22-1874",
+        "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in "536-22-1874"),  # full width
+    ],
+    ids=["ascii", "full-width"],
+)
 def test_gate_fails_when_a_planted_ssn_survives(
-    tmp_path: Path, people, demo_policy_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, people, demo_policy_path: Path, capsys: pytest.CaptureFixture[str], ssn: str
 ) -> None:
+    """A policy that scrubs everything but SSNs and phone numbers (some region's numbering
+    plan accepts 536-22-1874), a policy mistake: the SSN survives scrub, and the gate,
+    reading the same normalized view (full-width digits included), fails the run."""
     policy = yaml.safe_load(demo_policy_path.read_text())
     from privacy.detect import DEFAULT_ENTITIES
 
-    # scrub everything but SSNs and phone numbers (some region's plan accepts 536-22-1874):
-    # a policy mistake
     policy["columns"]["notes"]["entities"] = [
         e for e in DEFAULT_ENTITIES if e not in ("US_SSN", "PHONE_NUMBER")
     ]
     policy_path = tmp_path / "no-ssn.yaml"
     policy_path.write_text(yaml.safe_dump(policy))
     source = tmp_path / "in.parquet"
-    _with_notes(people, {3: "Her husband's SSN is 536-22-1874, on file."}).write_parquet(source)
+    _with_notes(people, {3: f"Her husband's SSN is {ssn}, on file."}).write_parquet(source)
     out = tmp_path / "out"
     assert _sanitize(source, policy_path, out) == 2
     err = capsys.readouterr().err
     assert "gate: residual PII in output column 'notes': US_SSN in 1 checked cells" in err
-    assert "536-22-1874" not in err
+    assert ssn not in err and "536-22-1874" not in err
     assert not (out / "data.parquet.sealed").exists() and not (out / "manifest.json").exists()
-    assert b"536-22-1874" not in (out / "audit.jsonl").read_bytes()
+    trail = (out / "audit.jsonl").read_bytes()
+    assert ssn.encode() not in trail and b"536-22-1874" not in trail

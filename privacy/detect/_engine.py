@@ -86,49 +86,5 @@ def _build() -> Any:
         if "parser" in nlp.pipe_names:
             nlp.disable_pipe("parser")
     return AnalyzerEngine(
-        nlp_engine=nlp_engine,
-        registry=build_registry(nlp_engine),
-        supported_languages=["en"],
-        context_aware_enhancer=_context_enhancer(),
+        nlp_engine=nlp_engine, registry=build_registry(nlp_engine), supported_languages=["en"]
     )
-
-
-def _context_enhancer() -> Any:
-    """Presidio's LemmaContextAwareEnhancer, handed only the results it can change.
-
-    It deep-copies every result it is given, a sixth of the analysis time; most results
-    come from recognizers with no context words (or were boosted already), which it
-    returns unchanged. Those skip it; the scores are the same."""
-    from presidio_analyzer import RecognizerResult
-    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
-
-    recognizer_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
-    boosted_key = RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY
-
-    class _ContextEnhancer(LemmaContextAwareEnhancer):
-        def enhance_using_context(
-            self,
-            text: str,
-            raw_results: list[Any],
-            nlp_artifacts: Any,
-            recognizers: list[Any],
-            context: list[str] | None = None,
-        ) -> list[Any]:
-            with_context = {r.id for r in recognizers if r.context}
-
-            def changeable(result: Any) -> bool:
-                metadata = result.recognition_metadata or {}
-                return metadata.get(recognizer_key) in with_context and not metadata.get(
-                    boosted_key
-                )
-
-            todo = [r for r in raw_results if changeable(r)]
-            rest = [r for r in raw_results if not changeable(r)]
-            if not todo:
-                return rest
-            enhanced: list[Any] = super().enhance_using_context(
-                text, todo, nlp_artifacts, recognizers, context
-            )
-            return rest + enhanced
-
-    return _ContextEnhancer()

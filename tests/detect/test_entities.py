@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from privacy.detect import DEFAULT_ENTITIES, IDENTIFIERS, TextScanner
+from tests.detect._util import findings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -59,16 +60,6 @@ def test_the_readme_table_lists_each_identifier(identifier) -> None:  # type: ig
         assert f"`{entity}`" in row, entity
 
 
-@pytest.fixture(scope="module")
-def scanner() -> TextScanner:
-    return TextScanner()
-
-
-def _found(scanner: TextScanner, text: str) -> list[tuple[str, str]]:
-    (spans,) = scanner.scan([text])
-    return [(s.entity_type, text[s.start : s.end]) for s in spans]
-
-
 @pytest.mark.parametrize(
     ("text", "entity", "value"),
     [
@@ -87,22 +78,22 @@ def _found(scanner: TextScanner, text: str) -> list[tuple[str, str]]:
 def test_safe_harbor_identifiers_in_text(
     scanner: TextScanner, text: str, entity: str, value: str
 ) -> None:
-    assert (entity, value) in _found(scanner, text)
+    assert (entity, value) in findings(scanner, text)
 
 
 def test_a_policy_narrows_the_set() -> None:
     narrow = TextScanner(entities=["EMAIL_ADDRESS"])
     text = "Ann Lee (ann.lee@example.org) called 415-555-0132 on Friday."
-    assert _found(narrow, text) == [("EMAIL_ADDRESS", "ann.lee@example.org")]
+    assert findings(narrow, text) == [("EMAIL_ADDRESS", "ann.lee@example.org")]
 
 
 def test_dates_keep_year_and_ages_keep_under_90() -> None:
     keeping = TextScanner(keep_year=True, keep_ages_under_90=True)
-    found = _found(keeping, "Admitted in 2021 at 45 years old; her mother, 93 years old, too.")
+    found = findings(keeping, "Admitted in 2021 at 45 years old; her mother, 93 years old, too.")
     assert ("AGE", "93 years old") in found
     assert not [f for f in found if f[1] in ("2021", "45 years old")]
     strict = TextScanner()
-    found = _found(strict, "Admitted in 2021 at 45 years old.")
+    found = findings(strict, "Admitted in 2021 at 45 years old.")
     assert ("AGE", "45 years old") in found
 
 
@@ -135,7 +126,7 @@ def test_scrub_keeps_the_year_of_a_date() -> None:
     ],
 )
 def test_names_the_small_model_misses(scanner: TextScanner, text: str, name: str) -> None:
-    assert ("PERSON", name) in _found(scanner, text)
+    assert ("PERSON", name) in findings(scanner, text)
 
 
 @pytest.mark.parametrize(
@@ -146,9 +137,9 @@ def test_names_the_small_model_misses(scanner: TextScanner, text: str, name: str
     ],
 )
 def test_common_words_and_places_are_not_names(scanner: TextScanner, text: str) -> None:
-    assert not [f for f in _found(scanner, text) if f[0] == "PERSON"], _found(scanner, text)
+    assert not [f for f in findings(scanner, text) if f[0] == "PERSON"], findings(scanner, text)
 
 
 def test_cards_of_any_issuer_are_luhn_checked(scanner: TextScanner) -> None:
-    assert ("CREDIT_CARD", "060442304113") in _found(scanner, "card 060442304113 declined")
-    assert not [f for f in _found(scanner, "card 060442304114 declined") if f[0] == "CREDIT_CARD"]
+    assert ("CREDIT_CARD", "060442304113") in findings(scanner, "card 060442304113 declined")
+    assert not [f for f in findings(scanner, "card 060442304114 declined") if f[0] == "CREDIT_CARD"]

@@ -5,16 +5,7 @@ from __future__ import annotations
 import pytest
 
 from privacy.detect import Span, TextScanner, merge_spans, replace_spans
-
-
-@pytest.fixture(scope="module")
-def scanner() -> TextScanner:
-    return TextScanner()
-
-
-def _found(scanner: TextScanner, text: str) -> list[tuple[str, str]]:
-    (spans,) = scanner.scan([text])
-    return [(s.entity_type, text[s.start : s.end]) for s in spans]
+from tests.detect._util import findings
 
 
 @pytest.mark.parametrize(
@@ -30,7 +21,7 @@ def _found(scanner: TextScanner, text: str) -> list[tuple[str, str]]:
     ],
 )
 def test_phone_formats_faker_and_real_data_use(scanner: TextScanner, phone: str) -> None:
-    assert ("PHONE_NUMBER", phone) in _found(scanner, f"Please call {phone} tomorrow.")
+    assert ("PHONE_NUMBER", phone) in findings(scanner, f"Please call {phone} tomorrow.")
 
 
 def test_structured_identifiers(scanner: TextScanner) -> None:
@@ -38,7 +29,7 @@ def test_structured_identifiers(scanner: TextScanner) -> None:
         "Mail mitchell.jennings41@hotmail.com, SSN 580-07-1120, customer P00000042, "
         "moved to 3488 Shawn Ports, South Michaelbury, KS 00613."
     )
-    found = _found(scanner, text)
+    found = findings(scanner, text)
     assert ("EMAIL_ADDRESS", "mitchell.jennings41@hotmail.com") in found
     assert ("US_SSN", "580-07-1120") in found
     assert ("PERSON_ID", "P00000042") in found
@@ -46,12 +37,12 @@ def test_structured_identifiers(scanner: TextScanner) -> None:
 
 
 def test_a_person_named_in_text(scanner: TextScanner) -> None:
-    assert ("PERSON", "Mitchell Jennings") in _found(scanner, "Called Mitchell Jennings today.")
+    assert ("PERSON", "Mitchell Jennings") in findings(scanner, "Called Mitchell Jennings today.")
 
 
 def test_date_of_birth_needs_its_context(scanner: TextScanner) -> None:
-    assert ("DATE_OF_BIRTH", "1992-11-29") in _found(scanner, "Born 1992-11-29 in Ohio.")
-    assert ("DATE_OF_BIRTH", "1992-11-29") not in _found(scanner, "Invoice of 1992-11-29.")
+    assert ("DATE_OF_BIRTH", "1992-11-29") in findings(scanner, "Born 1992-11-29 in Ohio.")
+    assert ("DATE_OF_BIRTH", "1992-11-29") not in findings(scanner, "Invoice of 1992-11-29.")
 
 
 @pytest.mark.parametrize(
@@ -66,7 +57,7 @@ def test_date_of_birth_needs_its_context(scanner: TextScanner) -> None:
     ],
 )
 def test_no_false_positives_on_known_traps(scanner: TextScanner, text: str) -> None:
-    found = _found(scanner, text)
+    found = findings(scanner, text)
     assert not [f for f in found if f[0] in ("PERSON", "PHONE_NUMBER", "US_SSN")], found
 
 
@@ -112,12 +103,12 @@ def test_names_without_capitals_reach_the_ner_model(
 ) -> None:
     """No pre-filter skips a text that can hold a name: lower-case and all-caps texts are
     read by the NER model too (a filter on capitals once kept them from it)."""
-    assert ("PERSON", name) in _found(scanner, text)
+    assert ("PERSON", name) in findings(scanner, text)
 
 
 def test_texts_without_letters_skip_the_ner_model_only(scanner: TextScanner) -> None:
     """Digits and punctuation alone cannot hold a name; patterns still run on them."""
-    assert _found(scanner, "(221) 883-2051") == [("PHONE_NUMBER", "(221) 883-2051")]
+    assert findings(scanner, "(221) 883-2051") == [("PHONE_NUMBER", "(221) 883-2051")]
 
 
 def test_merge_prefers_the_specific_entity_at_equal_length() -> None:
