@@ -6,15 +6,27 @@ One trail is one file of JSON lines. Each line is ``{"seq": N, "prev": "â€¦", â€
 closing them). The hash covers exact bytes, so no canonical re-serialization is needed
 to check it: a record is serialized once, when appended, and linked at flush.
 
-A ``checkpoint`` record signs (Ed25519) the chain length and
-head hash; one closes every flush that ends a run, and one is cut every
-``checkpoint_every`` records. The latest checkpoint is also written to ``<trail>.head``
-so that a cut at a checkpoint boundary is caught too.
+A ``checkpoint`` record signs (Ed25519) the chain length and head hash; one closes
+every flush, and one is cut every ``checkpoint_every`` records. So a trail as privpipe
+leaves it always ends in a signed checkpoint. The latest checkpoint is also written to
+``<trail>.head`` and recorded in the keyring's witness (``privacy.audit._witness``),
+outside the trail's folder, so that a cut at a checkpoint boundary, a rollback to an
+older copy and an emptied or replaced trail are all caught.
+
+Appends verify before they sign. Record hashes are unkeyed: anyone who can write the
+file can append a well-chained record. So before linking, the writer checks that the
+trail's last line is a checkpoint whose hash, link and signature verify under the
+writer's own key, and that the trail still holds the history the witness recorded for
+it. A trail that ends otherwise (records no signature covers, a torn last line, a
+checkpoint by another key) is refused, naming the trail and the line, and nothing is
+appended: signing on top of it would put the pipeline's signature under whatever was
+added. ``privpipe audit repair`` cuts such a tail back to the last valid checkpoint,
+keeps the cut bytes beside the trail and records the repair.
 
 Concurrency: records are buffered in memory and linked only at flush time, under an
-exclusive ``flock`` on the trail, after reading the current head from the file's tail.
-Concurrent runs therefore interleave whole flushes and never fork the chain. One fsync
-per flush (batched), not per record.
+exclusive ``flock`` on the trail, after reading and checking the current head from the
+file's tail. Concurrent runs therefore interleave whole flushes and never fork the
+chain. One fsync per flush (batched), not per record.
 """
 
 from __future__ import annotations
@@ -29,15 +41,19 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from privacy import __version__
 from privacy._atomic import atomic_path, private_dir
 from privacy.actor import actor
+from privacy.audit._witness import Witness
 from privacy.crypto import Signer
-from privacy.errors import ScopeError
+from privacy.errors import IntegrityError, ScopeError
 
 __all__ = [
     "GENESIS",
+    "AppendRefused",
     "AuditTrail",
     "actor",
     "checkpoint_message",
@@ -50,6 +66,13 @@ _HASH_TAIL = len(b',"hash":"') + 64 + len(b'"}')
 
 
 _second: list[Any] = [None, ""]
+_BLOCK = 1 << 16
+
+
+class AppendRefused(IntegrityError):
+    """The trail's tail does not verify, so it is not extended: exit status 3."""
+
+    exit_code = 3
 
 
 def _now() -> str:
@@ -113,23 +136,21 @@ def checkpoint_message(length: int, head: str, signer: str, when: str) -> bytes:
     )
 
 
-def _read_head(handle: Any) -> tuple[int, str]:
-    """(seq, hash) of the last complete line of an open trail; (0, GENESIS) when empty."""
-    end = handle.seek(0, os.SEEK_END)
-    if end == 0:
-        return 0, GENESIS
-    block = 1 << 16
-    start = max(0, end - block)
+def _line_ending_at(handle: Any, end: int) -> bytes:
+    """The line of an open file whose newline is the byte before ``end`` (with it)."""
+    start = max(0, end - _BLOCK)
     while True:
         handle.seek(start)
-        tail = handle.read(end - start)
-        lines = tail.rstrip(b"\n").rsplit(b"\n", 1)
-        if len(lines) == 2 or start == 0:
-            last = lines[-1]
-            break
-        start = max(0, start - block)
-    record = orjson.loads(last)
-    return int(record["seq"]), str(record["hash"])
+        chunk: bytes = handle.read(end - start)
+        cut = chunk.rfind(b"\n", 0, len(chunk) - 1)
+        if cut >= 0 or start == 0:
+            return chunk[cut + 1 :]
+        start = max(0, start - _BLOCK)
+
+
+def _first_line(handle: Any) -> bytes:
+    handle.seek(0)
+    return bytes(handle.readline())
 
 
 class AuditTrail:
@@ -148,9 +169,16 @@ class AuditTrail:
         context: Mapping[str, Any] | None = None,
         checkpoint_every: int = 10_000,
         flush_every: int = 10_000,
+        witness: Witness | bool | None = True,
     ) -> None:
+        """``witness``: True (the default) records every signed head in the witness
+        beside the signer's keyring; a :class:`Witness` to use that one; None or False
+        for none (the witness's own tests)."""
         self.path = Path(path)
         self.signer = signer
+        self.witness: Witness | None = (
+            Witness.for_signer(signer) if witness is True else witness or None
+        )
         self.context = dict(context or {})
         self.checkpoint_every = checkpoint_every
         self.flush_every = flush_every
@@ -223,42 +251,227 @@ class AuditTrail:
             self.flush()
 
     def flush(self, *, checkpoint: bool = False) -> None:
-        """Link and write the queued records under the trail's lock, then fsync once.
+        """Link and write the queued records under the trail's lock, close them with a
+        signed checkpoint, then fsync once, write ``<trail>.head`` and record the head in
+        the witness.
 
-        ``checkpoint`` closes the flush with a signed checkpoint."""
-        if not self._pending and not checkpoint:
+        Raises :class:`AppendRefused` (nothing written) when the trail's tail does not
+        verify under this writer's key or disagrees with the witness. ``checkpoint`` is
+        kept for callers; every flush that writes ends in a checkpoint."""
+        del checkpoint
+        if not self._pending:
             return
         private_dir(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                seq, head = _read_head(handle)
-                prev = head.encode()
+                seq, prev, origin, end = self._verified_tail(handle)
                 out = bytearray()
                 every, since = self.checkpoint_every, self._since_checkpoint
                 for body in self._pending:
                     seq += 1
                     prev = _link_into(out, body, seq, prev)[0]
+                    if origin is None:
+                        origin = prev.decode()
                     since += 1
                     if since >= every:
                         seq, prev = self._checkpoint(out, seq, prev)
                         since = 0
-                self._since_checkpoint = since
-                if checkpoint and self._since_checkpoint:
+                if since:
                     seq, prev = self._checkpoint(out, seq, prev)
                 handle.write(out)
                 handle.flush()
                 os.fsync(handle.fileno())
                 self._pending.clear()
+                self._write_head()
+                if self.witness is not None:
+                    self.witness.record(
+                        kind="trail",
+                        subject=self.path,
+                        origin=origin or "",
+                        length=seq,
+                        head=prev.decode(),
+                        offset=end + len(out),
+                    )
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
-        if checkpoint and self.last_checkpoint is not None:
-            self._write_head()
+
+    def _refuse(self, line: int | None, what: str) -> AppendRefused:
+        where = f"{self.path}: line {line}" if line else str(self.path)
+        return AppendRefused(f"{where}: {what}; nothing appended")
+
+    def _verified_tail(self, handle: Any) -> tuple[int, bytes, str | None, int]:
+        """(seq, head hash, origin, size) of the open trail after checking its tail:
+        the last line is a checkpoint that verifies under this writer's own key, and the
+        trail still holds what the witness last recorded of it. Origin is the first
+        line's hash (None for an empty trail)."""
+        end = handle.seek(0, os.SEEK_END)
+        public = self.signer.signing_public_key
+        sightings = (
+            self.witness.sightings(public, self.path, None, signatures=False)
+            if self.witness is not None
+            else []
+        )
+        if end == 0:
+            known = [s for s in sightings if s.length]
+            if known:
+                raise self._refuse(
+                    None,
+                    f"the trail is empty, but the witness {self.witness.path} "  # type: ignore[union-attr]
+                    f"recorded {known[-1].length} records of it (emptied or replaced?)",
+                )
+            return 0, GENESIS.encode(), None, 0
+        last = _line_ending_at(handle, end)
+        torn_at = None
+        if not last.endswith(b"\n") and end > len(last):
+            try:
+                torn_at = int(orjson.loads(_line_ending_at(handle, end - len(last)))["seq"]) + 1
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                torn_at = None
+        seq, checkpoint = self._check_last(last, torn_at)
+        first = _first_line(handle)
+        origin = line_hash(first)
+        try:
+            if orjson.loads(first).get("hash") != origin:
+                raise ValueError
+        except (orjson.JSONDecodeError, ValueError, AttributeError):
+            raise self._refuse(1, "the first record does not match its hash") from None
+        if self.witness is not None:
+            sightings = self.witness.sightings(public, self.path, origin, signatures=False)
+        if sightings:
+            self._check_sighting(handle, sightings[-1], seq, end)
+        return seq, str(checkpoint["hash"]).encode(), origin, end
+
+    def _check_last(self, last: bytes, torn_at: int | None = None) -> tuple[int, dict[str, Any]]:
+        """The trail's last line, checked as a checkpoint of this writer's key."""
+        if not last.endswith(b"\n"):
+            raise self._refuse(
+                torn_at,
+                "the last line is incomplete (a write was cut off, or the file was edited); "
+                f"cut it back to the last signed checkpoint with `privpipe audit repair "
+                f"{self.path}`",
+            )
+        try:
+            record = orjson.loads(last)
+            seq = int(record["seq"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise self._refuse(None, "the last line is not an audit record") from None
+        if record.get("type") != "checkpoint":
+            raise self._refuse(
+                seq,
+                "records after the last signed checkpoint, which no signature covers "
+                "(appended by hand, or a run that crashed); see `privpipe audit repair "
+                f"{self.path}`",
+            )
+        if line_hash(last) != record.get("hash"):
+            raise self._refuse(seq, "the last checkpoint does not match its hash")
+        if record.get("length") != seq - 1 or record.get("head") != record.get("prev"):
+            raise self._refuse(seq, "the last checkpoint does not match the chain before it")
+        own = self.signer.signing_key_id
+        if record.get("signer") != own:
+            raise self._refuse(
+                seq, f"the last checkpoint is signed by {record.get('signer')}, not by {own}"
+            )
+        try:
+            message = checkpoint_message(seq - 1, str(record["head"]), own, str(record["time"]))
+            Ed25519PublicKey.from_public_bytes(self.signer.signing_public_key).verify(
+                bytes.fromhex(str(record["signature"])), message
+            )
+        except (InvalidSignature, ValueError, KeyError):
+            raise self._refuse(
+                seq, f"the last checkpoint's signature does not verify under {own}"
+            ) from None
+        return seq, record
+
+    def _check_sighting(self, handle: Any, seen: Any, seq: int, end: int) -> None:
+        """The trail still holds the head the witness last recorded for it."""
+        if seen.length > seq or seen.offset > end:
+            raise self._refuse(
+                seq,
+                f"the witness recorded {seen.length} records of this trail at "
+                f"{seen.time}; it holds {seq} (cut or rolled back)",
+            )
+        line = _line_ending_at(handle, seen.offset)
+        try:
+            matches = orjson.loads(line).get("seq") == seen.length and line_hash(line) == seen.head
+        except (orjson.JSONDecodeError, AttributeError):
+            matches = False
+        if not matches:
+            raise self._refuse(
+                seen.length,
+                f"not the history the witness recorded at {seen.time} (replaced or edited)",
+            )
+
+    def repair(self) -> dict[str, Any]:
+        """Cut whatever follows the last checkpoint that verifies under this writer's key
+        (a torn line, records no signature covers), keep the cut bytes in
+        ``<trail>.cut-<time>`` (0600) for whoever investigates, and record the repair
+        as a signed step. Returns what was cut. Raises :class:`AppendRefused` when no
+        checkpoint of this key is found, or when the cut would go below what the
+        witness recorded."""
+        fd = os.open(self.path, os.O_RDWR)
+        with os.fdopen(fd, "r+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                end = handle.seek(0, os.SEEK_END)
+                keep, lines = end, 0
+                while keep > 0:
+                    line = _line_ending_at(handle, keep)
+                    try:
+                        self._check_last(line)
+                        break
+                    except AppendRefused:
+                        keep -= len(line)
+                        lines += 1
+                if keep == 0:
+                    raise self._refuse(
+                        None, f"no checkpoint signed by {self.signer.signing_key_id} to cut back to"
+                    )
+                if keep == end:
+                    return {"cut_bytes": 0, "cut_lines": 0}
+                handle.seek(keep)
+                cut = handle.read()
+                self._verified_tail_at(handle, keep)
+                saved = self.path.with_name(
+                    f"{self.path.name}.cut-{_now().replace(':', '').replace('.', '-')}"
+                )
+                with atomic_path(saved) as tmp:
+                    tmp.write_bytes(cut)
+                handle.truncate(keep)
+                handle.flush()
+                os.fsync(handle.fileno())
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        cut_record = {
+            "cut_bytes": len(cut),
+            "cut_lines": lines,
+            "cut_sha256": hashlib.sha256(cut).hexdigest(),
+            "saved_to": str(saved),
+        }
+        self.append(
+            "audit-repair",
+            counts={"cut_bytes": len(cut), "cut_lines": lines},
+            params={"cut_sha256": cut_record["cut_sha256"], "saved_to": saved.name},
+        )
+        self.flush()
+        return cut_record
+
+    def _verified_tail_at(self, handle: Any, keep: int) -> None:
+        """The witness's record of this trail is still within the first ``keep`` bytes."""
+        if self.witness is None:
+            return
+        origin = line_hash(_first_line(handle))
+        sightings = self.witness.sightings(
+            self.signer.signing_public_key, self.path, origin, signatures=False
+        )
+        if sightings:
+            seq = int(orjson.loads(_line_ending_at(handle, keep))["seq"])
+            self._check_sighting(handle, sightings[-1], seq, keep)
 
     def close(self) -> None:
         """Write what is queued and sign the chain head."""
-        self.flush(checkpoint=True)
+        self.flush()
 
     def _checkpoint(self, out: bytearray, seq: int, prev_bytes: bytes) -> tuple[int, bytes]:
         prev = prev_bytes.decode()
@@ -280,7 +493,8 @@ class AuditTrail:
 
     def _write_head(self) -> None:
         """Replace ``<trail>.head`` with the latest checkpoint, if it is newer."""
-        assert self.last_checkpoint is not None
+        if self.last_checkpoint is None:
+            return
         head_path = self.path.with_name(self.path.name + ".head")
         try:
             current = orjson.loads(head_path.read_bytes())

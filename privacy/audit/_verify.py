@@ -10,7 +10,12 @@ is wrong, naming it:
   and head do not match the chain: the trail was re-signed or forged;
 * records after the last checkpoint: the tail was cut (or a run crashed mid-way);
 * fewer records than the signed ``<trail>.head`` says: the tail was cut at a
-  checkpoint boundary.
+  checkpoint boundary;
+* with a witness (``privacy.audit._witness``): a trail shorter than, or different
+  from, any head the witness recorded for it, a missing ``.head`` for a trail the
+  witness knows, and an empty trail the witness knows: cut, rolled back or replaced;
+* with a head pinned out of band (``expect_length`` / ``expect_head``): a trail that
+  does not hold it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from privacy.audit._trail import GENESIS, checkpoint_message
+from privacy.audit._trail import GENESIS, checkpoint_message, line_hash
+from privacy.audit._witness import Witness, WitnessError
 from privacy.crypto import signing_key_id
 from privacy.errors import IntegrityError
 
@@ -50,6 +56,9 @@ class TrailSummary:
     runs: set[str] = field(default_factory=set)
     head: str = GENESIS
     signer: str = ""
+    witness: str | None = None  # the witness consulted, if any
+    witnessed: int = 0  # the longest history the witness recorded of this trail
+    pinned: int | None = None  # the record pinned with expect_length / expect_head
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -57,17 +66,62 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
         yield from enumerate(handle, start=1)
 
 
-def verify_trail(path: str | Path, public_key: bytes) -> TrailSummary:
+def _origin(path: Path) -> str | None:
+    """The hash of the trail's first line (its identity in the witness); None if empty."""
+    with path.open("rb") as handle:
+        first = handle.readline()
+    return line_hash(first) if first.endswith(b"\n") else None
+
+
+def verify_trail(
+    path: str | Path,
+    public_key: bytes,
+    *,
+    witness: str | Path | Witness | None = None,
+    expect_length: int | None = None,
+    expect_head: str | None = None,
+) -> TrailSummary:
     """Check every hash, link and signature; raise AuditVerificationError at the first
-    bad line. ``public_key`` is the trusted Ed25519 key of the signer."""
+    bad line. ``public_key`` is the trusted Ed25519 key of the signer.
+
+    ``witness`` (a witness file, usually the one beside the signer's keyring) adds its
+    recorded heads of this trail as pins the trail must hold. ``expect_length`` and
+    ``expect_head`` pin a head taken out of band: record ``expect_length`` must exist
+    and (with ``expect_head``, a full hash or a prefix of at least 16 hex digits) hash
+    to it; ``expect_head`` alone must be the hash of some record."""
     path = Path(path)
     if not path.is_file():
         raise AuditVerificationError(f"{path}: audit trail not found")
     trusted = Ed25519PublicKey.from_public_bytes(public_key)
     trusted_id = signing_key_id(public_key)
     summary = TrailSummary(signer=trusted_id)
+    if expect_head is not None:
+        expect_head = expect_head.lower()
+        if len(expect_head) < 16 or any(c not in "0123456789abcdef" for c in expect_head):
+            raise AuditVerificationError(
+                f"--expect-head {expect_head!r}: give the head's hash (at least 16 hex digits)"
+            )
+    pins: dict[int, tuple[str, str]] = {}  # record -> (hash, who recorded it)
+    witnessed_subject = False
+    if witness is not None:
+        wit = witness if isinstance(witness, Witness) else Witness(witness)
+        summary.witness = str(wit.path)
+        try:
+            sightings = wit.sightings(public_key, path, _origin(path))
+        except WitnessError as exc:
+            raise AuditVerificationError(str(exc)) from None
+        resolved = str(path.resolve())
+        for seen in sightings:
+            pins[seen.length] = (seen.head, f"the witness recorded at {seen.time}")
+            summary.witnessed = max(summary.witnessed, seen.length)
+            witnessed_subject = witnessed_subject or seen.subject == resolved or bool(seen.length)
+    if expect_length is not None:
+        summary.pinned = expect_length
+        if expect_head is not None:
+            pins[expect_length] = (expect_head, "--expect-head")
     prev = GENESIS
     last_checkpoint_line = 0
+    head_path = path.with_name(path.name + ".head")
     try:  # checked now so the walk can compare; reported after the walk's own findings
         head, head_error = _load_head(path, trusted, trusted_id), None
     except AuditVerificationError as exc:
@@ -80,6 +134,7 @@ def verify_trail(path: str | Path, public_key: bytes) -> TrailSummary:
     steps = failed = records = 0
     runs = summary.runs
     sha256 = hashlib.sha256
+    found_head = expect_head is None or expect_length is not None
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if raw[-1:] != b"\n":
@@ -105,6 +160,14 @@ def verify_trail(path: str | Path, public_key: bytes) -> TrailSummary:
                 raise fail(number, "chain broken: prev is not the hash of the line before")
             if number == head_length + 1 and prev != head["head"]:  # type: ignore[index]
                 raise fail(number, "the signed head does not match the chain here")
+            if number in pins and not computed.startswith(pins[number][0]):
+                raise fail(
+                    number,
+                    f"not the history {pins[number][1]}: record {number} hashes to "
+                    f"{computed[:16]}…, not {pins[number][0][:16]}… (replaced or rolled back)",
+                )
+            if not found_head and computed.startswith(expect_head):  # type: ignore[arg-type]
+                found_head = True
             if record.get("type") == "checkpoint":
                 _check_checkpoint(record, number, prev, trusted, trusted_id, fail)
                 summary.checkpoints += 1
@@ -135,6 +198,23 @@ def verify_trail(path: str | Path, public_key: bytes) -> TrailSummary:
             f"truncated tail: the signed head covers {head_length + 1} records, "
             f"the trail holds {summary.records}",
         )
+    if summary.witnessed > summary.records:
+        raise AuditVerificationError(
+            f"{path}: the witness {summary.witness} recorded {summary.witnessed} records of "
+            f"this trail; it holds {summary.records} (cut, emptied or rolled back)"
+        )
+    if witnessed_subject and summary.witnessed and head is None:
+        raise AuditVerificationError(
+            f"{head_path}: missing, but the witness {summary.witness} recorded this trail "
+            f"({summary.witnessed} records): the signed head was deleted"
+        )
+    if expect_length is not None and expect_length > summary.records:
+        raise AuditVerificationError(
+            f"{path}: --expect-length {expect_length}: the trail holds {summary.records} "
+            "records (cut or rolled back)"
+        )
+    if not found_head:
+        raise AuditVerificationError(f"{path}: --expect-head: no record hashes to {expect_head}")
     return summary
 
 

@@ -16,7 +16,7 @@ from tests._keys import FAST_SCRYPT, PASSPHRASE
 def _write(path: Path, ring: Keyring, runs: int = 2, steps: int = 5) -> None:
     for run in range(runs):
         context = {"run_id": f"run-{run}", "policy": {"id": "p", "sha256": "ab" * 32}}
-        with AuditTrail(path, ring, context=context, flush_every=2) as trail:
+        with AuditTrail(path, ring, context=context) as trail:
             for i in range(steps):
                 trail.append(f"step{i}", counts={"rows_in": 10 * i}, duration_s=0.01)
 
@@ -174,8 +174,18 @@ def test_concurrent_runs_never_fork_the_chain(tmp_path: Path, keyring: Keyring) 
 
 def test_checkpoint_every_n_records(tmp_path: Path, keyring: Keyring) -> None:
     path = tmp_path / "a.jsonl"
-    with AuditTrail(path, keyring, checkpoint_every=10, flush_every=4) as trail:
+    with AuditTrail(path, keyring, checkpoint_every=10, flush_every=100) as trail:
         for _ in range(35):
             trail.append("s")
     summary = verify_trail(path, keyring.signing_public_key)
     assert summary.steps == 35 and summary.checkpoints == 4
+
+
+def test_every_flush_ends_signed(tmp_path: Path, keyring: Keyring) -> None:
+    path = tmp_path / "a.jsonl"
+    with AuditTrail(path, keyring, flush_every=4) as trail:
+        for _ in range(10):
+            trail.append("s")
+    lines = [orjson.loads(line) for line in _lines(path)]
+    assert [r["type"] for r in lines].count("checkpoint") == 3  # flushes of 4, 4 and 2
+    assert lines[-1]["type"] == "checkpoint" and lines[4]["type"] == "checkpoint"

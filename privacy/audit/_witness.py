@@ -1,0 +1,302 @@
+"""The witness: every signed head of every trail a keyring signs, outside the trails' folders.
+
+A trail and its ``.head`` file live in the output folder, so whoever can write that
+folder can cut the trail back to an earlier signed checkpoint, delete ``.head``, or
+replace the whole folder by an older copy: each of those is a trail that verifies.
+The witness closes that gap the way CloudTrail's digest files do: each period's head is
+chained to the previous one and signed, in a file the folder's writer cannot rewrite
+unnoticed. Here that file lives beside the keyring (``<keyring>.witness``, mode 0600):
+the custodian's folder, not the run's.
+
+Format: JSON lines. Each entry is::
+
+    {"seq": N, "prev": <previous entry's hash>, "time": …, "kind": "trail" | "keyring",
+     "subject": <resolved path>, "origin": <hash of the trail's first line>,
+     "length": <records up to and including the checkpoint>, "head": <its line hash>,
+     "offset": <byte offset just past that line>, "generation": <keyring generation>,
+     "signer": "sig-…", "signature": <Ed25519 over the canonical entry>, "hash": …}
+
+``hash`` is SHA-256 of the canonical (sorted-key, compact) JSON of the entry without
+``signature`` and ``hash``; ``signature`` signs those same bytes. A trail is identified
+by its first line's hash (``origin``), so a run folder that is moved or copied for a
+review is still recognized, and by its path, so a trail emptied or replaced where it
+stood is too. Appends verify the witness's last entry before linking, under an
+exclusive lock, exactly as trails do.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from privacy._atomic import private_dir
+from privacy.crypto import Signer, signing_key_id
+from privacy.errors import IntegrityError
+
+__all__ = ["WITNESS_SUFFIX", "Witness", "WitnessError", "witness_path"]
+
+WITNESS_SUFFIX = ".witness"
+GENESIS = "0" * 64
+
+
+class WitnessError(IntegrityError):
+    """The witness itself is not what was written: exit status 3."""
+
+    exit_code = 3
+
+
+def witness_path(keyring: str | Path) -> Path:
+    """Where the witness of the keyring at ``keyring`` lives: beside it."""
+    keyring = Path(keyring)
+    return keyring.with_name(keyring.name + WITNESS_SUFFIX)
+
+
+def _canonical(entry: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in entry.items() if k not in ("signature", "hash")}
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """What the witness last recorded of one trail."""
+
+    subject: str
+    origin: str
+    length: int
+    head: str
+    offset: int
+    seq: int  # the witness entry's own number
+    time: str
+
+
+class Witness:
+    """The witness file of one keyring. ``signer`` is needed to record, not to read."""
+
+    def __init__(self, path: str | Path, signer: Signer | None = None) -> None:
+        self.path = Path(path)
+        self.signer = signer
+        # what has been read and checked so far: a long-lived witness is walked once,
+        # then only its new lines (offset, seq, last hash, entries, signatures checked)
+        self._read: tuple[int, int, str, list[dict[str, Any]], bool] = (0, 0, GENESIS, [], True)
+        self._read_key: bytes | None = None
+
+    @classmethod
+    def for_signer(cls, signer: Signer) -> Witness | None:
+        """The witness beside ``signer``'s keyring file; None for a signer with no file
+        (a key held in memory only)."""
+        keyring = getattr(signer, "path", None)
+        if keyring is None:
+            return None
+        return cls(witness_path(keyring), signer)
+
+    # ------------------------------------------------------------------ reading
+
+    def entries(self, public_key: bytes, *, signatures: bool = True) -> list[dict[str, Any]]:
+        """Every entry, each checked: chain, sequence, hash and (``signatures``) its
+        Ed25519 signature under ``public_key``. Raises :class:`WitnessError` at the
+        first bad line, or when the file is shorter than when it was last read here
+        (rolled back)."""
+        trusted = Ed25519PublicKey.from_public_bytes(public_key)
+        trusted_id = signing_key_id(public_key)
+        if self._read_key != public_key or (signatures and not self._read[4]):
+            self._read, self._read_key = (0, 0, GENESIS, [], signatures), public_key
+        offset, number, prev, out, signed = self._read
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            if offset:
+                raise WitnessError(f"{self.path}: the witness is gone (deleted?)") from None
+            return []
+        with handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size < offset:
+                raise WitnessError(
+                    f"{self.path}: the witness is shorter than when it was read "
+                    f"({size} < {offset} bytes): rolled back or cut"
+                )
+            handle.seek(offset)
+            out = list(out)
+            for raw in handle:
+                number += 1
+                entry = self._check_line(number, raw, prev)
+                if signatures:
+                    self._check_signature(number, entry, trusted, trusted_id)
+                prev = entry["hash"]
+                out.append(entry)
+                offset += len(raw)
+        self._read = (offset, number, prev, out, signed and signatures)
+        return out
+
+    def _check_line(self, number: int, raw: bytes, prev: str) -> dict[str, Any]:
+        def fail(what: str) -> WitnessError:
+            return WitnessError(f"{self.path}: line {number}: {what}")
+
+        if not raw.endswith(b"\n"):
+            raise fail("incomplete last line (a write was cut off, or the file was edited)")
+        try:
+            entry: dict[str, Any] = orjson.loads(raw)
+            stated = entry["hash"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            raise fail("not a witness entry (malformed line)") from None
+        if entry.get("seq") != number:
+            raise fail(f"out of sequence: expected entry {number}, found {entry.get('seq')}")
+        if hashlib.sha256(_canonical(entry)).hexdigest() != stated:
+            raise fail("entry edited: its content does not match its hash")
+        if entry.get("prev") != prev:
+            raise fail("chain broken: prev is not the hash of the entry before")
+        return entry
+
+    def _check_signature(
+        self, number: int, entry: dict[str, Any], trusted: Ed25519PublicKey, trusted_id: str
+    ) -> None:
+        if entry.get("signer") != trusted_id:
+            raise WitnessError(
+                f"{self.path}: line {number}: signed by {entry.get('signer')}, not {trusted_id}"
+            )
+        try:
+            trusted.verify(bytes.fromhex(str(entry["signature"])), _canonical(entry))
+        except (InvalidSignature, ValueError, KeyError):
+            raise WitnessError(
+                f"{self.path}: line {number}: bad signature on the witness entry"
+            ) from None
+
+    def sightings(
+        self,
+        public_key: bytes,
+        trail: str | Path,
+        origin: str | None,
+        *,
+        signatures: bool = True,
+    ) -> list[Sighting]:
+        """Every recorded head of the trail at ``trail`` or whose first line hashes to
+        ``origin``, oldest first (the whole witness checked on the way)."""
+        subject = str(Path(trail).resolve())
+        return [
+            Sighting(
+                subject=e["subject"],
+                origin=e["origin"],
+                length=int(e["length"]),
+                head=e["head"],
+                offset=int(e["offset"]),
+                seq=int(e["seq"]),
+                time=e["time"],
+            )
+            for e in self.entries(public_key, signatures=signatures)
+            if e.get("kind") == "trail"
+            and (e["subject"] == subject or (origin is not None and e["origin"] == origin))
+        ]
+
+    def latest_generation(self, public_key: bytes) -> int | None:
+        """The highest keyring generation the witness recorded; None if it holds none."""
+        seen = [
+            int(e["generation"])
+            for e in self.entries(public_key)
+            if e.get("generation") is not None
+        ]
+        return max(seen) if seen else None
+
+    # ------------------------------------------------------------------ recording
+
+    def record(
+        self,
+        *,
+        kind: str,
+        subject: str | Path,
+        origin: str = "",
+        length: int = 0,
+        head: str = GENESIS,
+        offset: int = 0,
+        generation: int | None = None,
+    ) -> dict[str, Any]:
+        """Append one signed entry, after checking the witness's last entry (its hash,
+        its link and its signature under this signer's own key): a witness whose tail
+        does not verify is never extended."""
+        from privacy.audit._trail import _now
+
+        if self.signer is None:
+            raise WitnessError(f"{self.path}: recording in a witness needs its signing key")
+        public = self.signer.signing_public_key
+        trusted = Ed25519PublicKey.from_public_bytes(public)
+        private_dir(self.path.parent)
+        created = not self.path.exists()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                seq, prev = self._verified_tail(handle, trusted, self.signer.signing_key_id)
+                entry: dict[str, Any] = {
+                    "seq": seq + 1,
+                    "prev": prev,
+                    "time": _now(),
+                    "kind": kind,
+                    "subject": str(Path(subject).resolve()),
+                    "origin": origin,
+                    "length": length,
+                    "head": head,
+                    "offset": offset,
+                    "generation": (
+                        generation
+                        if generation is not None
+                        else getattr(self.signer, "generation", None)
+                    ),
+                    "signer": self.signer.signing_key_id,
+                }
+                message = _canonical(entry)
+                entry["signature"] = self.signer.sign(message).hex()
+                entry["hash"] = hashlib.sha256(message).hexdigest()
+                handle.write(orjson.dumps(entry) + b"\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        if created:
+            _fsync_dir(self.path.parent)
+        return entry
+
+    def _verified_tail(
+        self, handle: Any, trusted: Ed25519PublicKey, trusted_id: str
+    ) -> tuple[int, str]:
+        """(seq, hash) of the witness's last entry, checked; (0, GENESIS) when empty."""
+        end = handle.seek(0, os.SEEK_END)
+        if end == 0:
+            return 0, GENESIS
+        start = max(0, end - (1 << 16))
+        while True:
+            handle.seek(start)
+            tail = handle.read(end - start)
+            if not tail.endswith(b"\n"):
+                raise WitnessError(
+                    f"{self.path}: the last line is incomplete (a write was cut off, or the "
+                    "file was edited); nothing recorded"
+                )
+            lines = tail[:-1].rsplit(b"\n", 1)
+            if len(lines) == 2 or start == 0:
+                last = lines[-1] + b"\n"
+                break
+            start = max(0, start - (1 << 16))
+        try:
+            entry = orjson.loads(last)
+            number, prev = int(entry["seq"]), str(entry["prev"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise WitnessError(
+                f"{self.path}: the last line is not a witness entry; nothing recorded"
+            ) from None
+        checked = self._check_line(number, last, prev)
+        self._check_signature(number, checked, trusted, trusted_id)
+        return number, str(checked["hash"])

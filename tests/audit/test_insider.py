@@ -1,0 +1,235 @@
+"""The insider who can write the run folder: each attack the security review ran, as a
+test. Every one of these verified "intact" before appends verified their tail and heads
+were witnessed beside the keyring."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+
+from privacy.audit import (
+    AppendRefused,
+    AuditTrail,
+    AuditVerificationError,
+    Witness,
+    WitnessError,
+    serialize,
+    verify_trail,
+    witness_path,
+)
+from privacy.crypto import Keyring
+from tests._keys import FAST_SCRYPT, PASSPHRASE
+
+
+def _run(path: Path, ring: Keyring, run: str, steps: int = 3) -> None:
+    with AuditTrail(path, ring, context={"run_id": run}) as trail:
+        for i in range(steps):
+            trail.append(f"step{i}", counts={"rows_in": i})
+
+
+def _lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def _forge_after(path: Path, **fields: object) -> None:
+    """Append one well-chained record by hand: record hashes are unkeyed, no key needed."""
+    last = orjson.loads(_lines(path)[-1])
+    record = {"seq": last["seq"] + 1, "prev": last["hash"], "type": "step", **fields}
+    with path.open("ab") as handle:
+        handle.write(serialize(record)[0])
+
+
+def _verify(path: Path, ring: Keyring, **kwargs: object) -> object:
+    return verify_trail(path, ring.signing_public_key, witness=witness_path(ring.path), **kwargs)
+
+
+def _refused(path: Path, ring: Keyring, pattern: str) -> None:
+    before = path.read_bytes() if path.exists() else None
+    with pytest.raises(AppendRefused, match=pattern) as info:
+        _run(path, ring, "legit")
+    assert info.value.exit_code == 3
+    assert (path.read_bytes() if path.exists() else None) == before  # nothing appended
+
+
+@pytest.fixture
+def trail(tmp_path: Path, keyring: Keyring) -> Path:
+    path = tmp_path / "run" / "audit.jsonl"
+    _run(path, keyring, "run-0")
+    _run(path, keyring, "run-1")
+    return path
+
+
+def test_every_signed_head_is_witnessed_beside_the_keyring(trail: Path, keyring: Keyring) -> None:
+    witness = witness_path(keyring.path)
+    assert witness.parent == keyring.path.parent and witness.stat().st_mode & 0o777 == 0o600
+    seen = Witness(witness).sightings(keyring.signing_public_key, trail, None)
+    assert [s.length for s in seen] == [4, 8]
+    assert seen[-1].head == orjson.loads(_lines(trail)[-1])["hash"]
+    summary = _verify(trail, keyring)
+    assert summary.witnessed == 8 and summary.records == 8  # type: ignore[attr-defined]
+
+
+def test_attack_writer_appends_forged_record_then_a_run_signs_it(
+    trail: Path, keyring: Keyring
+) -> None:
+    _forge_after(trail, step="gate", outcome="ok", run_id="run-1")
+    _refused(trail, keyring, r"line 9: records after the last signed checkpoint")
+    with pytest.raises(AuditVerificationError, match="truncated tail"):
+        _verify(trail, keyring)
+
+
+def test_attack_fabricated_trail_with_head_deleted_then_a_run_appends(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    path = tmp_path / "fake" / "audit.jsonl"
+    path.parent.mkdir()
+    prev = "0" * 64
+    lines = []
+    for seq in (1, 2):
+        line, prev = serialize({"seq": seq, "prev": prev, "type": "step", "step": "gate"})
+        lines.append(line)
+    path.write_bytes(b"".join(lines))
+    _refused(path, keyring, r"records after the last signed checkpoint")
+
+
+def test_attack_trail_re_signed_by_another_key_is_not_extended(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    forger = Keyring.create(tmp_path / "forger.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
+    path = tmp_path / "audit.jsonl"
+    _run(path, forger, "fake")
+    _refused(path, keyring, r"line 4: the last checkpoint is signed by sig-\w+, not by sig-\w+")
+
+
+def test_attack_last_runs_cut_and_head_deleted(trail: Path, keyring: Keyring) -> None:
+    trail.write_bytes(b"".join(_lines(trail)[:4]))  # back to run-0's signed checkpoint
+    trail.with_name("audit.jsonl.head").unlink()
+    verify_trail(trail, keyring.signing_public_key)  # without the witness: looks intact
+    with pytest.raises(AuditVerificationError, match=r"witness .* recorded 8 records .* holds 4"):
+        _verify(trail, keyring)
+    _refused(trail, keyring, r"witness recorded 8 records of this trail .* holds 4")
+
+
+def test_attack_older_checkpoint_put_into_the_head_file(trail: Path, keyring: Keyring) -> None:
+    head = trail.with_name("audit.jsonl.head")
+    older = orjson.loads(_lines(trail)[3])  # run-0's checkpoint, validly signed
+    trail.write_bytes(b"".join(_lines(trail)[:4]))
+    head.write_bytes(orjson.dumps(older))
+    verify_trail(trail, keyring.signing_public_key)
+    with pytest.raises(AuditVerificationError, match="cut, emptied or rolled back"):
+        _verify(trail, keyring)
+
+
+def test_attack_trail_emptied(trail: Path, keyring: Keyring) -> None:
+    trail.write_bytes(b"")
+    trail.with_name("audit.jsonl.head").unlink()
+    verify_trail(trail, keyring.signing_public_key)
+    with pytest.raises(AuditVerificationError, match=r"recorded 8 records .* holds 0"):
+        _verify(trail, keyring)
+    _refused(trail, keyring, r"the trail is empty, but the witness .* recorded 8 records")
+
+
+def test_attack_head_file_deleted(trail: Path, keyring: Keyring) -> None:
+    trail.with_name("audit.jsonl.head").unlink()
+    with pytest.raises(AuditVerificationError, match=r"\.head: missing, but the witness"):
+        _verify(trail, keyring)
+
+
+def test_attack_run_folder_rolled_back_to_an_older_copy(tmp_path: Path, keyring: Keyring) -> None:
+    path = tmp_path / "run" / "audit.jsonl"
+    _run(path, keyring, "run-0")
+    shutil.copytree(path.parent, tmp_path / "copy")
+    _run(path, keyring, "run-1")
+    shutil.rmtree(path.parent)
+    shutil.copytree(tmp_path / "copy", path.parent)
+    verify_trail(path, keyring.signing_public_key)
+    with pytest.raises(AuditVerificationError, match="recorded 8 records"):
+        _verify(path, keyring)
+
+
+def test_attack_trail_replaced_by_another_signed_trail(tmp_path: Path, keyring: Keyring) -> None:
+    """A different, genuinely signed trail (another run folder's) put where this one was."""
+    path = tmp_path / "a" / "audit.jsonl"
+    other = tmp_path / "b" / "audit.jsonl"
+    _run(path, keyring, "a-0", steps=6)
+    _run(other, keyring, "b-0", steps=9)
+    for name in ("audit.jsonl", "audit.jsonl.head"):
+        shutil.copy(other.with_name(name), path.with_name(name))
+    verify_trail(path, keyring.signing_public_key)
+    with pytest.raises(AuditVerificationError, match="line 7: not the history the witness"):
+        _verify(path, keyring)
+
+
+def test_a_moved_trail_is_still_recognized_by_its_first_record(
+    trail: Path, tmp_path: Path, keyring: Keyring
+) -> None:
+    moved = tmp_path / "review" / "audit.jsonl"
+    shutil.copytree(trail.parent, moved.parent)
+    assert _verify(moved, keyring).witnessed == 8  # type: ignore[attr-defined]
+    moved.write_bytes(b"".join(_lines(moved)[:4]))
+    moved.with_name("audit.jsonl.head").unlink()
+    with pytest.raises(AuditVerificationError, match="recorded 8 records"):
+        _verify(moved, keyring)
+
+
+def test_a_torn_last_line_is_reported_then_repaired_on_the_record(
+    trail: Path, keyring: Keyring
+) -> None:
+    with trail.open("ab") as handle:
+        handle.write(b'{"seq":9,"prev":"')  # a write cut off
+    _refused(trail, keyring, r"line 9: the last line is incomplete .*`privpipe audit repair ")
+    cut = AuditTrail(trail, keyring).repair()
+    assert cut["cut_lines"] == 1 and cut["cut_bytes"] == len(b'{"seq":9,"prev":"')
+    assert Path(cut["saved_to"]).read_bytes() == b'{"seq":9,"prev":"'
+    summary = _verify(trail, keyring)
+    steps = [orjson.loads(line).get("step") for line in _lines(trail)]
+    assert steps[-2] == "audit-repair" and summary.records == 10  # type: ignore[attr-defined]
+    _run(trail, keyring, "run-2")  # appends again
+
+
+def test_repair_never_cuts_below_what_the_witness_recorded(trail: Path, keyring: Keyring) -> None:
+    lines = _lines(trail)
+    last = orjson.loads(lines[-1])
+    last["signature"] = "00" * 64  # the last checkpoint no longer verifies
+    last.pop("hash")
+    trail.write_bytes(b"".join(lines[:-1]) + serialize(last)[0])
+    with pytest.raises(AppendRefused, match="witness recorded 8 records"):
+        AuditTrail(trail, keyring).repair()
+
+
+def test_a_head_pinned_out_of_band(trail: Path, keyring: Keyring) -> None:
+    head = orjson.loads(_lines(trail)[3])["hash"]
+    summary = verify_trail(
+        trail, keyring.signing_public_key, expect_length=4, expect_head=head[:16]
+    )
+    assert summary.pinned == 4
+    verify_trail(trail, keyring.signing_public_key, expect_head=head)
+    with pytest.raises(AuditVerificationError, match="line 4: not the history --expect-head"):
+        verify_trail(trail, keyring.signing_public_key, expect_length=4, expect_head="ab" * 8)
+    with pytest.raises(AuditVerificationError, match="--expect-length 9: the trail holds 8"):
+        verify_trail(trail, keyring.signing_public_key, expect_length=9)
+    with pytest.raises(AuditVerificationError, match="--expect-head: no record hashes to"):
+        verify_trail(trail, keyring.signing_public_key, expect_head="cd" * 8)
+
+
+def test_a_forged_witness_entry_is_refused(trail: Path, keyring: Keyring) -> None:
+    witness = witness_path(keyring.path)
+    lines = witness.read_bytes().splitlines(keepends=True)
+    entry = orjson.loads(lines[-1])
+    entry["length"] = 2
+    witness.write_bytes(b"".join(lines[:-1]) + orjson.dumps(entry) + b"\n")
+    with pytest.raises(AuditVerificationError, match="line 2: entry edited"):
+        _verify(trail, keyring)
+    with pytest.raises(WitnessError, match="entry edited"):
+        _run(trail, keyring, "run-2")
+
+
+def test_a_witness_cut_while_read_is_caught(trail: Path, keyring: Keyring) -> None:
+    witness = Witness(witness_path(keyring.path))
+    witness.entries(keyring.signing_public_key)
+    witness.path.write_bytes(witness.path.read_bytes().splitlines(keepends=True)[0])
+    with pytest.raises(WitnessError, match="shorter than when it was read"):
+        witness.entries(keyring.signing_public_key)
