@@ -41,6 +41,7 @@ from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail  # noqa: E402
 from privacy.detect import TextScanner, default_workers  # noqa: E402
 from privacy.errors import PolicyError  # noqa: E402
+from privacy.hashing import content_key  # noqa: E402
 from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
 from privacy.policy_signing import enforce_policy_signature  # noqa: E402
@@ -115,6 +116,7 @@ def ingest_task(
         policy,
         ring.for_scope(policy.keys.seal.vault),
         Path(out_dir) / stages.VAULT_DIR,
+        content=content_key(pseudonym_provider(policy, ring)),
         partition_rows=partition_rows,
         save=save,
     )
@@ -240,7 +242,6 @@ def publish_task(
     work = Workspace(ring, run_id=run_id)
     frame = pl.concat([work.scan(p["path"]) for p in parts])
     rows = sum(p["rows"] for p in parts)
-    input_sha256 = records[0]["params"]["input_sha256"]
     record = stages.StageRecord("publish", rows_in=rows, rows_out=rows)
     manifest = stages.publish(
         frame,
@@ -248,7 +249,7 @@ def publish_task(
         Path(out_dir),
         keys=ring.for_scope(policy.keys.seal.published),
         input_path=Path(input_path),
-        input_sha256=input_sha256,
+        input_digest=records[0]["params"]["input"],
         run_id=run_id,
         stages=[*records, record.to_dict()],
         audit_trail=Path(audit_path),
@@ -337,8 +338,8 @@ class _Steps:
     def _append(
         self, record: dict[str, Any], outputs: dict[str, str], inputs: dict[str, str] | None
     ) -> None:
-        if "input_sha256" in record["params"]:
-            inputs = {"input": record["params"]["input_sha256"], **(inputs or {})}
+        if record["stage"] == "ingest":  # the raw input: keyed, never a plain hash
+            inputs = {"input_hmac": record["params"]["input"]["hmac_sha256"], **(inputs or {})}
         self.trail.append(
             record["stage"],
             duration_s=record["duration_s"],
@@ -390,6 +391,7 @@ def sanitize_flow(
     if partition_rows < 1:
         raise PolicyError(f"partition_rows: must be at least 1, not {partition_rows}")
     ring = unlocked(keyring_path)  # fail before any work if the keyring cannot be opened
+    content_key(pseudonym_provider(policy, ring))  # and if raw input cannot be keyed
     out = Path(out_dir)
     prepare_output_dir(out, overwrite=overwrite, outputs=OUTPUTS, folders=(stages.VAULT_DIR,))
     run_id = str(flow_run.id or "local")
@@ -420,11 +422,12 @@ def sanitize_flow(
         )
         ingest = steps.records[0]
         vault = ingest["params"]["vault"]
+        keyed = ingest["params"]["input"]
         trail.append(
             "vault",
-            inputs={"input": ingest["params"]["input_sha256"]},
+            inputs={"input_hmac": keyed["hmac_sha256"]},
             outputs={"vault": vault["sha256"]},
-            params={"kek_id": vault["kek_id"]},
+            params={"kek_id": vault["kek_id"], "input_key_id": keyed["key_id"]},
         )
         raw_parts = raw["parts"]
         inputs = {"raw": raw["sha256"]}

@@ -4,11 +4,15 @@ Each run of :func:`scheduled_sanitize_flow` sanitizes one input file into a date
 folder of its own under the output root (``ROOT/2026-11-29T074512Z/``, UTC; a suffix
 ``-2``, ``-3``, ... keeps two runs in the same second apart), calling
 :func:`flows.sanitize.sanitize_flow` as a subflow. After a successful run,
-``ROOT/latest.json`` (written atomically) names that folder and the input and policy
-hashes it processed. When the policy sets ``schedule.skip_unchanged``, a run whose
-input file hashes the same as the one the last successful run's manifest records,
-under the same policy, writes nothing and reports ``input unchanged since RUN; not
-reprocessed`` (its return value and a markdown artifact).
+``ROOT/latest.json`` (written atomically) names that folder, the input's keyed digest
+and the policy hash it processed. When the policy sets ``schedule.skip_unchanged``, a
+run whose input file has the same keyed digest (HMAC-SHA256 under the content key, see
+:mod:`privacy.hashing`; never a plain hash of raw content, which a small input's
+candidates would give away) as the one the last successful run's manifest records,
+under the same content key and policy, writes nothing and reports ``input unchanged
+since RUN; not reprocessed`` (its return value and a markdown artifact). The content
+key comes from the pseudonym secret, which never rotates, so a KEK rotation does not
+make an unchanged input look changed.
 
 :func:`serve_schedule` registers the flow as a deployment on the Prefect server
 that ``PREFECT_API_URL`` names, with a cron or interval schedule, and runs its
@@ -37,9 +41,10 @@ from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
+from flows._keys import keyring, pseudonym_provider  # noqa: E402
 from flows.sanitize import sanitize_flow  # noqa: E402
 from privacy.errors import InputError, ServerError  # noqa: E402
-from privacy.hashing import sha256_file  # noqa: E402
+from privacy.hashing import content_key  # noqa: E402
 from privacy.io import atomic_write_json  # noqa: E402
 from privacy.policy import load_policy  # noqa: E402
 from privacy.schedule import (  # noqa: E402
@@ -74,15 +79,16 @@ def scheduled_sanitize_flow(
     source, root = Path(input_path), Path(out_root)
     if not source.is_file():
         raise InputError(f"{source}: input file not found")
-    digest = sha256_file(source) if policy.schedule.skip_unchanged else None
-    if digest is not None:
-        previous = unchanged_since(root, digest, policy.hash)
+    if policy.schedule.skip_unchanged:
+        content = content_key(pseudonym_provider(policy, keyring(keyring_path)))
+        digest = content.record(source)
+        previous = unchanged_since(root, digest["hmac_sha256"], digest["key_id"], policy.hash)
         if previous is not None:
             message = f"input unchanged since {previous}; not reprocessed"
             _publish(
                 message,
                 [
-                    f"- input `{source}` sha256 `{digest}`",
+                    f"- input `{source}` {_keyed(digest)}",
                     f"- policy `{policy.name}` sha256 `{policy.hash}`",
                     f"- last successful run `{root / previous}`",
                 ],
@@ -92,7 +98,7 @@ def scheduled_sanitize_flow(
                 "status": "skipped",
                 "message": message,
                 "last_run": previous,
-                "input": {"path": str(source), "sha256": digest},
+                "input": {"path": str(source), **digest},
                 "policy": {"name": policy.name, "sha256": policy.hash},
             }
     out = make_run_folder(root)
@@ -101,14 +107,15 @@ def scheduled_sanitize_flow(
         input_path=str(source), policy_path=policy_path, out_dir=str(out), keyring_path=keyring_path
     )
     manifest = read_json(out / MANIFEST_FILE) or {}
-    processed = (manifest.get("input") or {}).get("sha256") or digest  # what ingest read
+    recorded = manifest.get("input") or {}
+    processed = {k: recorded.get(k) for k in ("hmac_sha256", "key_id")}  # what ingest read
     atomic_write_json(
         root / STATE_FILE,
         {
             "run": out.name,
             "flow_run_id": str(flow_run.id or "local"),
             "sanitize_run_id": summary["run_id"],
-            "input": {"path": str(source), "sha256": processed},
+            "input": {"path": str(source), **processed},
             "policy": {"name": policy.name, "sha256": policy.hash},
             "rows_in": summary["rows_in"],
             "rows_out": summary["rows_out"],
@@ -119,7 +126,7 @@ def scheduled_sanitize_flow(
     _publish(
         message,
         [
-            f"- input `{source}` sha256 `{processed}`",
+            f"- input `{source}` {_keyed(processed)}",
             f"- policy `{policy.name}` sha256 `{policy.hash}`",
             f"- sanitize run `{summary['run_id']}`, audit trail `{summary['outputs']['audit']}`",
         ],
@@ -130,10 +137,14 @@ def scheduled_sanitize_flow(
         "message": message,
         "run": out.name,
         "out_dir": str(out),
-        "input": {"path": str(source), "sha256": processed},
+        "input": {"path": str(source), **processed},
         "policy": {"name": policy.name, "sha256": policy.hash},
         "sanitize": summary,
     }
+
+
+def _keyed(digest: dict[str, Any]) -> str:
+    return f"hmac-sha256 `{digest['hmac_sha256']}` (content key `{digest['key_id']}`)"
 
 
 def _runs(n: int) -> str:

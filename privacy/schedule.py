@@ -1,7 +1,8 @@
 """Scheduled runs' bookkeeping: one dated folder per run, and the record of the last
 successful run that lets an unchanged input be skipped (``schedule.skip_unchanged``).
 
-Plain files and hashes; the flow that uses them is ``flows/serve.py``.
+Plain files and digests (the input's keyed, never a plain hash of raw content); the
+flow that uses them is ``flows/serve.py``.
 """
 
 from __future__ import annotations
@@ -62,13 +63,15 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def unchanged_since(root: Path, input_sha256: str, policy_sha256: str) -> str | None:
-    """The folder name of the last successful run if it processed this very input
-    (by SHA-256) under this very policy, else None.
+def unchanged_since(root: Path, input_hmac: str, key_id: str, policy_sha256: str) -> str | None:
+    """The folder name of the last successful run if it processed this very input (by
+    its keyed digest, HMAC-SHA256 under the content key ``key_id``: see
+    :mod:`privacy.hashing`) under this very policy, else None.
 
     ``ROOT/latest.json`` says which run succeeded last; that run's own manifest must
-    still be there and record the same input and policy hashes. Anything missing or
-    unreadable means "changed": the run goes ahead.
+    still be there and record the same keyed digest, key id and policy hash. Anything
+    missing or unreadable means "changed": the run goes ahead. So does a manifest
+    written before input digests were keyed (``input.sha256``): it is reprocessed once.
     """
     state = read_json(root / STATE_FILE)
     if state is None or not isinstance(state.get("run"), str) or not _FOLDER.match(state["run"]):
@@ -76,8 +79,12 @@ def unchanged_since(root: Path, input_sha256: str, policy_sha256: str) -> str | 
     manifest = read_json(root / state["run"] / MANIFEST_FILE)
     if manifest is None:
         return None
-    recorded_input = (manifest.get("input") or {}).get("sha256")
+    recorded = manifest.get("input") or {}
     recorded_policy = (manifest.get("policy") or {}).get("sha256")
-    if recorded_input == input_sha256 and recorded_policy == policy_sha256:
+    if (
+        recorded.get("hmac_sha256") == input_hmac
+        and recorded.get("key_id") == key_id
+        and recorded_policy == policy_sha256
+    ):
         return str(state["run"])
     return None

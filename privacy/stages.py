@@ -25,6 +25,7 @@ from privacy import __version__, kanon
 from privacy.crypto import KeyEncryptionProvider, KeyProvider, SealedWriter, is_sealed
 from privacy.detect import TextScanner, classify_columns
 from privacy.errors import PrivacyGuaranteeError
+from privacy.hashing import ContentKey
 from privacy.io import (
     SEALED_SUFFIX,
     atomic_path,
@@ -108,14 +109,17 @@ def ingest(
     keys: KeyEncryptionProvider,
     vault_dir: Path,
     *,
+    content: ContentKey,
     partition_rows: int | None = None,
     save: Callable[[int, pl.DataFrame], T],
 ) -> tuple[list[T], StageRecord]:
     """Read the input in partitions of ``partition_rows`` rows (all in one when
     ``None``), check each against the policy's schema and hand it to ``save`` (with its
-    first row's offset) as it is read, so memory holds one partition; hash the input;
-    and seal a vault copy of its plaintext (streaming, in bounded memory) into
-    ``vault_dir``. Returns what ``save`` returned, in order, and the stage's record."""
+    first row's offset) as it is read, so memory holds one partition; take the input's
+    keyed digest under ``content`` (never a plain hash: raw content is guessable); and
+    seal a vault copy of its plaintext (streaming, in bounded memory) into
+    ``vault_dir``, bound to that digest. Returns what ``save`` returned, in order, and
+    the stage's record (``params["input"]``: ``{"hmac_sha256", "key_id"}``)."""
     with _Timer() as timer:
         saved: list[T] = []
         nulls: dict[str, int] = {}
@@ -127,9 +131,14 @@ def ingest(
             rows += part.height
             width = part.width
             del part
-        digest = sha256_file(path)
+        digest = content.record(path)
         vault = vault_dir / f"{plain_name(path).name}{SEALED_SUFFIX}"
-        associated = {"artifact": "vault", "dataset": policy.name, "input_sha256": digest}
+        associated = {
+            "artifact": "vault",
+            "dataset": policy.name,
+            "input_hmac_sha256": digest["hmac_sha256"],
+            "input_key_id": digest["key_id"],
+        }
         vault_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(vault_dir, 0o700)
         with (
@@ -146,7 +155,7 @@ def ingest(
         duration_s=timer.seconds,
         counts={"columns": width, "nulls": nulls, "partitions": len(saved)},
         params={
-            "input_sha256": digest,
+            "input": digest,
             "input_sealed": is_sealed(path),
             "format": policy.input.format,
             "vault": {
@@ -551,13 +560,17 @@ def publish(
     *,
     keys: KeyEncryptionProvider,
     input_path: Path,
-    input_sha256: str,
+    input_digest: Mapping[str, str],
     run_id: str,
     stages: list[dict[str, Any]],
     audit_trail: Path | None = None,
 ) -> dict[str, Any]:
     """Write the sanitized data (sealed unless the policy says otherwise) and its
     manifest, each atomically; returns the manifest.
+
+    ``input_digest`` is the raw input's keyed digest (``{"hmac_sha256", "key_id"}``,
+    from :func:`ingest`); the output's digests stay plain SHA-256, for a reviewer to
+    recompute.
 
     ``frame`` may be lazy (the partitions of a run, scanned one after another): the
     Parquet file is streamed through the sealing writer, never held whole in memory."""
@@ -587,7 +600,12 @@ def publish(
             "sha256": policy.hash,
             "path": str(policy.source) if policy.source else None,
         },
-        "input": {"path": str(input_path), "sha256": input_sha256, "rows": stages[0]["rows_in"]},
+        "input": {
+            "path": str(input_path),
+            "hmac_sha256": input_digest["hmac_sha256"],
+            "key_id": input_digest["key_id"],
+            "rows": stages[0]["rows_in"],
+        },
         "vault": {
             "path": str(Path(vault["path"]).relative_to(out_dir)),
             "sha256": vault["sha256"],

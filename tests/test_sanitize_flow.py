@@ -6,9 +6,11 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -67,7 +69,12 @@ def test_sanitize_publishes_sealed_data_vault_and_manifest(
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["run_id"] == summary["run_id"]
     assert manifest["policy"]["sha256"] == policy.hash
-    assert manifest["input"]["sha256"] == before == _sha(people_csv)  # input untouched
+    from privacy.hashing import content_key
+
+    content = content_key(session_keyring)
+    assert _sha(people_csv) == before  # input untouched
+    assert manifest["input"]["hmac_sha256"] == content.file_digest(people_csv)  # keyed
+    assert manifest["input"]["key_id"] == content.key_id
     assert manifest["output"]["sha256"] == _sha(out / "data.parquet.sealed")
     assert manifest["output"]["sealed"] is True
     # the published data under the published scope's key, the vault under the vault's
@@ -86,7 +93,7 @@ def test_sanitize_publishes_sealed_data_vault_and_manifest(
     # the vault holds the raw input, sealed, bound to its hash
     vault = out / manifest["vault"]["path"]
     assert is_sealed(vault) and vault.stat().st_mode & 0o777 == 0o600
-    expected = {"artifact": "vault", "input_sha256": before}
+    expected = {"artifact": "vault", "input_hmac_sha256": manifest["input"]["hmac_sha256"]}
     assert unseal_bytes(vault, session_keyring, expected=expected) == people_csv.read_bytes()
 
     # the run's audit trail verifies, and its records tie the hashes together
@@ -381,3 +388,133 @@ def test_gate_fails_when_a_planted_ssn_survives(
     assert not (out / "data.parquet.sealed").exists() and not (out / "manifest.json").exists()
     trail = (out / "audit.jsonl").read_bytes()
     assert ssn.encode() not in trail and b"536-22-1874" not in trail
+
+
+# --------------------------------------------------------------------------- keyed digests
+
+PLANTED_SSN = "219-42-4242"
+SSN_CANDIDATES = [f"219-42-{n:04d}" for n in range(10_000)]  # the planted one among them
+
+
+def one_line_input(value: str) -> bytes:
+    """The whole input file for one SSN: a single JSON Lines record."""
+    return json.dumps({"ssn": value}).encode() + b"\n"
+
+
+def brute_force(blob: bytes, candidates: list[str], file_of: Callable[[str], bytes]) -> list[str]:
+    """The candidates whose unkeyed digest appears anywhere in ``blob``: SHA-256 (and
+    SHA-512, BLAKE2b) of the whole file, of the value alone and of the value's line, as
+    hex (any case) or raw bytes. What an attacker holding only the trail tries first."""
+    text = blob.decode("latin-1").lower()
+    hexes = set(re.findall(r"[0-9a-f]{64,128}", text))
+    found = []
+    for value in candidates:
+        for data in (file_of(value), value.encode(), value.encode() + b"\n"):
+            for fn in (hashlib.sha256, hashlib.sha512, hashlib.blake2b):
+                digest = fn(data)
+                if any(digest.hexdigest() in h for h in hexes) or digest.digest() in blob:
+                    found.append(value)
+    return sorted(set(found))
+
+
+def run_artifacts(out: Path) -> bytes:
+    """Every byte a run leaves in its folder (trail, head, manifest, report, vault and
+    published files, sealed headers included)."""
+    return b"".join(p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file())
+
+
+def test_attack_brute_force_of_a_one_line_input_from_its_digests(
+    tmp_path: Path, session_keyring, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A one-line SSN file's plain SHA-256 in the trail, manifest or vault header is
+    found among 10k candidates in well under a second; keyed digests are not."""
+    source = tmp_path / "ssn.jsonl"
+    source.write_bytes(one_line_input(PLANTED_SSN))
+    policy = tmp_path / "ssn.yaml"
+    policy.write_text(
+        yaml.safe_dump(
+            {
+                "name": "ssn-file",
+                "input": {"format": "jsonl"},
+                "columns": {"ssn": {"rule": "pseudonymize"}},
+            }
+        )
+    )
+    out = tmp_path / "out"
+    assert _sanitize(source, policy, out) == 0, capsys.readouterr().err
+    assert brute_force(run_artifacts(out), SSN_CANDIDATES, one_line_input) == []
+
+    # the digests are still there, keyed: the custodian recomputes them
+    from privacy.crypto import read_header, unseal_bytes
+    from privacy.hashing import content_key
+
+    key = content_key(session_keyring)
+    digest = key.file_digest(source)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["input"]["hmac_sha256"] == digest and "sha256" not in manifest["input"]
+    assert manifest["input"]["key_id"] == key.key_id
+    vault = out / manifest["vault"]["path"]
+    with vault.open("rb") as handle:
+        bound = read_header(handle).associated_data
+    assert bound["input_hmac_sha256"] == digest and bound["input_key_id"] == key.key_id
+    assert unseal_bytes(vault, session_keyring, expected=bound) == source.read_bytes()
+    trail = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+    by_step = {r["step"]: r for r in trail if r.get("step")}
+    assert by_step["ingest"]["inputs"] == {"input_hmac": digest}
+    assert by_step["vault"]["inputs"] == {"input_hmac": digest}
+
+
+def test_the_content_key_is_stable_across_rotation_and_keyed_by_the_pseudonym_secret(
+    tmp_path: Path, keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from privacy.crypto import EnvKeyProvider, StaticKeyProvider
+    from privacy.errors import ScopeError
+    from privacy.hashing import ContentKey, content_key
+
+    source = tmp_path / "ssn.jsonl"
+    source.write_bytes(one_line_input(PLANTED_SSN))
+    before = content_key(keyring)
+    keyring.rotate()
+    assert content_key(keyring) == before  # a KEK rotation changes no keyed digest
+    assert before.key_id != keyring.pseudonym_key_id  # a subkey, never the secret itself
+    assert before.file_digest(source) != _sha(source)
+    assert "secret" not in repr(before)
+    other = content_key(StaticKeyProvider(b"\x07" * 32))
+    assert other.file_digest(source) != before.file_digest(source)
+    # a policy's keys.pseudonym_key_env: that key is the master
+    monkeypatch.setenv("PRIVPIPE_TEST_CONTENT_KEY", (b"\x07" * 32).hex())
+    assert content_key(EnvKeyProvider("PRIVPIPE_TEST_CONTENT_KEY")) == other
+    assert ContentKey.from_master(b"\x07" * 32) == other
+    # a keyring without the pseudonym scope cannot key a digest: refused, saying how on
+    narrow = keyring.export(tmp_path / "narrow.json", "x", ["vault", "published", "audit"])
+    with pytest.raises(ScopeError, match=r"keys.pseudonym_key_env") as caught:
+        content_key(narrow)
+    assert caught.value.scope == "pseudonym" and "does not hold the 'pseudonym' scope" in str(
+        caught.value
+    )
+
+
+def test_a_keyring_without_the_pseudonym_scope_is_refused_before_any_work(
+    tmp_path: Path, keyring, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Even where no column needs a token, the raw input's digest needs the content key:
+    no unkeyed digest is ever the fallback."""
+    source = tmp_path / "ssn.jsonl"
+    source.write_bytes(one_line_input(PLANTED_SSN))
+    policy = tmp_path / "ssn.yaml"
+    policy.write_text(
+        yaml.safe_dump(
+            {
+                "name": "ssn-file",
+                "input": {"format": "jsonl"},
+                "columns": {"ssn": {"rule": "redact"}},
+            }
+        )
+    )
+    narrow = keyring.export(tmp_path / "narrow.json", "narrow", ["vault", "published", "audit"])
+    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", "narrow")
+    out = tmp_path / "out"
+    assert _sanitize(source, policy, out, "--keyring", str(narrow.path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not hold the 'pseudonym' scope" in err, err
+    assert not (out / "manifest.json").exists() and not (out / "vault").exists()

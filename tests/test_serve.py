@@ -183,18 +183,24 @@ def test_unchanged_since_needs_state_and_manifest_to_agree(tmp_path: Path) -> No
 
     root = tmp_path / "root"
     (root / "2026-11-29T074512Z").mkdir(parents=True)
-    assert unchanged_since(root, "a" * 64, "b" * 64) is None  # no state yet
+    same = ("a" * 64, "k-1", "b" * 64)
+    assert unchanged_since(root, *same) is None  # no state yet
     (root / STATE_FILE).write_text(json.dumps({"run": "2026-11-29T074512Z"}))
-    assert unchanged_since(root, "a" * 64, "b" * 64) is None  # no manifest
-    manifest = {"input": {"sha256": "a" * 64}, "policy": {"sha256": "b" * 64}}
+    assert unchanged_since(root, *same) is None  # no manifest
+    manifest = {"input": {"hmac_sha256": "a" * 64, "key_id": "k-1"}, "policy": {"sha256": "b" * 64}}
     (root / "2026-11-29T074512Z" / "manifest.json").write_text(json.dumps(manifest))
-    assert unchanged_since(root, "a" * 64, "b" * 64) == "2026-11-29T074512Z"
-    assert unchanged_since(root, "c" * 64, "b" * 64) is None  # the input changed
-    assert unchanged_since(root, "a" * 64, "c" * 64) is None  # the policy changed
+    assert unchanged_since(root, *same) == "2026-11-29T074512Z"
+    assert unchanged_since(root, "c" * 64, "k-1", "b" * 64) is None  # the input changed
+    assert unchanged_since(root, "a" * 64, "k-2", "b" * 64) is None  # another content key
+    assert unchanged_since(root, "a" * 64, "k-1", "c" * 64) is None  # the policy changed
+    legacy = {"input": {"sha256": "a" * 64}, "policy": {"sha256": "b" * 64}}
+    (root / "2026-11-29T074512Z" / "manifest.json").write_text(json.dumps(legacy))
+    assert unchanged_since(root, *same) is None  # a plain hash is never matched: reprocessed
+    (root / "2026-11-29T074512Z" / "manifest.json").write_text(json.dumps(manifest))
     (root / STATE_FILE).write_text(json.dumps({"run": "../elsewhere"}))
-    assert unchanged_since(root, "a" * 64, "b" * 64) is None
+    assert unchanged_since(root, *same) is None
     (root / STATE_FILE).write_text("{not json")
-    assert unchanged_since(root, "a" * 64, "b" * 64) is None
+    assert unchanged_since(root, *same) is None
 
 
 # --------------------------------------------------------------------------- the flow
@@ -227,7 +233,11 @@ def test_unchanged_input_is_skipped_until_it_changes(
     manifest = json.loads((folder / "manifest.json").read_text())
     state = json.loads((root / STATE_FILE).read_text())
     assert state["run"] == folder.name
-    assert state["input"]["sha256"] == manifest["input"]["sha256"] == first["input"]["sha256"]
+    assert state["input"]["hmac_sha256"] == manifest["input"]["hmac_sha256"]
+    assert (
+        state["input"] == first["input"] and state["input"]["key_id"] == manifest["input"]["key_id"]
+    )
+    assert "sha256" not in state["input"]  # keyed: the trail's attack test covers the rest
     assert (folder / "report.html").exists() and (folder / "data.parquet.sealed").exists()
     assert main(["audit", "verify", str(folder / "audit.jsonl"), "--keyring", str(KEYRING)]) == 0
 
@@ -253,6 +263,70 @@ def test_unchanged_input_is_skipped_until_it_changes(
     assert len(_dated(root)) == 2
     assert json.loads((root / STATE_FILE).read_text())["run"] == third["run"]
     assert third["sanitize"]["rows_in"] == 400
+
+
+@pytest.mark.prefect
+def test_attack_brute_force_of_a_scheduled_one_line_input(
+    tmp_path: Path, keyring: Any, demo_policy_path: Path
+) -> None:
+    """The skip bookkeeping (latest.json, manifests, the runs' results and artifacts)
+    holds the input's digest keyed: no candidate SSN's plain hash is in any of it; and
+    the keyed digest survives a KEK rotation, so an unchanged input is still skipped."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows import _keys
+    from flows.serve import ARTIFACT_KEY, scheduled_sanitize_flow
+    from tests.test_sanitize_flow import (
+        PLANTED_SSN,
+        SSN_CANDIDATES,
+        brute_force,
+        one_line_input,
+        run_artifacts,
+    )
+
+    _keys.register(keyring)  # a keyring of its own: this test rotates its KEKs
+    source = tmp_path / "ssn.jsonl"
+    source.write_bytes(one_line_input(PLANTED_SSN))
+    policy = tmp_path / "ssn.yaml"
+    policy.write_text(
+        yaml.safe_dump(
+            {
+                "name": "ssn-file",
+                "input": {"format": "jsonl"},
+                "columns": {"ssn": {"rule": "pseudonymize"}},
+                "schedule": {"skip_unchanged": True},
+            }
+        )
+    )
+    root = tmp_path / "root"
+
+    def run() -> dict[str, Any]:
+        return scheduled_sanitize_flow(
+            input_path=str(source),
+            policy_path=str(policy),
+            out_root=str(root),
+            keyring_path=str(keyring.path),
+        )
+
+    first = run()
+    keyring.rotate()  # new KEKs: the content key comes from the pseudonym secret
+    second = run()
+    assert (first["status"], second["status"]) == ("ok", "skipped")
+    assert second["input"] == first["input"] and "hmac_sha256" in first["input"]
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[ARTIFACT_KEY]))
+        )
+    blob = b"".join(
+        [
+            run_artifacts(root),
+            json.dumps([first, second]).encode(),
+            *(json.dumps([a.data, a.description]).encode() for a in artifacts),
+        ]
+    )
+    assert first["input"]["hmac_sha256"].encode() in blob  # what was searched holds it
+    assert brute_force(blob, SSN_CANDIDATES, one_line_input) == []
 
 
 @pytest.mark.prefect
