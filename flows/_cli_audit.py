@@ -10,7 +10,10 @@ from typing import Annotated
 import typer
 
 from flows._cli_app import (
+    SignerOption,
+    SignersOption,
     _fmt,
+    _open_keyring,
     audit_app,
     keyring_option,
     trusted_key,
@@ -22,25 +25,110 @@ def audit_verify(
     path: Annotated[Path, typer.Argument(help="Audit trail (JSON lines).")],
     keyring: Annotated[
         Path | None,
-        keyring_option("Keyring whose public signing key is trusted (no passphrase needed)."),
+        keyring_option(
+            "Keyring whose public signing key is trusted once it proves itself (--signer, "
+            "the signers file, or its passphrase); its witness is consulted."
+        ),
     ] = None,
     public_key: Annotated[
         str | None,
         typer.Option("--public-key", help="Trusted Ed25519 public key (hex), given out of band."),
     ] = None,
+    signer: SignerOption = None,
+    signers: SignersOption = None,
+    witness: Annotated[
+        Path | None,
+        typer.Option(
+            "--witness",
+            help="The witness file of the signer's keyring (default: KEYRING.witness beside "
+            "--keyring).",
+        ),
+    ] = None,
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-head",
+            help="A head hash (or a prefix of 16+ hex digits) taken out of band that the "
+            "trail must hold.",
+        ),
+    ] = None,
+    expect_length: Annotated[
+        int | None,
+        typer.Option(
+            "--expect-length",
+            min=1,
+            help="The record number of --expect-head (or the "
+            "least number of records the trail must hold).",
+        ),
+    ] = None,
 ) -> None:
-    """Check every hash, link and signature. Exit 0 if intact, 3 naming the first bad line."""
-    from privacy.audit import verify_trail
-    from privacy.errors import KeyAccessError
+    """Check every hash, link and signature, and that the trail holds every head its
+    witness recorded (and --expect-head). Exit 0 if intact, 3 naming the first bad line.
 
-    trusted = trusted_key(public_key, keyring)
+    The one line says which key was trusted and why, and which witness was consulted."""
+    from privacy.audit import verify_trail, witness_path
+    from privacy.errors import InputError, KeyAccessError
+
+    trusted = trusted_key(public_key, keyring, signer=signer, signers=signers)
     if trusted is None:
-        raise KeyAccessError("audit verify needs the trusted key: --keyring K or --public-key HEX")
-    summary = verify_trail(path, trusted)
+        raise KeyAccessError(
+            "audit verify needs the trusted key: --keyring K (with --signer ID, a signers "
+            "file or its passphrase) or --public-key HEX"
+        )
+    if witness is not None and not witness.is_file():
+        raise InputError(f"{witness}: witness file not found")
+    consulted = witness
+    if consulted is None and trusted.keyring is not None:
+        beside = witness_path(trusted.keyring)
+        consulted = beside if beside.is_file() else None
+    summary = verify_trail(
+        path,
+        trusted.public_key,
+        witness=consulted,
+        expect_length=expect_length,
+        expect_head=expect_head,
+    )
+    if consulted is not None:
+        seen = f"witness {consulted}: {summary.witnessed} of {summary.records} records witnessed"
+    elif trusted.keyring is not None:
+        seen = f"no witness beside {trusted.keyring}"
+    else:
+        seen = "no witness consulted (--witness FILE)"
+    pinned = f", --expect-head held at record {summary.pinned}" if summary.pinned else ""
     typer.echo(
         f"{path}: intact: {summary.records} records ({summary.steps} steps, "
         f"{summary.failed_steps} failed; {summary.checkpoints} signed checkpoints), "
-        f"{len(summary.runs)} runs, head {summary.head[:16]}…, signer {summary.signer}"
+        f"{len(summary.runs)} runs, head {summary.head[:16]}…; signer {trusted}; "
+        f"{seen}{pinned}"
+    )
+
+
+@audit_app.command("repair")
+def audit_repair(
+    path: Annotated[Path, typer.Argument(help="Audit trail (JSON lines).")],
+    keyring: Annotated[
+        Path, keyring_option("The keyring that signs the trail (its passphrase is needed).")
+    ],
+) -> None:
+    """Cut a torn last line, or records no signature covers, back to the last checkpoint
+    this keyring signed; the cut bytes are kept beside the trail (TRAIL.cut-TIME) and
+    the repair is recorded as a signed step. Never cuts below what the witness recorded."""
+    from privacy.audit import AuditTrail
+    from privacy.errors import InputError
+
+    if not path.is_file():
+        raise InputError(f"{path}: audit trail not found")
+    ring = _open_keyring(keyring)
+    cut = AuditTrail(path, ring).repair()
+    if not cut["cut_bytes"]:
+        typer.echo(
+            f"{path}: nothing to repair: it ends in a checkpoint signed by {ring.signing_key_id}"
+        )
+        return
+    typer.echo(
+        f"{path}: cut {cut['cut_lines']} lines ({cut['cut_bytes']} bytes, sha256 "
+        f"{cut['cut_sha256'][:16]}…) after the last signed checkpoint; kept in "
+        f"{cut['saved_to']}; repair recorded"
     )
 
 

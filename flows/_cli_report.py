@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows._cli_app import _err, app, keyring_option, trusted_key
+from flows._cli_app import SignerOption, SignersOption, _err, app, keyring_option, trusted_key
 
 
 @app.command()
@@ -26,6 +26,8 @@ def report(
         str | None,
         typer.Option("--public-key", help="The trusted Ed25519 public key (hex), instead."),
     ] = None,
+    signer: SignerOption = None,
+    signers: SignersOption = None,
 ) -> None:
     """Write a self-contained HTML report a reviewer can read: summary, audit trail
     verification, policy, timeline, PII findings, k-anonymity and risk, differential
@@ -33,6 +35,7 @@ def report(
     from privacy.io import atomic_write_bytes
     from privacy.report import build_report
 
-    trusted = trusted_key(public_key, keyring)
-    atomic_write_bytes(out, build_report(run_dir, trusted).encode("utf-8"))
+    trusted = trusted_key(public_key, keyring, signer=signer, signers=signers)
+    key = trusted.public_key if trusted is not None else None
+    atomic_write_bytes(out, build_report(run_dir, key).encode("utf-8"))
     _err(f"wrote {out}")

@@ -24,10 +24,11 @@ os.environ["PREFECT_HOME"] = str(PREFECT_HOME)
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("PRIVPIPE_PSEUDONYM_KEY", None)
 os.environ.pop("PRIVPIPE_POLICY_SIGNERS", None)  # a developer's own trust list stays out
+os.environ.pop("PRIVPIPE_AUDIT_SIGNERS", None)
 os.environ.pop("PRIVPIPE_OPERATOR_KEY", None)  # audit records name no operator
 tempfile.tempdir = str(WORK_TMP)  # the run's private workspace is created here
 
-# One keyring for the session, with fast scrypt settings (the default costs ~0.1 s a
+# One keyring for the session, with fast scrypt settings (the default costs ~0.5 s a
 # derivation); commands find it through the same variables a user would set.
 KEYRING = _SESSION_ROOT / "keys" / "keyring.json"
 PASSPHRASE = secrets.token_urlsafe(16)
@@ -40,7 +41,7 @@ os.environ["PRIVPIPE_LEDGER"] = str(_SESSION_ROOT / "ledger.json")
 def _make_keyring() -> None:
     from privacy.crypto import Keyring
 
-    Keyring.create(KEYRING, PASSPHRASE, scrypt_n=2**10)
+    Keyring.create(KEYRING, PASSPHRASE, scrypt_n=2**14)
 
 
 _make_keyring()

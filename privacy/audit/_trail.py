@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from privacy import __version__
 from privacy._atomic import atomic_path, private_dir
 from privacy.actor import actor
-from privacy.audit._witness import Witness
+from privacy.audit._witness import Sighting, Witness
 from privacy.crypto import Signer
 from privacy.errors import IntegrityError, ScopeError
 
@@ -339,8 +339,8 @@ class AuditTrail:
             raise self._refuse(1, "the first record does not match its hash") from None
         if self.witness is not None:
             sightings = self.witness.sightings(public, self.path, origin, signatures=False)
-        if sightings:
-            self._check_sighting(handle, sightings[-1], seq, end)
+        for seen in self._latest(sightings, origin):
+            self._check_sighting(handle, seen, seq, end)
         return seq, str(checkpoint["hash"]).encode(), origin, end
 
     def _check_last(self, last: bytes, torn_at: int | None = None) -> tuple[int, dict[str, Any]]:
@@ -465,9 +465,18 @@ class AuditTrail:
         sightings = self.witness.sightings(
             self.signer.signing_public_key, self.path, origin, signatures=False
         )
-        if sightings:
-            seq = int(orjson.loads(_line_ending_at(handle, keep))["seq"])
-            self._check_sighting(handle, sightings[-1], seq, keep)
+        seq = int(orjson.loads(_line_ending_at(handle, keep))["seq"])
+        for seen in self._latest(sightings, origin):
+            self._check_sighting(handle, seen, seq, keep)
+
+    def _latest(self, sightings: list[Sighting], origin: str) -> set[Sighting]:
+        """The last head the witness recorded at this path (so another trail put here is
+        caught) and the last one of this trail wherever it was (so a moved trail cut
+        back is caught)."""
+        here = str(self.path.resolve())
+        at_path = [s for s in sightings if s.subject == here]
+        of_trail = [s for s in sightings if s.origin == origin]
+        return {found[-1] for found in (at_path, of_trail) if found}
 
     def close(self) -> None:
         """Write what is queued and sign the chain head."""

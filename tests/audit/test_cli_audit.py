@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from privacy.audit import AuditTrail
+from privacy.audit import AuditTrail, witness_path
 from privacy.crypto import Keyring
+from tests._keys import FAST_SCRYPT, PASSPHRASE
 
 
 @pytest.fixture
@@ -22,13 +23,115 @@ def trail(tmp_path: Path, keyring: Keyring) -> Path:
     return path
 
 
+@pytest.fixture
+def unlocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PRIVPIPE_PASSPHRASE is the test keyring's."""
+    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", PASSPHRASE)
+
+
 def test_verify_intact_exits_0_with_one_line(
-    trail: Path, keyring: Keyring, capsys: pytest.CaptureFixture[str]
+    trail: Path, keyring: Keyring, unlocks: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["audit", "verify", str(trail), "--keyring", str(keyring.path)]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     assert "intact: 6 records (4 steps, 2 failed; 2 signed checkpoints), 2 runs" in out
+    assert f"signer {keyring.signing_key_id} (authenticated by the keyring's passphrase)" in out
+    assert f"witness {witness_path(keyring.path)}: 6 of 6 records witnessed" in out
+
+
+def test_attack_public_key_swapped_in_the_keyring_file(
+    trail: Path,
+    tmp_path: Path,
+    keyring: Keyring,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Swap signing.public_key in the keyring file for your own and sign a made-up trail
+    with your key: --keyring trusts the file's key only once it proves itself."""
+    forger = Keyring.create(tmp_path / "forger.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
+    fake = tmp_path / "fake" / "audit.jsonl"
+    with AuditTrail(fake, forger, context={"run_id": "fake"}, witness=None) as t:
+        t.append("gate", counts={"rows_in": 5})
+    document = json.loads(keyring.path.read_text())
+    document["signing"]["public_key"] = forger.signing_public_key.hex()
+    keyring.path.write_text(json.dumps(document))
+    args = ["audit", "verify", str(fake), "--keyring", str(keyring.path)]
+
+    monkeypatch.delenv("PRIVPIPE_PASSPHRASE")  # nothing proves the file's key: refused
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "only as trustworthy as the file: pin it with --signer" in err
+    assert main([*args, "--signer", keyring.signing_key_id]) == 3  # the pin held out of band
+    assert f"its signing key is {forger.signing_key_id}, not --signer" in capsys.readouterr().err
+    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", PASSPHRASE)  # the passphrase checks the file
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert "intact" not in out and "wrong passphrase, or the keyring was altered" in err
+
+
+def test_verify_trusts_a_pinned_or_listed_signer(
+    trail: Path, tmp_path: Path, keyring: Keyring, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("PRIVPIPE_PASSPHRASE")
+    args = ["audit", "verify", str(trail), "--keyring", str(keyring.path)]
+    assert main([*args, "--signer", keyring.signing_key_id]) == 0
+    assert f"signer {keyring.signing_key_id} (pinned with --signer)" in capsys.readouterr().out
+    signers = tmp_path / "signers.yaml"
+    signers.write_text(
+        f"signers:\n  - {{name: pipeline, public_key: {keyring.signing_public_key.hex()}}}\n"
+    )
+    assert main([*args, "--signers", str(signers)]) == 0
+    assert f"(listed in {signers} as pipeline)" in capsys.readouterr().out
+    monkeypatch.setenv("PRIVPIPE_AUDIT_SIGNERS", str(signers))
+    assert main(args) == 0
+    other = tmp_path / "other.yaml"
+    other.write_text(f"signers:\n  - {{name: someone, public_key: {'ab' * 32}}}\n")
+    assert main([*args, "--signers", str(other)]) == 3
+    assert "is not listed in" in capsys.readouterr().err
+    other.write_text("signers:\n  - {name: someone, public_key: nothex}\n")
+    assert main([*args, "--signers", str(other)]) == 2
+    assert f"error: {other}: signers.0.public_key" in capsys.readouterr().err
+
+
+def test_verify_pins_a_head_taken_out_of_band(
+    trail: Path, keyring: Keyring, unlocks: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = json.loads(trail.read_bytes().splitlines()[2])["hash"]
+    args = ["audit", "verify", str(trail), "--keyring", str(keyring.path)]
+    assert main([*args, "--expect-head", head[:16], "--expect-length", "3"]) == 0
+    assert "--expect-head held at record 3" in capsys.readouterr().out
+    assert main([*args, "--expect-length", "7"]) == 3
+    assert "--expect-length 7: the trail holds 6" in capsys.readouterr().err
+    assert main([*args, "--witness", str(trail.with_name("nowhere.witness"))]) == 2
+    assert "witness file not found" in capsys.readouterr().err
+
+
+def test_verify_fails_when_the_witness_knows_more(
+    trail: Path, keyring: Keyring, unlocks: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = trail.read_bytes().splitlines(keepends=True)
+    trail.write_bytes(b"".join(lines[:3]))  # back to run r1's checkpoint
+    trail.with_name("audit.jsonl.head").unlink()
+    args = ["audit", "verify", str(trail), "--public-key", keyring.signing_public_key.hex()]
+    assert main(args) == 0  # without the witness, the cut cannot be seen
+    assert "no witness consulted (--witness FILE)" in capsys.readouterr().out
+    assert main([*args, "--witness", str(witness_path(keyring.path))]) == 3
+    assert "recorded 6 records of this trail" in capsys.readouterr().err
+    assert main(["audit", "verify", str(trail), "--keyring", str(keyring.path)]) == 3
+
+
+def test_repair_cuts_a_torn_line_on_the_record(
+    trail: Path, keyring: Keyring, unlocks: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with trail.open("ab") as handle:
+        handle.write(b'{"seq":7,')
+    assert main(["audit", "repair", str(trail), "--keyring", str(keyring.path)]) == 0
+    out = capsys.readouterr().out
+    assert "cut 1 lines (9 bytes" in out and "repair recorded" in out
+    assert main(["audit", "verify", str(trail), "--keyring", str(keyring.path)]) == 0
+    assert main(["audit", "repair", str(trail), "--keyring", str(keyring.path)]) == 0
+    assert "nothing to repair" in capsys.readouterr().out
 
 
 def test_verify_with_an_out_of_band_public_key(
@@ -41,7 +144,7 @@ def test_verify_with_an_out_of_band_public_key(
 
 
 def test_verify_tampered_exits_3_naming_the_line(
-    trail: Path, keyring: Keyring, capsys: pytest.CaptureFixture[str]
+    trail: Path, keyring: Keyring, unlocks: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lines = trail.read_bytes().splitlines(keepends=True)
     del lines[1]

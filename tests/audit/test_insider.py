@@ -233,3 +233,195 @@ def test_a_witness_cut_while_read_is_caught(trail: Path, keyring: Keyring) -> No
     witness.path.write_bytes(witness.path.read_bytes().splitlines(keepends=True)[0])
     with pytest.raises(WitnessError, match="shorter than when it was read"):
         witness.entries(keyring.signing_public_key)
+
+
+# ------------------------------------------------ each refusal on its own (mutation-checked)
+
+
+def _rewrite_last(path: Path, edit: object, *, rehash: bool) -> None:
+    """Edit the trail's last record; ``rehash`` recomputes its hash (so only the edited
+    field is wrong), otherwise the old hash stays."""
+    lines = _lines(path)
+    record = orjson.loads(lines[-1])
+    edit(record)  # type: ignore[operator]
+    if rehash:
+        record.pop("hash")
+        line = serialize(record)[0]
+    else:
+        line = orjson.dumps(record) + b"\n"
+    path.write_bytes(b"".join(lines[:-1]) + line)
+
+
+def test_attack_narrow_keyring_extends_the_pipeline_trail(
+    trail: Path, tmp_path: Path, keyring: Keyring
+) -> None:
+    """An analyst's keyring (no 'audit' scope) signs trails of its own only."""
+    from privacy.errors import ScopeError
+
+    narrow = keyring.export(tmp_path / "analyst.json", PASSPHRASE, ["published"])
+    before = trail.read_bytes()
+    with pytest.raises(ScopeError, match="needs the 'audit' scope"):
+        AuditTrail(trail, narrow)
+    assert trail.read_bytes() == before
+
+
+def test_attack_last_checkpoint_edited_in_place(trail: Path, keyring: Keyring) -> None:
+    _rewrite_last(trail, lambda r: r.update(time="2020-01-01T00:00:00Z"), rehash=False)
+    _refused(trail, keyring, r"line 8: the last checkpoint does not match its hash")
+
+
+def test_attack_checkpoint_claims_a_shorter_chain(trail: Path, keyring: Keyring) -> None:
+    """A re-hashed checkpoint whose length says fewer records than precede it."""
+    _rewrite_last(trail, lambda r: r.update(length=3), rehash=True)
+    _refused(trail, keyring, r"line 8: the last checkpoint does not match the chain before it")
+
+
+def test_attack_checkpoint_signs_another_head(trail: Path, keyring: Keyring) -> None:
+    _rewrite_last(trail, lambda r: r.update(head="ab" * 32), rehash=True)
+    _refused(trail, keyring, r"line 8: the last checkpoint does not match the chain before it")
+
+
+def test_attack_checkpoint_with_a_forged_signature(tmp_path: Path, keyring: Keyring) -> None:
+    path = tmp_path / "run" / "audit.jsonl"
+    _run(path, keyring, "run-0")
+    _rewrite_last(path, lambda r: r.update(signature="00" * 64), rehash=True)
+    _refused(path, keyring, r"line 4: the last checkpoint's signature does not verify")
+
+
+def test_attack_another_signed_trail_put_where_the_writer_wrote(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    """The writer, not only the verifier, sees that the trail at its path is not the one
+    the witness recorded there (even when the other trail is longer and witnessed)."""
+    path = tmp_path / "a" / "audit.jsonl"
+    other = tmp_path / "b" / "audit.jsonl"
+    _run(path, keyring, "a-0", steps=6)
+    _run(other, keyring, "b-0", steps=9)
+    for name in ("audit.jsonl", "audit.jsonl.head"):
+        shutil.copy(other.with_name(name), path.with_name(name))
+    _refused(path, keyring, r"line 7: not the history the witness recorded at .* \(replaced")
+
+
+def test_repair_needs_a_checkpoint_of_its_own_key(tmp_path: Path, keyring: Keyring) -> None:
+    forger = Keyring.create(tmp_path / "forger.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
+    path = tmp_path / "audit.jsonl"
+    _run(path, forger, "fake")
+    before = path.read_bytes()
+    with pytest.raises(AppendRefused, match=r"no checkpoint signed by sig-\w+ to cut back to"):
+        AuditTrail(path, keyring).repair()
+    assert path.read_bytes() == before
+
+
+def _witness_lines(keyring: Keyring) -> tuple[Path, list[bytes]]:
+    path = witness_path(keyring.path)
+    return path, path.read_bytes().splitlines(keepends=True)
+
+
+def _rewitness(path: Path, lines: list[bytes], number: int, **fields: object) -> None:
+    """Replace entry ``number`` (1-based) with edited fields and a matching hash, so only
+    the edited field is wrong."""
+    import hashlib
+
+    from privacy.audit._witness import _canonical
+
+    entry = orjson.loads(lines[number - 1])
+    entry.update(fields)
+    entry["hash"] = hashlib.sha256(_canonical(entry)).hexdigest()
+    lines[number - 1] = orjson.dumps(entry) + b"\n"
+    path.write_bytes(b"".join(lines))
+
+
+def test_witness_torn_last_line_is_reported(trail: Path, keyring: Keyring) -> None:
+    path, lines = _witness_lines(keyring)
+    path.write_bytes(b"".join(lines) + b'{"seq":3,')
+    with pytest.raises(WitnessError, match="line 3: incomplete last line"):
+        Witness(path).entries(keyring.signing_public_key)
+    with pytest.raises(WitnessError, match=r"the last line is incomplete .* nothing recorded"):
+        Witness(path, keyring).record(kind="trail", subject=trail)
+
+
+def test_witness_entry_out_of_sequence(trail: Path, keyring: Keyring) -> None:
+    path, lines = _witness_lines(keyring)
+    _rewitness(path, lines, 2, seq=5)
+    with pytest.raises(WitnessError, match="line 2: out of sequence: expected entry 2, found 5"):
+        Witness(path).entries(keyring.signing_public_key, signatures=False)
+
+
+def test_witness_chain_broken(trail: Path, keyring: Keyring) -> None:
+    path, lines = _witness_lines(keyring)
+    _rewitness(path, lines, 2, prev="cd" * 32)
+    with pytest.raises(WitnessError, match="line 2: chain broken"):
+        Witness(path).entries(keyring.signing_public_key, signatures=False)
+
+
+def test_witness_entry_by_another_signer(trail: Path, tmp_path: Path, keyring: Keyring) -> None:
+    """A well-chained entry signed by some other key is not the keyring's witness."""
+    import hashlib
+
+    from privacy.audit._witness import _canonical
+
+    forger = Keyring.create(tmp_path / "forger.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
+    path, lines = _witness_lines(keyring)
+    last = orjson.loads(lines[-1])
+    entry = {k: v for k, v in last.items() if k not in ("signature", "hash")}
+    entry.update(seq=3, prev=last["hash"], signer=forger.signing_key_id)
+    entry["signature"] = forger.sign(_canonical(entry)).hex()
+    entry["hash"] = hashlib.sha256(_canonical(entry)).hexdigest()
+    path.write_bytes(b"".join(lines) + orjson.dumps(entry) + b"\n")
+    with pytest.raises(WitnessError, match=r"line 3: signed by sig-\w+, not sig-\w+"):
+        Witness(path).entries(keyring.signing_public_key)
+
+
+def test_witness_records_only_with_a_signing_key(tmp_path: Path, trail: Path) -> None:
+    with pytest.raises(WitnessError, match="recording in a witness needs its signing key"):
+        Witness(tmp_path / "w.witness").record(kind="trail", subject=trail)
+    assert not (tmp_path / "w.witness").exists()
+
+
+def test_attack_first_record_edited_in_place(trail: Path, keyring: Keyring) -> None:
+    """The first record is what the witness knows the trail by: an edit of it that keeps
+    every later line (and so the last checkpoint) intact is refused."""
+    lines = _lines(trail)
+    lines[0] = lines[0].replace(b'"rows_in":0', b'"rows_in":7')
+    trail.write_bytes(b"".join(lines))
+    _refused(trail, keyring, r"line 1: the first record does not match its hash")
+
+
+def test_a_first_line_that_is_not_json_is_refused(trail: Path, keyring: Keyring) -> None:
+    lines = _lines(trail)
+    trail.write_bytes(b"#!not json\n" + b"".join(lines[1:]))
+    _refused(trail, keyring, r"line 1: the first record does not match its hash")
+
+
+def test_a_last_line_that_is_not_a_record_is_refused(trail: Path, keyring: Keyring) -> None:
+    with trail.open("ab") as handle:
+        handle.write(b"not a record\n")
+    _refused(trail, keyring, r"the last line is not an audit record")
+
+
+def test_a_witness_deleted_after_it_was_read_is_caught(trail: Path, keyring: Keyring) -> None:
+    witness = Witness(witness_path(keyring.path))
+    witness.entries(keyring.signing_public_key)
+    witness.path.unlink()
+    with pytest.raises(WitnessError, match="the witness is gone"):
+        witness.entries(keyring.signing_public_key)
+
+
+def test_a_malformed_witness_line_is_refused(trail: Path, keyring: Keyring) -> None:
+    path, lines = _witness_lines(keyring)
+    path.write_bytes(lines[0] + b"[1, 2]\n")
+    with pytest.raises(WitnessError, match=r"line 2: not a witness entry \(malformed line\)"):
+        Witness(path).entries(keyring.signing_public_key)
+    path.write_bytes(lines[0] + b"garbage\n")
+    with pytest.raises(WitnessError, match="the last line is not a witness entry; nothing"):
+        Witness(path, keyring).record(kind="trail", subject=trail)
+
+
+def test_a_witness_entry_with_a_bad_signature_is_refused(trail: Path, keyring: Keyring) -> None:
+    """Rehashed after an edit: only the signature can tell."""
+    path, lines = _witness_lines(keyring)
+    _rewitness(path, lines, 2, length=1)
+    with pytest.raises(WitnessError, match="line 2: bad signature on the witness entry"):
+        Witness(path).entries(keyring.signing_public_key)
+    with pytest.raises(WitnessError, match="line 2: bad signature"):
+        Witness(path, keyring).record(kind="trail", subject=trail)
