@@ -64,7 +64,10 @@ def reidentify(
         if not record["reason"]:
             raise PolicyError("--reason: re-identification needs a stated reason")
         key = ring.pseudonym_key()  # ScopeError without the pseudonym scope
-        values = [reverse_token(key, token, prefix=spec.prefix) for token in tokens]
+        values = [
+            reverse_token(key, token, prefix=spec.prefix, policy=loaded.name, column=column)
+            for token in tokens
+        ]
     except PrivpipeError as exc:
         _audit_key_op(
             ring, audit, "reidentify", outcome="refused", error=type(exc).__name__, params=record

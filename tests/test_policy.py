@@ -125,7 +125,7 @@ def test_hash_changes_with_any_setting() -> None:
     changed["privacy"] = {"k": 6}
     assert policy_from_dict(changed).hash != base
     changed = json.loads(json.dumps(MINIMAL))
-    changed["columns"]["id"]["length"] = 20
+    changed["columns"]["id"]["length"] = 40
     assert policy_from_dict(changed).hash != base
 
 

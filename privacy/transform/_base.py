@@ -32,6 +32,7 @@ class TransformContext:
 
     columns: Mapping[str, ColumnSpec]
     keys: KeyProvider | None = None
+    policy_name: str = ""  # reversible tokens are bound to it (and to their column)
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     scanner: TextScanner | None = None  # Presidio span detection for ``scrub``
 

@@ -9,6 +9,7 @@ import polars as pl
 
 from privacy.crypto import KeyProvider
 from privacy.detect._text import TextScanner
+from privacy.errors import PrivpipeError
 from privacy.policy import Policy
 from privacy.transform._base import OPERATORS, ColumnOperator, TransformContext
 
@@ -41,14 +42,22 @@ def apply_policy(
 
     ``scanner`` adds Presidio span detection to ``scrub``; without it, scrub replaces
     only each row's own identifier values."""
-    ctx = TransformContext(columns=policy.columns, keys=keys, scanner=scanner)
+    ctx = TransformContext(
+        columns=policy.columns, keys=keys, scanner=scanner, policy_name=policy.name
+    )
     operators = operators_for(policy)
     exprs = []
     for op in operators:
         expr = op.expr(ctx)
         if expr is not None:
             exprs.append(expr.alias(op.column))
-    out = frame.select(exprs) if exprs else pl.DataFrame()
+    try:
+        out = frame.select(exprs) if exprs else pl.DataFrame()
+    except PrivpipeError as exc:
+        # polars appends the failing expression to an error raised inside an operator;
+        # the user gets privpipe's one line (the operator's message names the column)
+        exc.args = (str(exc).split("\n", 1)[0],)
+        raise
     key_id = (
         keys.pseudonym_key_id
         if keys is not None and any(op.uses_key() for op in operators)

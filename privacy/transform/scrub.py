@@ -18,7 +18,7 @@ import polars as pl
 
 from privacy.crypto import derive_subkey
 from privacy.detect._text import Span, replace_spans, year_of
-from privacy.policy import PseudonymizeRule, ScrubRule
+from privacy.policy import MIN_TOKEN_HEX, PseudonymizeRule, ScrubRule
 from privacy.transform._base import (
     ColumnOperator,
     TransformContext,
@@ -64,7 +64,7 @@ class Scrub(ColumnOperator):
             elif self.spec.operator == "redact":
                 replacements[name] = "[REDACTED]"
             else:
-                length = spec.length if isinstance(spec, PseudonymizeRule) else 16
+                length = spec.length if isinstance(spec, PseudonymizeRule) else MIN_TOKEN_HEX
                 prefix = spec.prefix if isinstance(spec, PseudonymizeRule) else ""
                 replacements[name] = (subkey, length, prefix)
         scanner = ctx.scanner.restricted(self.spec.entities) if ctx.scanner else None
@@ -83,7 +83,7 @@ class Scrub(ColumnOperator):
                 return f"<{span.entity_type}>"
             if operator == "redact":
                 return "[REDACTED]"
-            return _replacement((subkey, 16, ""), original)
+            return _replacement((subkey, MIN_TOKEN_HEX, ""), original)
 
         def scrub(batch: pl.Series) -> pl.Series:
             rows = batch.struct.unnest()
@@ -133,7 +133,9 @@ def _replace_own_values(
     else:  # a keyed token, computed only for the values that occur in their row's text
         subkey, length, prefix = how
         hit_values = rows.select(pl.when("__hit").then(value)).to_series()
-        tokens = pseudonym_tokens_under(hit_values, subkey, length=length, prefix=prefix)
+        tokens = pseudonym_tokens_under(
+            hit_values, subkey, length=length, prefix=prefix, column=source
+        )
         rows = rows.with_columns(tokens.alias("__token"))
         replacement = pl.col("__token")
     parts = pl.col(text).str.split(value)

@@ -7,7 +7,7 @@ import polars as pl
 from privacy.crypto import StaticKeyProvider
 from tests.transform._util import run
 
-SPEC = {"rule": "pseudonymize", "prefix": "p_", "length": 16}
+SPEC = {"rule": "pseudonymize", "prefix": "p_", "length": 32}
 
 
 def test_tokens_are_stable_and_joinable_across_runs_and_columns(key) -> None:
@@ -18,7 +18,7 @@ def test_tokens_are_stable_and_joinable_across_runs_and_columns(key) -> None:
     tokens = out_a.get_column("id").to_list()
     assert tokens[0] == tokens[2] and tokens[0] != tokens[1] and tokens[3] is None
     assert out_b.get_column("other")[0] == tokens[1]  # same value, same key, other file
-    assert all(t.startswith("p_") and len(t) == 18 for t in tokens[:3])
+    assert all(t.startswith("p_") and len(t) == 34 for t in tokens[:3])
     assert result.key_id == key.pseudonym_key_id
 
 
