@@ -1,5 +1,6 @@
 """Private, atomic files: folders created 0700, files written 0600 beside the target,
-fsynced, then renamed over it.
+fsynced, renamed over it, then the folder fsynced (the rename itself is only durable
+once the folder entry is: without that, a power cut can undo a write that returned).
 
 Everything privpipe writes goes through these two helpers, so its modes hold whatever
 the process umask is (the CLI also sets a 077 umask, for what other libraries write).
@@ -15,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["FILE_MODE", "FOLDER_MODE", "atomic_path", "private_dir"]
+__all__ = ["FILE_MODE", "FOLDER_MODE", "atomic_path", "fsync_dir", "private_dir"]
 
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
@@ -53,7 +54,8 @@ def private_dir(path: str | Path, *, exist_ok: bool = True) -> Path:
 @contextlib.contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path (mode 0600) beside ``final``; rename it over ``final`` on
-    success, so ``final`` ends up 0600 too. Missing folders are created 0700.
+    success, so ``final`` ends up 0600 too, and fsync the folder so the rename survives
+    a crash. Missing folders are created 0700.
 
     On any exception the temporary file is removed and ``final`` is left as it was.
     """
@@ -72,3 +74,22 @@ def atomic_path(final: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    fsync_dir(final.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the entries of ``folder`` durable (after a rename, create or unlink in it).
+
+    POSIX only: elsewhere a folder cannot be opened for fsync, and NTFS journals the
+    rename itself. A filesystem that cannot fsync a folder (EINVAL) has nothing more
+    to flush."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(fd)

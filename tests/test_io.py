@@ -254,3 +254,84 @@ def test_a_broken_row_in_a_later_batch_is_named_by_its_line(
     text = head + (tail if isinstance(tail, bytes) else tail.encode()) + _rows(5).encode()
     with pytest.raises(InputError, match=message):
         list(read_input_batches(_csv(tmp_path, text), POLICY, batch_rows=300))
+
+
+def _record_durability(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, bool]]:
+    """Every fsync (the inode it reached, whether a folder) and rename, in order: the
+    real calls, recorded at the OS boundary."""
+    import os
+    import stat
+
+    events: list[tuple[str, int, bool]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        info = os.fstat(fd)
+        events.append(("fsync", info.st_ino, stat.S_ISDIR(info.st_mode)))
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        real_replace(src, dst)
+        events.append(("replace", os.stat(dst).st_ino, False))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_attack_a_crash_after_an_atomic_rename_loses_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rename is durable only once the folder holding it is fsynced: without that a
+    power cut can leave the old file (or none) although the write returned."""
+    from privacy.io import atomic_write_bytes
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    target = folder / "manifest.json"
+    target.write_bytes(b"old")
+    events = _record_durability(monkeypatch)
+    atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"
+    file_ino, folder_ino = target.stat().st_ino, folder.stat().st_ino
+    assert events == [
+        ("fsync", file_ino, False),  # the data, before it is renamed in
+        ("replace", file_ino, False),
+        ("fsync", folder_ino, True),  # then the folder entry pointing at it
+    ]
+
+
+def test_every_atomic_writer_fsyncs_the_folder_after_its_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = _record_durability(monkeypatch)
+    target = tmp_path / "frame.parquet"
+    write_frame(pl.DataFrame({"a": [1, 2]}), target)
+    kinds = [(kind, is_dir) for kind, _, is_dir in events]
+    assert kinds[-2:] == [("replace", False), ("fsync", True)]
+    assert events[-1][1] == tmp_path.stat().st_ino
+
+
+def test_a_folder_fsync_failure_is_raised_unless_the_filesystem_cannot_fsync_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+    import stat
+
+    from privacy.io import atomic_write_bytes
+
+    real_fsync = os.fsync
+    failure = {"errno": errno.EIO}
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(failure["errno"], os.strerror(failure["errno"]))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError, match="Input/output error"):  # the write may not be durable
+        atomic_write_bytes(tmp_path / "a.json", b"{}")
+    failure["errno"] = errno.EINVAL  # e.g. a FUSE or network filesystem: nothing to flush
+    atomic_write_bytes(tmp_path / "b.json", b"{}")
+    assert (tmp_path / "b.json").read_bytes() == b"{}"
