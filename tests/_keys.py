@@ -1,4 +1,4 @@
-"""Keyring constants for tests (the real scrypt default costs ~0.1 s a derivation)."""
+"""Keyring constants for tests (the real scrypt default costs ~0.5 s a derivation)."""
 
 PASSPHRASE = "correct horse battery staple"
-FAST_SCRYPT = 2**10
+FAST_SCRYPT = 2**14  # the lowest a keyring may ask for

@@ -90,7 +90,15 @@ def test_tampered_file_one_line_and_no_output(
     assert "integrity check failed at segment" in _one_error_line(capsys)
     assert not out.exists()
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["audit.jsonl", "audit.jsonl.head", "plain.bin", "ring.json", "s.sealed"]
+    assert names == [
+        "audit.jsonl",
+        "audit.jsonl.head",
+        "plain.bin",
+        "ring.json",
+        "ring.json.lock",
+        "ring.json.witness",
+        "s.sealed",
+    ]
 
 
 def test_wrong_passphrase_and_moved_file(

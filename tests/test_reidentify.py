@@ -26,7 +26,7 @@ def setup(
     monkeypatch.delenv("PRIVPIPE_KEYRING", raising=False)
     monkeypatch.setenv("PRIVPIPE_PASSPHRASE", CUSTODIAN)
     ring_path = tmp_path / "custodian" / "keyring.json"
-    ring = Keyring.create(ring_path, CUSTODIAN, scrypt_n=2**10)
+    ring = Keyring.create(ring_path, CUSTODIAN, scrypt_n=2**14)
     data = yaml.safe_load(demo_policy_path.read_text())
     data["columns"]["person_id"]["reversible"] = True
     policy_path = tmp_path / "policy.yaml"

@@ -29,7 +29,7 @@ def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
 def rings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     monkeypatch.delenv("PRIVPIPE_KEYRING", raising=False)
     custodian = tmp_path / "custodian" / "keyring.json"
-    Keyring.create(custodian, CUSTODIAN, scrypt_n=2**10)
+    Keyring.create(custodian, CUSTODIAN, scrypt_n=2**14)
     analyst = tmp_path / "analyst" / "keyring.json"
     monkeypatch.setenv("PRIVPIPE_PASSPHRASE", CUSTODIAN)
     monkeypatch.setenv("PRIVPIPE_NEW_PASSPHRASE", ANALYST)

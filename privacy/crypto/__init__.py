@@ -9,6 +9,7 @@ from privacy.crypto._keyring import (
     KekInfo,
     Keyring,
     ScopedKeys,
+    passphrase_weakness,
     read_public_signing_key,
     signing_key_id,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "is_sealed",
     "key_id",
     "open_sealed",
+    "passphrase_weakness",
     "read_public_signing_key",
     "read_header",
     "rewrap_file",

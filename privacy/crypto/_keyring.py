@@ -3,8 +3,8 @@ protected by a passphrase.
 
 File (JSON, mode 0600)::
 
-    {"format": "privpipe-keyring", "version": 1,
-     "kdf": {"name": "scrypt", "n": 32768, "r": 8, "p": 1, "length": 32, "salt": b64},
+    {"format": "privpipe-keyring", "version": 2, "generation": 7,
+     "kdf": {"name": "scrypt", "n": 131072, "r": 8, "p": 1, "length": 32, "salt": b64},
      "keys": [{"id": "kek-…", "created": "2026-…Z", "active": true}, …],
      "pseudonym_key_id": "k-…",
      "signing": {"id": "sig-…", "public_key": hex},
@@ -17,14 +17,31 @@ stay, so files sealed under them still open. The pseudonym secret is never rotat
 doing so would break every join on existing tokens. The Ed25519 key that signs audit
 checkpoints lives here too; its public half is in the clear so that a reviewer can
 verify a trail without the passphrase.
+
+Integrity against whoever can write the keyring's folder, or runs two commands at once:
+
+* every change (rotate, passphrase change, export) happens under an exclusive lock on
+  ``<keyring>.lock`` and re-reads the file under it first, so a rotation never drops a
+  KEK another process added meanwhile;
+* ``generation`` (authenticated with the rest) goes up by one on every save, and each
+  save is recorded, signed, in the witness beside the keyring
+  (``privacy.audit._witness``); a keyring whose generation is older than the witness's
+  latest is refused, so an older copy put back cannot make an old KEK active again.
+  Files written before generations existed count as generation 0;
+* the scrypt parameters read from a file are bounded before any derivation, so a file
+  cannot make opening it cost unbounded memory or time.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,12 +69,18 @@ __all__ = [
     "Keyring",
     "SCRYPT_N",
     "ScopedKeys",
+    "passphrase_weakness",
     "read_public_signing_key",
     "signing_key_id",
 ]
 
 FORMAT = "privpipe-keyring"
-SCRYPT_N = 2**15  # 32 MiB of memory per derivation, ~0.1 s here (RFC 7914 interactive)
+SCRYPT_N = 2**17  # 128 MiB of memory per derivation, ~0.5 s here
+# What a keyring file may ask of scrypt: checked before any derivation, for creation and
+# opening alike (2**14 is the floor, and what tests use for speed).
+SCRYPT_BOUNDS = {"n": (2**14, 2**20), "r": (1, 32), "p": (1, 16), "length": (32, 32)}
+SALT_BYTES = (16, 64)
+LOCK_SUFFIX = ".lock"
 _WRAP_LABEL = b"privpipe/kek-wrap/v1"
 
 
@@ -134,6 +157,7 @@ class Keyring:
         signing: bytes,
         scopes: frozenset[str] = frozenset(SCOPES),
         version: int = 2,
+        generation: int = 0,
     ) -> None:
         self.path = path
         self._kdf = kdf
@@ -144,6 +168,7 @@ class Keyring:
         self._signing = Ed25519PrivateKey.from_private_bytes(signing)
         self.scopes = scopes
         self.version = version
+        self.generation = generation  # of the file as last read or written here
 
     # ---------------------------------------------------------------- life cycle
 
@@ -151,52 +176,44 @@ class Keyring:
     def create(cls, path: str | Path, passphrase: str, *, scrypt_n: int = SCRYPT_N) -> Keyring:
         """Make a new keyring file with one active KEK and a pseudonym secret."""
         path = Path(path)
-        if path.exists():
-            raise KeyAccessError(f"{path}: a keyring already exists here; not overwritten")
         if not passphrase:
             raise KeyAccessError("the keyring passphrase is empty")
-        kdf = {
-            "name": "scrypt",
-            "n": scrypt_n,
-            "r": 8,
-            "p": 1,
-            "length": 32,
-            "salt": _b64(secrets.token_bytes(16)),
-        }
-        ring = cls(
-            path,
-            kdf=kdf,
-            derived=_derive(passphrase, kdf),
-            keys=[],
-            kek_bytes={},
-            pseudonym=secrets.token_bytes(32),
-            signing=secrets.token_bytes(32),
-        )
-        for scope in KEK_SCOPES:
-            ring._add_kek(scope)
-        ring._save()
+        kdf = _new_kdf(scrypt_n)
+        _check_kdf(path, kdf)
+        with _locked(path):
+            _refuse_existing(path)
+            ring = cls(
+                path,
+                kdf=kdf,
+                derived=_derive(path, passphrase, kdf),
+                keys=[],
+                kek_bytes={},
+                pseudonym=secrets.token_bytes(32),
+                signing=secrets.token_bytes(32),
+            )
+            for scope in KEK_SCOPES:
+                ring._add_kek(scope)
+            ring._save()
         return ring
 
     @classmethod
     def open(cls, path: str | Path, passphrase: str) -> Keyring:
-        """Unlock a keyring file. A wrong passphrase or an edited file is refused."""
+        """Unlock a keyring file. A wrong passphrase, an edited file, or a generation
+        older than the witness recorded (an older copy put back) is refused."""
         path = Path(path)
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise KeyAccessError(
-                f"{path}: keyring not found (create one: privpipe keys init)"
-            ) from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-            raise KeyAccessError(f"{path}: not a privpipe keyring") from None
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
-            raise KeyAccessError(f"{path}: not a privpipe keyring")
+        document = _read_document(path)
+        kdf = document.get("kdf")
+        derived = _derive(path, passphrase, kdf)
+        ring = cls._unseal(path, document, derived)
+        _check_witness(ring)
+        return ring
+
+    @classmethod
+    def _unseal(cls, path: Path, document: dict[str, Any], derived: bytes) -> Keyring:
         version = document.get("version")
         if version not in (1, 2):
             raise KeyAccessError(f"{path}: keyring version {version} is not supported")
         try:
-            kdf = document["kdf"]
-            derived = _derive(passphrase, kdf)
             sealed = _unb64(document["secrets"])
             nonce = _unb64(document["nonce"])
             keys = [
@@ -204,6 +221,9 @@ class Keyring:
                 for k in document["keys"]
             ]
             scopes = frozenset(document["scopes"] if version == 2 else SCOPES)
+            generation = document.get("generation", 0)  # 0: written before generations
+            if not isinstance(generation, int) or isinstance(generation, bool) or generation < 0:
+                raise ValueError("generation")
         except (KeyError, TypeError, ValueError):
             raise KeyAccessError(f"{path}: keyring is malformed") from None
         try:
@@ -214,7 +234,7 @@ class Keyring:
             material = json.loads(plain)
             return cls(
                 path,
-                kdf=kdf,
+                kdf=document["kdf"],
                 derived=derived,
                 keys=keys,
                 kek_bytes={k: _unb64(v) for k, v in material["keks"].items()},
@@ -222,28 +242,49 @@ class Keyring:
                 signing=_unb64(material["signing"]),
                 scopes=scopes,
                 version=version,
+                generation=generation,
             )
         except (KeyError, TypeError, ValueError):
             raise KeyAccessError(f"{path}: keyring is incomplete (no signing key?)") from None
 
     def rotate(self, scope: str | None = None) -> list[KekInfo]:
         """A new active KEK for ``scope`` (default: every scope whose keys this keyring
-        holds); older KEKs keep opening old files."""
-        if self.version == 1:  # one family of keys serves every scope
-            infos = [self._add_kek(None)]
-        else:
-            infos = [self._add_kek(s) for s in self._kek_scopes(scope)]
-        self._save()
+        holds); older KEKs keep opening old files. Under the keyring's lock, after
+        re-reading the file: KEKs another process added meanwhile are kept."""
+        with _locked(self.path):
+            self._reload()
+            if self.version == 1:  # one family of keys serves every scope
+                infos = [self._add_kek(None)]
+            else:
+                infos = [self._add_kek(s) for s in self._kek_scopes(scope)]
+            self._save()
         return infos
 
-    def export(self, path: str | Path, passphrase: str, scopes: list[str]) -> Keyring:
+    def rewrap(self, passphrase: str, *, scrypt_n: int = SCRYPT_N) -> None:
+        """Seal this keyring's secrets under a new passphrase, with a fresh salt and
+        scrypt at ``scrypt_n`` (an older, cheaper file is upgraded). Under the lock,
+        after re-reading the file, like :meth:`rotate`."""
+        if not passphrase:
+            raise KeyAccessError("the keyring's new passphrase is empty")
+        kdf = _new_kdf(scrypt_n)
+        _check_kdf(self.path, kdf)
+        derived = _derive(self.path, passphrase, kdf)
+        with _locked(self.path):
+            self._reload()
+            self._kdf, self._derived = kdf, derived
+            self._save()
+
+    def export(
+        self, path: str | Path, passphrase: str, scopes: list[str], *, scrypt_n: int | None = None
+    ) -> Keyring:
         """A new keyring file holding only ``scopes`` of this one (the KEKs of those
         scopes, the pseudonym secret only with ``pseudonym``, this keyring's audit
         signing key only with ``audit``: otherwise a signing key of its own, so that
-        what its holder records is signed, but never as the pipeline)."""
+        what its holder records is signed, but never as the pipeline). This keyring is
+        re-read under its lock first, so the export holds every KEK it has now. Its
+        scrypt cost is ``scrypt_n``, by default this keyring's."""
         path = Path(path)
-        if path.exists():
-            raise KeyAccessError(f"{path}: a keyring already exists here; not overwritten")
+        _refuse_existing(path)
         for scope in scopes:
             self.require(scope)
         if not passphrase:
@@ -254,23 +295,29 @@ class Keyring:
                 f"{self.path}: a version-1 keyring has no scopes to export; rotate it "
                 "with a version-2 keyring (privpipe keys init) first"
             )
-        keys = [k for k in self._keys if k.scope in held]
         kdf = {**self._kdf, "salt": _b64(secrets.token_bytes(16))}
-        ring = Keyring(
-            path,
-            kdf=kdf,
-            derived=_derive(passphrase, kdf),
-            keys=keys,
-            kek_bytes={k.id: self._kek_bytes[k.id] for k in keys},
-            pseudonym=self._pseudonym if "pseudonym" in held else None,
-            signing=(
-                self._signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-                if "audit" in held
-                else secrets.token_bytes(32)
-            ),
-            scopes=held,
-        )
-        ring._save()
+        if scrypt_n is not None:
+            kdf = _new_kdf(scrypt_n)
+        derived = _derive(path, passphrase, kdf)
+        with _locked(self.path), _locked(path):
+            self._reload()
+            _refuse_existing(path)
+            keys = [k for k in self._keys if k.scope in held]
+            ring = Keyring(
+                path,
+                kdf=kdf,
+                derived=derived,
+                keys=keys,
+                kek_bytes={k.id: self._kek_bytes[k.id] for k in keys},
+                pseudonym=self._pseudonym if "pseudonym" in held else None,
+                signing=(
+                    self._signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+                    if "audit" in held
+                    else secrets.token_bytes(32)
+                ),
+                scopes=held,
+            )
+            ring._save()
         return ring
 
     # ---------------------------------------------------------------- queries
@@ -404,9 +451,48 @@ class Keyring:
         self._kek_bytes[info.id] = secrets.token_bytes(32)
         return info
 
+    def _reload(self) -> None:
+        """Merge the file as it is now into this keyring (called under the lock): KEKs
+        added by another process are taken in, with the file's active flags; a KEK held
+        here and missing there is kept. Refused: a file whose passphrase (or key
+        derivation) changed since it was opened here, a different keyring in its place,
+        and a file older than what this process read or the witness recorded."""
+        document = _read_document(self.path)
+        if document.get("kdf") != self._kdf:
+            raise KeyAccessError(
+                f"{self.path}: its passphrase was changed since this process opened it; "
+                "open it again with the new passphrase"
+            )
+        disk = Keyring._unseal(self.path, document, self._derived)
+        if (
+            disk.signing_public_key != self.signing_public_key
+            or disk._pseudonym != self._pseudonym
+            or disk.scopes != self.scopes
+            or disk.version != self.version
+        ):
+            raise KeyAccessError(
+                f"{self.path}: another keyring now stands in this file (other keys or "
+                "scopes than the one opened); nothing saved"
+            )
+        if disk.generation < self.generation:
+            raise IntegrityError(
+                f"{self.path}: generation {disk.generation} is older than generation "
+                f"{self.generation} this process read (an older copy of the keyring?)"
+            )
+        _check_witness(disk)
+        on_disk = {k.id for k in disk._keys}
+        self._keys = disk._keys + [
+            KekInfo(k.id, k.created, False, k.scope) for k in self._keys if k.id not in on_disk
+        ]
+        self._kek_bytes = {**self._kek_bytes, **disk._kek_bytes}
+        self.generation = disk.generation
+
     def _save(self) -> None:
+        """Write the file at the next generation (atomically, 0600), then record that
+        generation, signed, in the witness beside it. Called under the lock."""
         from privacy._atomic import atomic_path
 
+        generation = self.generation + 1
         keys: list[dict[str, Any]] = [
             {"id": k.id, "created": k.created, "active": k.active}
             | ({"scope": k.scope} if k.scope else {})
@@ -415,6 +501,7 @@ class Keyring:
         document: dict[str, Any] = {
             "format": FORMAT,
             "version": self.version,
+            "generation": generation,
             "kdf": self._kdf,
             "keys": keys,
             "signing": {"id": self.signing_key_id, "public_key": self.signing_public_key.hex()},
@@ -435,6 +522,13 @@ class Keyring:
         document |= {"nonce": _b64(nonce), "secrets": _b64(sealed)}
         with atomic_path(self.path) as tmp:  # 0600, in a folder created 0700
             tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        _fsync_dir(self.path.parent)
+        self.generation = generation
+        from privacy.audit._witness import Witness, witness_path
+
+        Witness(witness_path(self.path), signer=self).record(
+            kind="keyring", subject=self.path, generation=generation
+        )
 
 
 def signing_key_id(public_key: bytes) -> str:
@@ -461,13 +555,173 @@ def _public_part(document: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in document.items() if k not in ("nonce", "secrets")}
 
 
-def _derive(passphrase: str, kdf: dict[str, Any]) -> bytes:
-    if kdf.get("name") != "scrypt":
-        raise KeyAccessError(f"unsupported key derivation {kdf.get('name')!r}")
-    n = int(kdf["n"])
-    if n < 2**10 or n > 2**22 or n & (n - 1):
-        raise KeyAccessError("keyring scrypt parameter n is out of range")
-    scrypt = Scrypt(
-        salt=_unb64(kdf["salt"]), length=int(kdf["length"]), n=n, r=int(kdf["r"]), p=int(kdf["p"])
-    )
+def _read_document(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KeyAccessError(
+            f"{path}: keyring not found (create one: privpipe keys init)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise KeyAccessError(f"{path}: not a privpipe keyring") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise KeyAccessError(f"{path}: not a privpipe keyring")
+    return document
+
+
+def _refuse_existing(path: Path) -> None:
+    """A new keyring never replaces a file, nor starts beside another keyring's witness
+    (it would never verify under the new key)."""
+    if path.exists():
+        raise KeyAccessError(f"{path}: a keyring already exists here; not overwritten")
+    from privacy.audit._witness import witness_path
+
+    if witness_path(path).exists():
+        raise KeyAccessError(
+            f"{path}: the witness of an earlier keyring, {witness_path(path).name}, is "
+            "beside it; move that witness away first"
+        )
+
+
+def _check_witness(ring: Keyring) -> None:
+    """Refuse a keyring older than the latest generation its witness recorded."""
+    from privacy.audit._witness import Witness, witness_path
+
+    witness = witness_path(ring.path)
+    if not witness.exists():
+        return
+    latest = Witness(witness).latest_generation(ring.signing_public_key)
+    if latest is not None and ring.generation < latest:
+        raise IntegrityError(
+            f"{ring.path}: generation {ring.generation} is older than generation {latest} "
+            "the witness recorded (an older copy of the keyring?)"
+        )
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``<keyring>.lock`` (0600) for one change to the keyring.
+    The lock file stays: removing it would let two processes lock different files."""
+    from privacy._atomic import private_dir
+
+    private_dir(path.parent)
+    fd = os.open(path.with_name(path.name + LOCK_SUFFIX), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _new_kdf(scrypt_n: int) -> dict[str, Any]:
+    return {
+        "name": "scrypt",
+        "n": scrypt_n,
+        "r": 8,
+        "p": 1,
+        "length": 32,
+        "salt": _b64(secrets.token_bytes(16)),
+    }
+
+
+def _check_kdf(path: Path, kdf: Any) -> bytes:
+    """The salt of ``kdf`` once every parameter is within bounds (KeyAccessError naming
+    the keyring and the parameter otherwise): nothing is derived before this passes."""
+    if not isinstance(kdf, dict) or kdf.get("name") != "scrypt":
+        name = kdf.get("name") if isinstance(kdf, dict) else None
+        raise KeyAccessError(f"{path}: unsupported key derivation {name!r} (scrypt only)")
+    for name, (low, high) in SCRYPT_BOUNDS.items():
+        value = kdf.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            allowed = f"{low}..{high}" if low != high else str(low)
+            raise KeyAccessError(
+                f"{path}: keyring scrypt parameter {name} is out of bounds ({allowed})"
+            )
+    if kdf["n"] & (kdf["n"] - 1):
+        raise KeyAccessError(f"{path}: keyring scrypt parameter n is not a power of two")
+    try:
+        salt = _unb64(kdf["salt"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise KeyAccessError(f"{path}: keyring scrypt parameter salt is not base64") from None
+    if not SALT_BYTES[0] <= len(salt) <= SALT_BYTES[1]:
+        raise KeyAccessError(
+            f"{path}: keyring scrypt parameter salt is {len(salt)} bytes "
+            f"(allowed {SALT_BYTES[0]}..{SALT_BYTES[1]})"
+        )
+    return salt
+
+
+def _derive(path: Path, passphrase: str, kdf: Any) -> bytes:
+    salt = _check_kdf(path, kdf)
+    scrypt = Scrypt(salt=salt, length=kdf["length"], n=kdf["n"], r=kdf["r"], p=kdf["p"])
     return scrypt.derive(passphrase.encode("utf-8"))
+
+
+# A few of the passphrases tried first by anyone guessing (lower case, no spaces).
+_COMMON_PASSPHRASES = frozenset(
+    {
+        "password",
+        "password1",
+        "password123",
+        "passw0rd",
+        "passphrase",
+        "qwerty",
+        "qwertyuiop",
+        "qwerty123",
+        "letmein",
+        "iloveyou",
+        "welcome",
+        "welcome1",
+        "admin",
+        "administrator",
+        "changeme",
+        "secret",
+        "monkey",
+        "dragon",
+        "football",
+        "baseball",
+        "sunshine",
+        "princess",
+        "trustno1",
+        "abc123",
+        "123456",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "123456789012",
+        "111111111111",
+        "000000000000",
+        "correcthorsebatterystaple",
+        "privpipe",
+        "privpipedemoonly",
+    }
+)
+
+
+def passphrase_weakness(passphrase: str) -> str | None:
+    """Why ``passphrase`` is weak (a phrase safe to show: it never quotes it), or None.
+
+    Weak: fewer than 12 characters, characters of one class only (lower case, upper
+    case, digits, others), or one of the passphrases guessed first. A warning, never a
+    refusal: the caller decides."""
+    folded = "".join(c for c in passphrase.lower() if c.isalnum())
+    if folded in _COMMON_PASSPHRASES or passphrase.lower() in _COMMON_PASSPHRASES:
+        return "it is one of the passphrases guessed first"
+    if len(passphrase) < 12:
+        return f"it has fewer than 12 characters ({len(passphrase)})"
+    classes = {
+        "lower" if c.islower() else "upper" if c.isupper() else "digit" if c.isdigit() else "other"
+        for c in passphrase
+    }
+    if len(classes) == 1:
+        return "it uses one kind of character only"
+    return None

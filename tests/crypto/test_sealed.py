@@ -191,7 +191,12 @@ def test_failed_unseal_writes_no_output(tmp_path: Path, keyring: Keyring) -> Non
     damaged.write_bytes(blob[:-3])
     with pytest.raises(IntegrityError):
         unseal_file(damaged, tmp_path / "out.bin", keyring)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.sealed", "ring.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "d.sealed",
+        "ring.json",
+        "ring.json.lock",
+        "ring.json.witness",
+    ]
 
 
 def test_abandoned_writer_leaves_an_invalid_file(keyring: Keyring) -> None:
