@@ -188,16 +188,19 @@ def encrypt(
 ) -> None:
     """Seal a file: AES-256-GCM segments under a fresh data key wrapped by the keyring."""
     from privacy.crypto import seal_file
-    from privacy.hashing import sha256_file
+    from privacy.hashing import content_key, sha256_file
 
     ring = _input_and_keyring(source, keyring)
     _audit_target(ring, audit)
     header = seal_file(source, target, ring, _pairs(ad or [], "--ad"))
+    # the plaintext only by its keyed digest (a plain hash of it can be brute-forced);
+    # a keyring without the pseudonym secret records the ciphertext's hash alone
+    plain = content_key(ring).record(source) if "pseudonym" in ring.scopes else {}
     _audit_key_op(
         ring,
         audit,
         "encrypt",
-        inputs={"sha256": sha256_file(source)},
+        inputs=plain,
         outputs={"sha256": sha256_file(target)},
         params={"kek_id": header.kek_id},
     )
