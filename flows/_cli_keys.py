@@ -23,12 +23,38 @@ from flows._cli_app import (
 )
 
 
+def _warn_if_weak(keyring: Path, passphrase: str) -> None:
+    """One ``warning:`` line on stderr for a weak passphrase (never refused, never shown)."""
+    from privacy.crypto import passphrase_weakness
+
+    why = passphrase_weakness(passphrase)
+    if why:
+        typer.echo(
+            f"warning: {keyring}: the passphrase is weak ({why}); "
+            "a phrase of several unrelated words is stronger",
+            err=True,
+        )
+
+
+def _new_passphrase(target: Path) -> str:
+    """A new keyring passphrase: PRIVPIPE_NEW_PASSPHRASE, else a prompt (confirmed)."""
+    value = os.environ.get("PRIVPIPE_NEW_PASSPHRASE")
+    if value:
+        return value
+    text: str = typer.prompt(
+        f"New passphrase for {target}", hide_input=True, confirmation_prompt=True, err=True
+    )
+    return text
+
+
 @keys_app.command("init")
 def keys_init(keyring: KeyringOption, audit: AuditOption = None) -> None:
     """Create a keyring (mode 0600) with one active key-encryption key."""
     from privacy.crypto import Keyring
 
-    ring = Keyring.create(keyring, _passphrase(keyring, confirm=True))
+    passphrase = _passphrase(keyring, confirm=True)
+    _warn_if_weak(keyring, passphrase)
+    ring = Keyring.create(keyring, passphrase)
     keks = {k.scope or "all": k.id for k in ring.list_keys() if k.active}
     _audit_key_op(
         ring,
@@ -39,6 +65,7 @@ def keys_init(keyring: KeyringOption, audit: AuditOption = None) -> None:
             "scopes": sorted(ring.scopes),
             "pseudonym_key_id": ring.pseudonym_key_id,
             "signing_key_id": ring.signing_key_id,
+            "generation": ring.generation,
         },
     )
     active = ", ".join(f"{scope} {kek}" for scope, kek in keks.items())
@@ -103,7 +130,7 @@ def keys_rotate(
     before = {k.scope: k.id for k in ring.list_keys() if k.active}
     new = ring.rotate(scope)
     moves = {info.scope or "all": f"{before.get(info.scope)} -> {info.id}" for info in new}
-    _audit_key_op(ring, audit, "keys.rotate", params={"keys": moves})
+    _audit_key_op(ring, audit, "keys.rotate", params={"keys": moves, "generation": ring.generation})
     for name, move in moves.items():
         typer.echo(f"rotated {keyring} {name}: {move}")
     typer.echo("re-wrap files sealed under the old keys: `privpipe keys rewrap FILE...`")
@@ -129,12 +156,8 @@ def keys_export(
     as the pipeline."""
     ring = _open_keyring(keyring)
     _audit_target(ring, audit)
-    passphrase = os.environ.get("PRIVPIPE_NEW_PASSPHRASE") or typer.prompt(
-        f"Passphrase for the new keyring {out}",
-        hide_input=True,
-        confirmation_prompt=True,
-        err=True,
-    )
+    passphrase = _new_passphrase(out)
+    _warn_if_weak(out, passphrase)
     new = ring.export(out, passphrase, scope)
     _audit_key_op(
         ring,
@@ -143,6 +166,33 @@ def keys_export(
         params={"scopes": sorted(new.scopes), "to": str(out), "signing_key_id": new.signing_key_id},
     )
     typer.echo(f"wrote {out}: scopes {', '.join(sorted(new.scopes))}")
+
+
+@keys_app.command("passphrase")
+def keys_passphrase(keyring: KeyringOption, audit: AuditOption = None) -> None:
+    """Change the keyring's passphrase: its secrets are re-wrapped under the new one,
+    with scrypt at today's cost (an older, cheaper keyring is upgraded).
+
+    The current passphrase comes from PRIVPIPE_PASSPHRASE or a prompt, the new one from
+    PRIVPIPE_NEW_PASSPHRASE or a prompt. Another process holding the keyring open must
+    open it again with the new passphrase before it can change it."""
+    from privacy.crypto import SCRYPT_N
+
+    ring = _open_keyring(keyring)
+    _audit_target(ring, audit)
+    passphrase = _new_passphrase(keyring)
+    _warn_if_weak(keyring, passphrase)
+    ring.rewrap(passphrase, scrypt_n=SCRYPT_N)
+    _audit_key_op(
+        ring,
+        audit,
+        "keys.passphrase",
+        params={"scrypt_n": SCRYPT_N, "generation": ring.generation},
+    )
+    typer.echo(
+        f"{keyring}: re-wrapped under the new passphrase "
+        f"(scrypt n = 2^{SCRYPT_N.bit_length() - 1}); generation {ring.generation}"
+    )
 
 
 @keys_app.command("rewrap")

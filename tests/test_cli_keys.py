@@ -10,14 +10,21 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
+from privacy.crypto import Keyring
+from tests._keys import FAST_SCRYPT
+
+CLI_PASSPHRASE = "cli test passphrase"
 
 
 @pytest.fixture
 def ring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", "cli test passphrase")
+    """A keyring made as `keys init` makes it, at the lowest scrypt cost (the default
+    costs ~0.5 s for every command that opens it); test_init_list_rotate runs init."""
+    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", CLI_PASSPHRASE)
     monkeypatch.delenv("PRIVPIPE_KEYRING", raising=False)
+    monkeypatch.delenv("PRIVPIPE_NEW_PASSPHRASE", raising=False)
     path = tmp_path / "ring.json"
-    assert main(["keys", "init", "--keyring", str(path)]) == 0
+    Keyring.create(path, CLI_PASSPHRASE, scrypt_n=FAST_SCRYPT)
     return path
 
 
@@ -27,8 +34,15 @@ def _one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return err
 
 
-def test_init_list_rotate(ring: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    capsys.readouterr()
+def test_init_list_rotate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", CLI_PASSPHRASE)
+    ring = tmp_path / "cli-ring.json"
+    assert main(["keys", "init", "--keyring", str(ring)]) == 0
+    init = capsys.readouterr()
+    assert init.out.startswith(f"created {ring}: ") and init.err == ""  # not a weak one
+    assert json.loads(ring.read_text())["kdf"]["n"] == 2**17
     assert main(["keys", "list", "--keyring", str(ring), "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["scopes"] == ["vault", "pseudonym", "published", "audit"]
@@ -70,7 +84,7 @@ def test_encrypt_rotate_rewrap_decrypt(
     from privacy.audit import read_trail
 
     steps = [r["step"] for r in read_trail(tmp_path / "audit.jsonl")]
-    assert steps == ["keys.init", "encrypt", "keys.rotate", "keys.rewrap", "decrypt"]
+    assert steps == ["encrypt", "keys.rotate", "keys.rewrap", "decrypt"]
     assert b"123-45-6789" not in (tmp_path / "audit.jsonl").read_bytes()
 
 
@@ -144,3 +158,52 @@ def test_crypto_commands_load_no_heavy_library(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _one_warning_line(err: str, why: str, secret: str) -> None:
+    assert err.count("\n") == 1 and err.startswith("warning: "), err
+    assert why in err and secret not in err
+
+
+def test_init_warns_of_a_weak_passphrase_and_still_creates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", "Tiny7!")
+    path = tmp_path / "weak.json"
+    assert main(["keys", "init", "--keyring", str(path)]) == 0
+    _one_warning_line(capsys.readouterr().err, "fewer than 12 characters", "Tiny7!")
+    assert Keyring.open(path, "Tiny7!").generation == 1
+
+
+def test_passphrase_change_warns_upgrades_scrypt_and_is_audited(
+    tmp_path: Path, ring: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    monkeypatch.setenv("PRIVPIPE_NEW_PASSPHRASE", "Password123")
+    assert main(["keys", "passphrase", "--keyring", str(ring)]) == 0
+    done = capsys.readouterr()
+    _one_warning_line(done.err, "guessed first", "Password123")
+    assert "re-wrapped under the new passphrase (scrypt n = 2^17); generation 2" in done.out
+    assert json.loads(ring.read_text())["kdf"]["n"] == 2**17
+    assert main(["keys", "list", "--keyring", str(ring)]) == 2  # the old one no longer opens
+    assert "wrong passphrase" in _one_error_line(capsys)
+    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", "Password123")
+    assert main(["audit", "verify", str(tmp_path / "audit.jsonl"), "-k", str(ring)]) == 0
+    from privacy.audit import read_trail
+
+    (record,) = read_trail(tmp_path / "audit.jsonl")
+    assert record["step"] == "keys.passphrase"
+    assert record["params"]["generation"] == 2
+    assert "Password123" not in (tmp_path / "audit.jsonl").read_text()
+
+
+def test_export_warns_of_a_weak_passphrase(
+    tmp_path: Path, ring: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    monkeypatch.setenv("PRIVPIPE_NEW_PASSPHRASE", "onlylowercaseletters")
+    out = tmp_path / "analyst.json"
+    argv = ["keys", "export", "-k", str(ring), "--scope", "published", "--out", str(out)]
+    assert main(argv) == 0
+    _one_warning_line(capsys.readouterr().err, "one kind of character", "onlylowercaseletters")
+    assert Keyring.open(out, "onlylowercaseletters").scopes == {"published"}
