@@ -429,9 +429,12 @@ def demo(
 
         model_dir = out / "model"
         # The demo makes its data anew on every run, so it keeps a ledger of its own,
-        # started afresh: a real data set's ledger (--ledger) is never reset.
-        ledger = out / "ledger.json"
-        ledger.unlink(missing_ok=True)
+        # started afresh: a real data set's ledger (--ledger) is never reset. A ledger's
+        # heads are in the keyring's witness, which refuses one emptied where it stood,
+        # so each demo run starts a ledger of a new name.
+        for old in [out / "ledger.json", *out.glob("demo-ledger-*.jsonl*")]:
+            old.unlink(missing_ok=True)
+        ledger = out / f"demo-ledger-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.jsonl"
         trained = _run_train(result_dir, policy_file, model_dir, ring_path, ledger, "auto", True)
         _print_card(trained["card"], model_dir)
     from privacy.report import write_report

@@ -27,7 +27,8 @@ LedgerOption = Annotated[
     typer.Option(
         "--ledger",
         envvar="PRIVPIPE_LEDGER",
-        help="Privacy budget ledger (default ~/.privpipe/ledger.json).",
+        help="Privacy budget ledger: a signed trail, witnessed beside the keyring "
+        "(default ~/.privpipe/ledger.jsonl).",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="End stdout with one JSON summary line.")]
@@ -64,7 +65,11 @@ def train(
     as_json: JsonOption = False,
     resume: Annotated[
         bool,
-        typer.Option("--resume", help="Continue an interrupted run from --out's checkpoint."),
+        typer.Option(
+            "--resume",
+            help="Continue the run --out's audit trail records as stopped, from its "
+            "checkpoint (the custodian's keyring: checkpoints are sealed under 'vault').",
+        ),
     ] = False,
     keyring: Annotated[
         Path | None, keyring_option("Keyring for sealed data and the sealed weights.")
@@ -73,10 +78,12 @@ def train(
     """Train the policy's model with differential privacy (Opacus, DP-SGD) on DATA.
 
     The run's ε is charged to the data set's privacy budget before training; a run that
-    would exceed the budget is refused (exit 2) and changes nothing. Writes
-    model.pt.sealed, encoder.json, model_card.json and audit.jsonl into --out."""
+    would exceed the budget is refused (exit 2) and changes nothing. The data set is
+    known by its content (the raw input's keyed digest and the sanitized data's hash),
+    and its budget is the one fixed at its first charge (`privpipe budget`). Writes
+    model.safetensors.sealed, encoder.json, model_card.json and audit.jsonl into --out."""
     from flows import _keys
-    from privacy.dp import default_ledger_path
+    from privacy.dp import default_ledger_path, require_resume_scope
     from privacy.errors import InputError, OutputError
 
     _STATE["json"] = as_json
@@ -88,6 +95,8 @@ def train(
     ring_path = _keys.resolve_keyring_path(keyring, loaded)
     ring = _open_keyring(ring_path)
     ring.for_scope(loaded.keys.seal.model)  # refused here, before Prefect starts
+    if resume:
+        require_resume_scope(ring)
     ledger_path = ledger or default_ledger_path()
     summary = _run_train(data, policy, out, ring_path, ledger_path, device, overwrite, resume)
     card = summary["card"]
@@ -142,8 +151,8 @@ def _print_card(card: dict[str, Any], out: Path) -> None:
             f"trained {card['model']['kind']} with DP-SGD: ε {privacy['epsilon']:.3f} "
             f"(target {privacy['target_epsilon']:g}), δ {privacy['delta']:.2g}, "
             f"{privacy['accountant'].upper()} accountant, noise {privacy['noise_multiplier']:.3f}, "
-            f"{privacy['steps']} steps; budget {ledger['dataset']}: "
-            f"{ledger['spent_after']:g} of {ledger['budget']:g} spent"
+            f"{privacy['steps']} steps; budget of {ledger.get('label')} "
+            f"({ledger['dataset']}): {ledger['spent_after']:g} of {ledger['budget']:g} spent"
         )
     else:
         _err(privacy["warning"])

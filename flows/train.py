@@ -2,12 +2,20 @@
 
 One task, handed paths only (as in the sanitize flow): it reads the published data
 (unsealing it in memory), charges the privacy budget ledger before training, trains with
-Opacus, and writes the sealed weights, the encoder and ``model_card.json``, each
-atomically. The audit trail records the run, and marks a non-private one NOT PRIVATE.
+Opacus, and writes the sealed weights (safetensors), the encoder and
+``model_card.json``, each atomically. The audit trail records the run, and marks a
+non-private one NOT PRIVATE.
+
+The ledger is charged for the data's identity: the raw input's keyed digest from the
+sanitize manifest (when the manifest describes this very file) and the SHA-256 of the
+sanitized plaintext. Checkpoints are run intermediates: sealed under the ``vault``
+scope, so a keyring without it trains without them. ``resume`` continues the training
+run that the output folder's verified audit trail records as stopped, and no other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Callable
@@ -24,9 +32,15 @@ from prefect.runtime import flow_run  # noqa: E402
 from flows._artifacts import publish_train  # noqa: E402
 from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
-from privacy.audit import AuditTrail  # noqa: E402
+from privacy.audit import AuditTrail, read_trail, verify_trail, witness_path  # noqa: E402
 from privacy.crypto import is_sealed, seal_bytes, unseal_bytes  # noqa: E402
-from privacy.dp import BudgetLedger, train_model  # noqa: E402
+from privacy.dp import (  # noqa: E402
+    CHECKPOINT_SCOPE,
+    BudgetLedger,
+    DataIdentity,
+    require_resume_scope,
+    train_model,
+)
 from privacy.errors import InputError  # noqa: E402
 from privacy.io import (  # noqa: E402
     atomic_write_bytes,
@@ -38,20 +52,31 @@ from privacy.policy import Policy, load_policy  # noqa: E402
 from privacy.policy_signing import enforce_policy_signature  # noqa: E402
 from privacy.report import write_report  # noqa: E402
 
-__all__ = ["MODEL_FILES", "load_published", "set_progress", "train_flow"]
+__all__ = [
+    "CHECKPOINT",
+    "MODEL_FILES",
+    "WEIGHTS",
+    "load_published",
+    "resumable_run",
+    "set_progress",
+    "train_flow",
+]
 
-WEIGHTS = "model.pt.sealed"
+WEIGHTS = "model.safetensors.sealed"
 ENCODER = "encoder.json"
 CARD = "model_card.json"
-CHECKPOINT = "checkpoint.pt.sealed"  # while training; removed when the run completes
+CHECKPOINT = "checkpoint.safetensors.sealed"  # while training; removed when the run completes
+# What --overwrite replaces (older releases' pickled files too). The audit trail is kept
+# and appended to, as the sanitize flow's is: its heads are in the witness, and a trail
+# emptied under it would be refused.
 MODEL_FILES = (
     WEIGHTS,
     ENCODER,
     CARD,
     CHECKPOINT,
+    "model.pt.sealed",
+    "checkpoint.pt.sealed",
     "report.html",
-    stages.AUDIT_FILE,
-    stages.AUDIT_FILE + ".head",
 )
 
 
@@ -64,27 +89,70 @@ def set_progress(callback: Callable[[int, int], None] | None) -> None:
     _epochs = callback
 
 
-def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str]:
-    """The sanitized frame and its file's SHA-256, from a sanitize output folder (its
-    manifest names the data file) or a data file; a sealed one is opened in memory and
-    must be the output of this policy."""
+def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str, DataIdentity]:
+    """The sanitized frame, its file's SHA-256 and its identity for the ledger, from a
+    sanitize output folder (its manifest names the data file) or a data file; a sealed
+    one is opened in memory and must be the output of this policy. The raw input's
+    keyed digest comes from the manifest beside the file, which must describe that
+    file (its ``output.sha256``): one that does not is refused."""
     import polars as pl
 
-    if data.is_dir():
-        manifest = data / stages.MANIFEST_FILE
-        if not manifest.is_file():
+    manifest_path = data / stages.MANIFEST_FILE if data.is_dir() else None
+    if manifest_path is not None:
+        if not manifest_path.is_file():
             raise InputError(f"{data}: no {stages.MANIFEST_FILE}: not a sanitize output")
-        data = data / json.loads(manifest.read_text())["output"]["path"]
+        data = data / json.loads(manifest_path.read_text())["output"]["path"]
     if not data.is_file():
         raise InputError(f"{data}: input file not found")
     digest = sha256_file(data)
     if is_sealed(data):
         plain = unseal_bytes(data, keys, expected=stages.published_associated_data(policy))
-        return pl.read_parquet(io.BytesIO(plain)), digest
+    else:
+        plain = data.read_bytes()
     try:
-        return pl.read_parquet(data), digest
+        frame = pl.read_parquet(io.BytesIO(plain))
     except pl.exceptions.PolarsError:
         raise InputError(f"{data}: not a readable Parquet file") from None
+    label = policy.training.dataset or policy.name
+    identity = DataIdentity(hashlib.sha256(plain).hexdigest(), label=label)
+    beside = manifest_path or data.with_name(stages.MANIFEST_FILE)
+    manifest = _manifest_of(beside, data) if beside.is_file() else None
+    if manifest is not None:
+        if manifest.get("output", {}).get("sha256") != digest:
+            raise InputError(
+                f"{beside}: output.sha256 is not the SHA-256 of {data.name}: the manifest "
+                "does not describe this data (edited, or the data replaced)"
+            )
+        raw = manifest.get("input") or {}
+        identity = DataIdentity(
+            identity.sanitized_sha256, raw.get("hmac_sha256"), raw.get("key_id"), label
+        )
+    return frame, digest, identity
+
+
+def _manifest_of(path: Path, data: Path) -> dict[str, Any] | None:
+    """The manifest at ``path`` if it names ``data`` as its output, else None."""
+    try:
+        manifest = json.loads(path.read_text())
+        named = manifest["output"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(f"{path}: not a sanitize manifest") from None
+    return dict(manifest) if named == data.name else None
+
+
+def resumable_run(out: Path, ring: Any) -> str:
+    """The training run that ``out``'s audit trail (verified, against the witness
+    beside the keyring) records as stopped before it finished: the only run
+    ``--resume`` may continue there."""
+    trail = out / stages.AUDIT_FILE
+    if not trail.is_file():
+        raise InputError(f"{out}: no audit trail ({stages.AUDIT_FILE}): no run to resume")
+    verify_trail(trail, ring.signing_public_key, witness=witness_path(ring.path))
+    trained = [r for r in read_trail(trail) if r.get("step") == "train"]
+    if not trained or trained[-1].get("outcome") == "ok":
+        raise InputError(f"{trail}: no training run stopped before it finished: none to resume")
+    last = trained[-1]
+    return str((last.get("params") or {}).get("training_run") or last["run_id"])
 
 
 @private_task("train")
@@ -101,17 +169,19 @@ def train_task(
 ) -> dict[str, Any]:
     policy = run_policy(policy_ref)
     ring = unlocked(keyring_path)
-    frame, digest = load_published(Path(data_path), policy, ring)
+    frame, digest, identity = load_published(Path(data_path), policy, ring)
     out = Path(out_dir)
+    checkpoints = CHECKPOINT_SCOPE in ring.scopes  # intermediates are the custodian's
     result = train_model(
         frame,
         policy,
         run_id=run_id,
-        ledger=BudgetLedger(Path(ledger_path)),
+        ledger=BudgetLedger(Path(ledger_path), ring),
         device=device,
         data_sha256=digest,
-        checkpoint=out / CHECKPOINT,
-        keys=ring.for_scope(policy.keys.seal.model),
+        data=identity,
+        checkpoint=out / CHECKPOINT if checkpoints else None,
+        keys=ring.for_scope(CHECKPOINT_SCOPE) if checkpoints else None,
         resume=resume,
         progress=_epochs,
     )
@@ -123,6 +193,16 @@ def train_task(
     atomic_write_json(out / CARD, result.card)
     (out / CHECKPOINT).unlink(missing_ok=True)
     return {"card": result.card, "weights_sha256": sha256_file(out / WEIGHTS)}
+
+
+def _ledger_params(privacy: dict[str, Any]) -> dict[str, Any]:
+    """What the trail records of the run's charge: the data set, ε charged (0 for a
+    first resume, covered by its run's charge) and the checkpoint resumed."""
+    ledger = privacy.get("ledger")
+    if not ledger:
+        return {}
+    keep = ("dataset", "label", "charged", "resumed_checkpoint")
+    return {"ledger": {k: ledger.get(k) for k in keep}}
 
 
 @flow(name="train", persist_result=False, log_prints=False, validate_parameters=True)
@@ -137,14 +217,19 @@ def train_flow(
     resume: bool = False,
 ) -> dict[str, Any]:
     """Train the policy's model on a sanitize output into ``out_dir``; returns the card.
-    ``resume`` continues an interrupted run from ``out_dir``'s checkpoint."""
+    ``resume`` continues the training run ``out_dir``'s trail records as stopped, from
+    its checkpoint."""
     policy = load_policy(policy_path)
     signed = enforce_policy_signature(policy)  # {} or {"signed_by": [...]}; signed policies
     ring = unlocked(keyring_path)
     out = Path(out_dir)
-    if not resume:
-        prepare_output_dir(out, overwrite=overwrite, outputs=MODEL_FILES, folders=())
     run_id = str(flow_run.id or "local")
+    training_run = run_id  # the run a checkpoint and the ledger's charge are bound to
+    if resume:
+        require_resume_scope(ring)
+        training_run = resumable_run(out, ring)
+    else:
+        prepare_output_dir(out, overwrite=overwrite, outputs=MODEL_FILES, folders=())
     context = {
         "run_id": run_id,
         "flow": "train",
@@ -159,11 +244,16 @@ def train_flow(
                 keyring_path,
                 ledger_path,
                 device,
-                run_id,
+                training_run,
                 resume,
             )
         except BaseException as exc:
-            trail.append("train", outcome="failed", error=type(exc).__name__)
+            trail.append(
+                "train",
+                outcome="failed",
+                error=type(exc).__name__,
+                params={"training_run": training_run, "resume": resume},
+            )
             trail.flush()
             raise
         card = result["card"]
@@ -178,7 +268,10 @@ def train_flow(
             },
             params={
                 "status": "private" if privacy["private"] else "NOT PRIVATE",
+                "training_run": training_run,
+                "resume": resume,
                 **{k: v for k, v in privacy.items() if k != "ledger"},
+                **_ledger_params(privacy),
                 "metrics": card["metrics"],
                 "membership_inference": card["membership_inference"],
             },

@@ -20,7 +20,7 @@ import pytest
 from privacy._atomic import atomic_path, private_dir
 from privacy.audit import AuditTrail
 from privacy.crypto import Keyring
-from privacy.dp import BudgetLedger
+from privacy.dp import BudgetLedger, DataIdentity
 from privacy.io import atomic_write_bytes, prepare_output_dir, write_frame
 from privacy.workspace import Workspace
 from tests._keys import FAST_SCRYPT, PASSPHRASE
@@ -96,8 +96,8 @@ def test_library_writers_are_private(tmp_path: Path, permissive_umask: None) -> 
         work.save("part", pl.DataFrame({"a": [1]}))
         work.save_json("plan", {"k": 1})
         assert _not_private(tmp_path / "work") == []
-    BudgetLedger(tmp_path / "ledger" / "ledger.json").charge(
-        "d", epsilon=1.0, delta=1e-6, budget=3.0, run_id="r"
+    BudgetLedger(tmp_path / "ledger" / "ledger.jsonl", ring).charge(
+        DataIdentity("0" * 64, label="d"), epsilon=1.0, delta=1e-6, budget=3.0, run_id="r"
     )
     assert _not_private(tmp_path) == []
 
@@ -177,7 +177,8 @@ def test_demo_run_leaves_only_private_files(tmp_path: Path) -> None:
     finally:
         os.umask(previous)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert (out / "model" / "model.pt.sealed").is_file() and (out / "report.html").is_file()
+    assert (out / "model" / "model.safetensors.sealed").is_file()
+    assert (out / "report.html").is_file()
     assert any(prefect_home.glob("prefect.db*")), "Prefect's database is elsewhere"
     bad = _not_private(made)
     assert not bad, "not owner-only after the demo: " + ", ".join(bad)

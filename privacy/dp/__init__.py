@@ -1,8 +1,21 @@
 """Differentially private training (Opacus), the privacy budget ledger, model cards."""
 
 from privacy.dp._audit import canary_bound, epsilon_from_card, membership_inference
+from privacy.dp._checkpoint import (
+    CHECKPOINT_SCOPE,
+    checkpoint_binding,
+    decode_weights,
+    encode_checkpoint,
+    encode_weights,
+    require_resume_scope,
+)
 from privacy.dp._encode import TabularEncoder, feature_columns
-from privacy.dp._ledger import BudgetLedger, default_ledger_path
+from privacy.dp._ledger import (
+    BudgetLedger,
+    DataIdentity,
+    LedgerIntegrityError,
+    default_ledger_path,
+)
 from privacy.dp._train import (
     TrainingStopped,
     TrainResult,
@@ -10,14 +23,22 @@ from privacy.dp._train import (
 )
 
 __all__ = [
+    "CHECKPOINT_SCOPE",
     "BudgetLedger",
+    "DataIdentity",
+    "LedgerIntegrityError",
     "TabularEncoder",
     "TrainResult",
     "TrainingStopped",
     "canary_bound",
+    "checkpoint_binding",
+    "decode_weights",
     "default_ledger_path",
+    "encode_checkpoint",
+    "encode_weights",
     "epsilon_from_card",
     "feature_columns",
     "membership_inference",
+    "require_resume_scope",
     "train_model",
 ]

@@ -7,15 +7,18 @@ is allowed). Per-sample clipping uses ghost clipping (``grad_sample_mode="ghost"
 returns model, optimizer, criterion and loader) and falls back to hooks, recorded, when a
 layer does not support it. Tensors are fed from memory; torch runs on the machine's
 cores with one inter-op thread (oversubscription made steps 50x slower here).
+
+Weights and checkpoints are safetensors (``privacy.dp._checkpoint``): nothing a
+checkpoint holds is unpickled. A checkpoint carries the generators' states, so a
+resumed run draws fresh batches and fresh noise rather than replaying its first epoch's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import os
-import pickle
+import secrets
 import time
 import uuid
 import warnings
@@ -29,12 +32,19 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from privacy.crypto import KeyEncryptionProvider, seal_bytes, unseal_bytes
+from privacy.crypto import KeyEncryptionProvider
 from privacy.dp._audit import canary_bound, membership_inference
+from privacy.dp._checkpoint import (
+    checkpoint_binding,
+    encode_checkpoint,
+    encode_weights,
+    open_checkpoint,
+    require_checkpoint_scope,
+    seal_checkpoint,
+)
 from privacy.dp._encode import TabularEncoder, feature_columns
-from privacy.dp._ledger import BudgetLedger
+from privacy.dp._ledger import BudgetLedger, DataIdentity
 from privacy.errors import InputError, IntegrityError, PolicyError, PrivpipeError
-from privacy.io import atomic_write_bytes
 from privacy.policy import Policy
 
 __all__ = ["TrainResult", "TrainingStopped", "train_model"]
@@ -49,7 +59,7 @@ class TrainingStopped(PrivpipeError):
 @dataclass
 class TrainResult:
     card: dict[str, Any]
-    weights: bytes  # torch.save of the model's state dict
+    weights: bytes  # safetensors of the model's state dict (privacy.dp.encode_weights)
     encoder: TabularEncoder
 
 
@@ -102,6 +112,7 @@ def train_model(
     ledger: BudgetLedger | None,
     device: str = "auto",
     data_sha256: str | None = None,
+    data: DataIdentity | None = None,
     progress: Progress | None = None,
     checkpoint: Path | None = None,
     keys: KeyEncryptionProvider | None = None,
@@ -109,13 +120,18 @@ def train_model(
     stop_after: int | None = None,
 ) -> TrainResult:
     """Train the policy's model on ``frame`` (a sanitize output), charging the ledger
-    before training when the run is private.
+    before training when the run is private. ``data`` is the data's identity for the
+    ledger (default: the frame's own digest, :meth:`DataIdentity.of_frame`);
+    ``data_sha256`` the data file's SHA-256, for the card.
 
-    With ``checkpoint`` (and ``keys`` to seal it), the model, optimizer and accountant
-    are saved after every epoch; ``resume`` continues from that file, with the same noise
-    multiplier and the accountant's history, so ε comes out as an uninterrupted run's,
-    and without charging the ledger again. ``stop_after`` ends the run after that many
-    epochs in all (a time-limited job), leaving the checkpoint to resume from."""
+    With ``checkpoint`` (and ``keys``, the ``vault`` scope's, to seal it), the model,
+    optimizer, accountant and generators are saved after every epoch, bound to
+    ``run_id``, the data and the policy; ``resume`` continues run ``run_id`` from that
+    file, with the same noise multiplier and the accountant's history, so ε comes out as
+    an uninterrupted run's. The first resume of a checkpoint is covered by the run's
+    charge; resuming the same checkpoint again (a copy) is charged again. ``stop_after``
+    ends the run after that many epochs in all (a time-limited job), leaving the
+    checkpoint to resume from."""
     import sklearn
     import torch
     from torch import nn
@@ -167,34 +183,44 @@ def train_model(
     if spec.class_weight == "balanced":
         counts = np.bincount(y_train.cpu().numpy(), minlength=2).astype(np.float64)
         weight = torch.tensor(n / (2 * np.maximum(counts, 1)), dtype=torch.float32).to(target)
-    dataset_id = spec.dataset or policy.name
-    saved: dict[str, Any] | None = None
-    bound = {"artifact": "checkpoint", "policy_sha256": policy.hash, "data": data_sha256 or ""}
+    label_name = spec.dataset or policy.name
+    if data is None and (ledger is not None or checkpoint is not None):
+        data = DataIdentity.of_frame(frame)
+    identity = DataIdentity(
+        data.sanitized_sha256 if data else (data_sha256 or ""),
+        data.input_hmac_sha256 if data else None,
+        data.input_key_id if data else None,
+        label_name,
+    )
+    saved: _Saved | None = None
+    bound = checkpoint_binding(
+        run_id=run_id, data_sha256=identity.sanitized_sha256, policy_sha256=policy.hash
+    )
+    if checkpoint is not None and keys is not None:
+        require_checkpoint_scope(keys, checkpoint)  # before any charge
     if resume:
         if checkpoint is None or keys is None or not checkpoint.exists():
             raise InputError(f"{checkpoint}: no checkpoint to resume from")
-        # weights_only: tensors, numbers, strings and containers, never code; a checkpoint
-        # is a sealed file, and whoever holds a key that can seal one must not gain a way
-        # to run code in this process
-        try:
-            saved = torch.load(
-                io.BytesIO(unseal_bytes(checkpoint, keys, expected=bound)), weights_only=True
-            )
-        except pickle.UnpicklingError:
-            raise IntegrityError(
-                f"{checkpoint}: not a privpipe checkpoint (it holds objects other than "
-                "tensors, numbers and strings); refused without loading it"
-            ) from None
-        run_id = saved["run_id"]
-        encoder = TabularEncoder.from_dict(saved["encoder"])
+        saved = _Saved.load(checkpoint, keys, bound, spec)
+        encoder = TabularEncoder.from_dict(saved.state["encoder"])
+    session_checkpoint = "ckpt-" + secrets.token_hex(8)  # what this session's checkpoints carry
     ledger_entry = None
-    if spec.dp and ledger is not None and saved is None:
+    if spec.dp and ledger is not None:
         # charged before any training: a refused run touches nothing
-        ledger_entry = ledger.charge(
-            dataset_id, epsilon=spec.epsilon, delta=delta, budget=spec.budget, run_id=run_id
-        )
-    elif spec.dp and ledger is not None:
-        ledger_entry = ledger.entry(dataset_id)
+        eps, budget = spec.epsilon, spec.budget
+        if saved is None:
+            ledger_entry = ledger.charge(
+                identity, epsilon=eps, delta=delta, budget=budget, run_id=run_id
+            )
+        else:
+            ledger_entry = ledger.resume(
+                identity,
+                epsilon=eps,
+                delta=delta,
+                budget=budget,
+                run_id=run_id,
+                checkpoint_id=saved.checkpoint_id,
+            )
 
     def fresh() -> tuple[Any, Any, Any, Any]:
         torch.manual_seed(spec.seed)
@@ -213,16 +239,11 @@ def train_model(
     engine = None
     mode: str = spec.grad_sample_mode
     if spec.dp:
-        noise = saved["noise_multiplier"] if saved is not None else None
+        noise = saved.noise_multiplier if saved is not None else None
         model, optimizer, criterion, loader, engine, mode = _make_private(fresh, spec, delta, noise)
     first_epoch = 0
     if saved is not None:
-        base = model._module if hasattr(model, "_module") else model
-        base.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if engine is not None:
-            engine.accountant.load_state_dict(saved["accountant"])
-        first_epoch = saved["epoch"]
+        first_epoch = saved.restore(model, optimizer, engine, loader, target)
     steps_per_epoch = len(loader)
     last = spec.epochs if stop_after is None else min(spec.epochs, stop_after)
     physical = spec.max_physical_batch_size
@@ -247,19 +268,10 @@ def train_model(
                 loss.backward()
                 optimizer.step()
         if checkpoint is not None and keys is not None:
-            base = model._module if hasattr(model, "_module") else model
-            state = {
-                "run_id": run_id,
-                "epoch": epoch + 1,
-                "model": base.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "accountant": engine.accountant.state_dict() if engine is not None else None,
-                "noise_multiplier": float(optimizer.noise_multiplier) if engine else None,
-                "encoder": encoder.to_dict(),
-            }
-            buffer = io.BytesIO()
-            torch.save(state, buffer)
-            atomic_write_bytes(checkpoint, seal_bytes(buffer.getvalue(), keys, bound))
+            payload = _Saved.encode(
+                model, optimizer, engine, loader, target, encoder, run_id, session_checkpoint
+            )
+            seal_checkpoint(checkpoint, payload(epoch + 1), keys, bound)
         if progress is not None:
             progress(epoch + 1, spec.epochs)
     if last < spec.epochs:
@@ -287,8 +299,7 @@ def train_model(
         .numpy(),
         spec.seed,
     )
-    buffer = io.BytesIO()
-    torch.save({k: v.cpu() for k, v in base.state_dict().items()}, buffer)
+    weights = encode_weights(base.state_dict())
     privacy: dict[str, Any]
     if engine is not None:
         sample_rate = 1.0 / steps_per_epoch
@@ -307,9 +318,12 @@ def train_model(
             "poisson_sampling": True,
             "grad_sample_mode": mode,
             "ledger": {
-                "dataset": dataset_id,
+                "dataset": ledger_entry["dataset"] if ledger_entry else None,
+                "label": label_name,
                 "budget": spec.budget,
                 "spent_after": ledger_entry["epsilon_spent"] if ledger_entry else None,
+                "charged": ledger_entry["charged"] if ledger_entry else None,
+                "resumed_checkpoint": saved.checkpoint_id if saved is not None else None,
             },
         }
     else:
@@ -355,7 +369,123 @@ def train_model(
             "polars": pl.__version__,
         },
     }
-    return TrainResult(card, buffer.getvalue(), encoder)
+    return TrainResult(card, weights, encoder)
+
+
+def _base(model: Any) -> Any:
+    return model._module if hasattr(model, "_module") else model
+
+
+@dataclass
+class _Saved:
+    """A checkpoint as read back: tensors and JSON (see ``privacy.dp._checkpoint``)."""
+
+    model: dict[str, Any]
+    optimizer: dict[str, Any]
+    rng: dict[str, Any]
+    state: dict[str, Any]
+
+    @property
+    def checkpoint_id(self) -> str:
+        return str(self.state["checkpoint_id"])
+
+    @property
+    def noise_multiplier(self) -> float | None:
+        value = self.state.get("noise_multiplier")
+        return None if value is None else float(value)
+
+    @classmethod
+    def load(
+        cls, path: Path, keys: KeyEncryptionProvider, bound: dict[str, str], spec: Any
+    ) -> _Saved:
+        saved = cls(*open_checkpoint(path, keys, bound))
+        state = saved.state
+        try:
+            accountant = state["accountant"]
+            epoch = int(state["epoch"])
+            if (
+                not str(state["checkpoint_id"]).startswith("ckpt-")
+                or not 0 < epoch <= spec.epochs
+                or (spec.dp and (accountant is None or accountant["mechanism"] != spec.accountant))
+                or (spec.dp and not float(state["noise_multiplier"]) > 0)
+            ):
+                raise ValueError
+            if accountant is not None:
+                accountant["history"] = [
+                    (float(sigma), float(rate), int(steps))
+                    for sigma, rate, steps in accountant["history"]
+                ]
+        except (KeyError, TypeError, ValueError):
+            raise IntegrityError(
+                f"{path}: not a checkpoint of this policy's training (epoch, accountant or "
+                "noise out of place); refused"
+            ) from None
+        return saved
+
+    @staticmethod
+    def encode(
+        model: Any,
+        optimizer: Any,
+        engine: Any,
+        loader: Any,
+        target: Any,
+        encoder: TabularEncoder,
+        run_id: str,
+        checkpoint_id: str,
+    ) -> Callable[[int], bytes]:
+        import torch
+
+        def payload(epoch: int) -> bytes:
+            rng = {"torch": torch.get_rng_state()}
+            if loader.generator is not None:
+                rng["loader"] = loader.generator.get_state()
+            if target.type == "cuda":
+                rng["cuda"] = torch.cuda.get_rng_state(target)
+            accountant = engine.accountant.state_dict() if engine is not None else None
+            state = {
+                "run_id": run_id,
+                "checkpoint_id": checkpoint_id,
+                "epoch": epoch,
+                "noise_multiplier": float(optimizer.noise_multiplier) if engine else None,
+                "accountant": (
+                    {"history": accountant["history"], "mechanism": accountant["mechanism"]}
+                    if accountant is not None
+                    else None
+                ),
+                "encoder": encoder.to_dict(),
+            }
+            return encode_checkpoint(
+                model=_base(model).state_dict(),
+                optimizer=optimizer.state_dict(),
+                rng=rng,
+                state=state,
+            )
+
+        return payload
+
+    def restore(self, model: Any, optimizer: Any, engine: Any, loader: Any, target: Any) -> int:
+        """Load the saved state into a fresh model, optimizer, accountant and generators;
+        returns the epoch to go on from. A checkpoint that does not fit them is refused."""
+        import torch
+
+        try:
+            _base(model).load_state_dict(
+                {k: v.to(target) for k, v in self.model.items()}, strict=True
+            )
+            optimizer.load_state_dict(self.optimizer)
+            if engine is not None:
+                engine.accountant.load_state_dict(self.state["accountant"])
+            if "torch" in self.rng:
+                torch.set_rng_state(self.rng["torch"])
+            if "loader" in self.rng and loader.generator is not None:
+                loader.generator.set_state(self.rng["loader"])
+            if "cuda" in self.rng and target.type == "cuda":
+                torch.cuda.set_rng_state(self.rng["cuda"], target)
+        except (RuntimeError, ValueError, KeyError, TypeError):
+            raise IntegrityError(
+                "the checkpoint does not fit this policy's model or optimizer; refused"
+            ) from None
+        return int(self.state["epoch"])
 
 
 def _make_private(

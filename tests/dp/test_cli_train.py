@@ -3,17 +3,16 @@ card, audit trail; an overspend is refused with one line and exit 2, changing no
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
-import torch
 
 from flows.cli import main
 from privacy.audit import read_trail
-from privacy.crypto import unseal_bytes
-from privacy.dp import BudgetLedger, epsilon_from_card
+from privacy.crypto import Keyring, unseal_bytes
+from privacy.dp import BudgetLedger, DataIdentity, decode_weights, epsilon_from_card
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +46,21 @@ def test_train_writes_a_sealed_model_its_card_and_an_audit_trail(
     assert card["data"]["sha256"] == manifest["output"]["sha256"]
     assert card["policy"]["sha256"] == manifest["policy"]["sha256"]
     weights = unseal_bytes(
-        out / "model.pt.sealed",
+        out / "model.safetensors.sealed",
         session_keyring,
         expected={"artifact": "model", "dataset": "demo", "model": card["model_version"]},
     )
-    state = torch.load(io.BytesIO(weights), weights_only=True)
+    state = decode_weights(weights)  # safetensors: nothing in it is unpickled
     assert any(name.endswith("weight") for name in state)
+    assert not (out / "checkpoint.safetensors.sealed").exists()  # removed once trained
     records = [r for r in read_trail(out / "audit.jsonl") if r.get("step") == "train"]
     assert records and records[-1]["params"]["status"] == "private"
     assert records[-1]["params"]["epsilon"] == card["privacy"]["epsilon"]
-    assert BudgetLedger(ledger).spent("demo") == 1.0
+    spent = BudgetLedger(ledger, session_keyring)
+    raw = manifest["input"]
+    assert spent.spent(DataIdentity("0" * 64, raw["hmac_sha256"], raw["key_id"])) == 1.0
+    assert spent.spent("demo") == 1.0
+    assert records[-1]["params"]["ledger"]["dataset"] == card["privacy"]["ledger"]["dataset"]
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
@@ -72,10 +76,19 @@ def test_train_writes_a_sealed_model_its_card_and_an_audit_trail(
 
 
 def test_an_overspend_is_refused_with_one_line_and_exit_2(
-    sanitized: Path, demo_policy_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    sanitized: Path,
+    demo_policy_path: Path,
+    tmp_path: Path,
+    session_keyring: Keyring,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     ledger = tmp_path / "ledger.json"
-    BudgetLedger(ledger).charge("demo", epsilon=2.5, delta=1e-6, budget=3.0, run_id="earlier")
+    raw = json.loads((sanitized / "manifest.json").read_text())["input"]
+    # the same raw input, sanitized another way: the same people, the same budget
+    earlier = DataIdentity("0" * 64, raw["hmac_sha256"], raw["key_id"], label="earlier")
+    BudgetLedger(ledger, session_keyring).charge(
+        earlier, epsilon=2.5, delta=1e-6, budget=3.0, run_id="earlier"
+    )
     before = ledger.read_bytes()
     out = tmp_path / "model"
     rc = main(
@@ -92,12 +105,13 @@ def test_an_overspend_is_refused_with_one_line_and_exit_2(
     )
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert (
-        err[-1]
-        == "error: privacy budget exhausted for dataset demo: spent 2.5 of 3.0, requested 1.0"
+    assert err[-1] == (
+        f"error: privacy budget exhausted for data set {earlier.dataset_id} (earlier): "
+        "spent 2.5 of 3.0, requested 1.0"
     )
     assert ledger.read_bytes() == before
-    assert not (out / "model.pt.sealed").exists() and not (out / "model_card.json").exists()
+    assert not (out / "model.safetensors.sealed").exists()
+    assert not (out / "model_card.json").exists()
 
 
 def test_run_sanitizes_then_trains_in_one_flow(
@@ -120,9 +134,10 @@ def test_run_sanitizes_then_trains_in_one_flow(
 
 
 def test_a_non_private_baseline_is_marked_in_the_card_and_the_audit_trail(
-    people,
+    people: pl.DataFrame,
     demo_policy_path: Path,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    session_keyring: Keyring,
 ) -> None:
     import yaml
 
@@ -143,4 +158,4 @@ def test_a_non_private_baseline_is_marked_in_the_card_and_the_audit_trail(
     assert card["privacy"]["warning"].startswith("NOT PRIVATE")
     records = [r for r in read_trail(out / "audit.jsonl") if r.get("step") == "train"]
     assert records[-1]["params"]["status"] == "NOT PRIVATE"
-    assert not ledger.exists() or BudgetLedger(ledger).spent("demo") == 0.0
+    assert not ledger.exists() or BudgetLedger(ledger, session_keyring).spent("demo") == 0.0

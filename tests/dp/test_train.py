@@ -10,10 +10,12 @@ import polars as pl
 import pytest
 import yaml
 
-from privacy.dp import BudgetLedger, epsilon_from_card, train_model
+from privacy.crypto import Keyring
+from privacy.dp import BudgetLedger, DataIdentity, decode_weights, epsilon_from_card, train_model
 from privacy.errors import BudgetExhausted, PolicyError
 from privacy.policy import Policy, policy_from_dict
 from privacy.synth import synthesize
+from tests._keys import FAST_SCRYPT, PASSPHRASE
 
 DEMO = Path(__file__).resolve().parents[2] / "policies" / "demo.yaml"
 
@@ -23,14 +25,21 @@ def people() -> pl.DataFrame:
     return synthesize(3000, seed=5)
 
 
+@pytest.fixture
+def ring(tmp_path: Path) -> Keyring:
+    return Keyring.create(tmp_path / "keys" / "ring.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
+
+
 def _policy(**training: Any) -> Policy:
     data = yaml.safe_load(DEMO.read_text())
     data["training"] = {**data["training"], "epochs": 2, "batch_size": 512, **training}
     return policy_from_dict(data)
 
 
-def test_dp_card_epsilon_is_recomputable_and_charged(people: pl.DataFrame, tmp_path: Path) -> None:
-    ledger = BudgetLedger(tmp_path / "ledger.json")
+def test_dp_card_epsilon_is_recomputable_and_charged(
+    people: pl.DataFrame, tmp_path: Path, ring: Keyring
+) -> None:
+    ledger = BudgetLedger(tmp_path / "ledger.jsonl", ring)
     result = train_model(people, _policy(), run_id="r1", ledger=ledger)
     card = result.card
     privacy = card["privacy"]
@@ -40,7 +49,11 @@ def test_dp_card_epsilon_is_recomputable_and_charged(people: pl.DataFrame, tmp_p
     assert privacy["delta"] <= 1 / card["data"]["rows_train"]
     assert privacy["grad_sample_mode"] == "ghost" and privacy["poisson_sampling"] is True
     assert privacy["steps"] == 2 * round(1 / privacy["sample_rate"])
-    assert ledger.spent("demo") == 1.0
+    assert ledger.spent("demo") == ledger.spent(DataIdentity.of_frame(people)) == 1.0
+    assert privacy["ledger"]["dataset"] == DataIdentity.of_frame(people).dataset_id
+    assert privacy["ledger"]["label"] == "demo" and privacy["ledger"]["charged"] == 1.0
+    weights = decode_weights(result.weights)  # safetensors: tensors, nothing unpickled
+    assert weights["0.weight"].shape[1] == result.encoder.width  # the MLP's first layer
     metrics = card["metrics"]
     assert 0 <= metrics["accuracy"] <= 1 and 0 <= metrics["roc_auc"] <= 1
     mia = card["membership_inference"]
@@ -61,9 +74,9 @@ def test_the_encoder_is_fitted_on_the_training_split_only(people: pl.DataFrame) 
 
 
 def test_a_non_private_run_is_marked_and_charges_nothing(
-    people: pl.DataFrame, tmp_path: Path
+    people: pl.DataFrame, tmp_path: Path, ring: Keyring
 ) -> None:
-    ledger = BudgetLedger(tmp_path / "ledger.json")
+    ledger = BudgetLedger(tmp_path / "ledger.jsonl", ring)
     card = train_model(people, _policy(dp=False), run_id="r", ledger=ledger).card
     assert card["privacy"]["private"] is False
     assert card["privacy"]["warning"].startswith("NOT PRIVATE")
@@ -71,10 +84,11 @@ def test_a_non_private_run_is_marked_and_charges_nothing(
 
 
 def test_refused_before_training_when_the_budget_would_be_exceeded(
-    people: pl.DataFrame, tmp_path: Path
+    people: pl.DataFrame, tmp_path: Path, ring: Keyring
 ) -> None:
-    ledger = BudgetLedger(tmp_path / "ledger.json")
-    ledger.charge("demo", epsilon=2.5, delta=1e-6, budget=3.0, run_id="earlier")
+    ledger = BudgetLedger(tmp_path / "ledger.jsonl", ring)
+    data = DataIdentity.of_frame(people, "demo")
+    ledger.charge(data, epsilon=2.5, delta=1e-6, budget=3.0, run_id="earlier")
     with pytest.raises(BudgetExhausted, match=r"spent 2\.5 of 3\.0, requested 1\.0"):
         train_model(people, _policy(), run_id="r2", ledger=ledger)
     assert ledger.spent("demo") == 2.5
@@ -86,17 +100,15 @@ def test_delta_above_one_over_n_is_refused(people: pl.DataFrame) -> None:
 
 
 def test_resuming_gives_the_epsilon_of_an_uninterrupted_run(
-    people: pl.DataFrame, tmp_path: Path
+    people: pl.DataFrame, tmp_path: Path, ring: Keyring
 ) -> None:
-    from privacy.crypto import Keyring
     from privacy.dp import TrainingStopped
-    from tests._keys import FAST_SCRYPT, PASSPHRASE
 
-    keys = Keyring.create(tmp_path / "ring.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
+    keys = ring
     policy = _policy(epochs=3)
     whole = train_model(people, policy, run_id="w", ledger=None).card["privacy"]
-    ledger = BudgetLedger(tmp_path / "ledger.json")
-    checkpoint = tmp_path / "checkpoint.pt.sealed"
+    ledger = BudgetLedger(tmp_path / "ledger.jsonl", ring)
+    checkpoint = tmp_path / "checkpoint.safetensors.sealed"
     with pytest.raises(TrainingStopped):
         train_model(
             people,
@@ -109,13 +121,14 @@ def test_resuming_gives_the_epsilon_of_an_uninterrupted_run(
         )
     assert checkpoint.exists() and ledger.spent("demo") == 1.0
     resumed = train_model(
-        people, policy, run_id="other", ledger=ledger, checkpoint=checkpoint, keys=keys, resume=True
+        people, policy, run_id="r", ledger=ledger, checkpoint=checkpoint, keys=keys, resume=True
     ).card
     assert resumed["run_id"] == "r"  # the run it continues
     assert resumed["privacy"]["steps"] == whole["steps"]
     assert resumed["privacy"]["noise_multiplier"] == whole["noise_multiplier"]
     assert resumed["privacy"]["epsilon"] == pytest.approx(whole["epsilon"], rel=1e-9)
-    assert ledger.spent("demo") == 1.0  # charged once
+    assert ledger.spent("demo") == 1.0  # charged once: the first resume is covered
+    assert resumed["privacy"]["ledger"]["charged"] == 0.0
 
 
 class _Payload:
@@ -125,28 +138,49 @@ class _Payload:
         return (print, ("PWNED-BY-CHECKPOINT",))
 
 
+@pytest.mark.parametrize("writer", ["pickle", "torch.save"])
 def test_a_checkpoint_that_holds_code_is_refused_not_run(
-    people: pl.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    people: pl.DataFrame,
+    tmp_path: Path,
+    ring: Keyring,
+    capsys: pytest.CaptureFixture[str],
+    writer: str,
 ) -> None:
     """A checkpoint sealed under the right binding by a keyring that can seal one, holding
-    a pickle with code in it: resuming refuses it, and the code never runs."""
+    a pickle with code in it (bare, or in torch.save's zip): resuming refuses it, and the
+    code never runs (nothing in a checkpoint is unpickled)."""
     import io
     import pickle
 
-    from privacy.crypto import Keyring, seal_bytes
-    from privacy.errors import IntegrityError
-    from tests._keys import FAST_SCRYPT, PASSPHRASE
+    import torch
 
-    keys = Keyring.create(tmp_path / "ring.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
+    from privacy.crypto import seal_bytes
+    from privacy.dp import checkpoint_binding
+    from privacy.errors import IntegrityError
+
     policy = _policy()
-    bound = {"artifact": "checkpoint", "policy_sha256": policy.hash, "data": ""}
+    data = DataIdentity.of_frame(people)
+    bound = checkpoint_binding(
+        run_id="x", data_sha256=data.sanitized_sha256, policy_sha256=policy.hash
+    )
     buffer = io.BytesIO()
-    pickle.dump({"run_id": "r", "model": _Payload()}, buffer)
-    checkpoint = tmp_path / "checkpoint.pt.sealed"
-    checkpoint.write_bytes(seal_bytes(buffer.getvalue(), keys, bound))
-    with pytest.raises(IntegrityError, match="not a privpipe checkpoint"):
+    payload = {"run_id": "x", "model": _Payload()}
+    if writer == "pickle":
+        pickle.dump(payload, buffer)
+    else:
+        torch.save(payload, buffer)
+    checkpoint = tmp_path / "checkpoint.safetensors.sealed"
+    checkpoint.write_bytes(seal_bytes(buffer.getvalue(), ring.for_scope("vault"), bound))
+    with pytest.raises(IntegrityError, match="not a safetensors file"):
         train_model(
-            people, policy, run_id="x", ledger=None, checkpoint=checkpoint, keys=keys, resume=True
+            people,
+            policy,
+            run_id="x",
+            ledger=None,
+            data=data,
+            checkpoint=checkpoint,
+            keys=ring,
+            resume=True,
         )
     assert "PWNED-BY-CHECKPOINT" not in capsys.readouterr().out
 
