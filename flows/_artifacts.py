@@ -8,7 +8,32 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-__all__ = ["publish_sanitize", "publish_train"]
+__all__ = ["publish_sanitize", "publish_train", "trail_head"]
+
+
+def trail_head(trail: Any) -> dict[str, Any]:
+    """The signed head an :class:`~privacy.audit.AuditTrail` wrote last: the record
+    count, the head hash, the signer and the witness that recorded it. Published in the
+    run's artifact, so the Prefect server holds a copy of the head outside the run
+    folder (``privpipe audit verify --expect-head HASH --expect-length N``)."""
+    last = trail.last_checkpoint or {}
+    witness = trail.witness.path if trail.witness is not None else None
+    return {
+        "records": int(last.get("seq", 0)),
+        "head": last.get("hash"),
+        "signer": last.get("signer"),
+        "witness": str(witness) if witness else None,
+    }
+
+
+def _head_line(audit: dict[str, Any], path: str) -> str:
+    if not audit.get("head"):
+        return f"- audit trail `{path}` ({audit.get('records', 0)} records)"
+    return (
+        f"- audit trail `{path}`: {audit['records']} records, signed head `{audit['head']}` "
+        f"by `{audit['signer']}`; check it later with `privpipe audit verify {path} "
+        f"--expect-head {audit['head']} --expect-length {audit['records']}`"
+    )
 
 
 def publish_sanitize(summary: dict[str, Any], records: list[dict[str, Any]]) -> None:
@@ -18,7 +43,7 @@ def publish_sanitize(summary: dict[str, Any], records: list[dict[str, Any]]) -> 
         "",
         f"- run `{summary['run_id']}`, policy sha256 `{summary['policy']['sha256']}`",
         f"- rows in **{summary['rows_in']:,}**, rows published **{summary['rows_out']:,}**",
-        f"- audit trail `{summary['outputs']['audit']}` ({summary['audit']['records']} records)",
+        _head_line(summary["audit"], summary["outputs"]["audit"]),
     ]
     if "k_achieved" in anonymity:
         after, before = anonymity["risk_after"], anonymity["risk_before"]

@@ -235,9 +235,8 @@ def trusted_key(
     passphrase = os.environ.get(PASSPHRASE_ENV) or _DEMO_PASSPHRASES.get(keyring.resolve())
     if passphrase or sys.stdin.isatty():
         ring = Keyring.open(keyring, passphrase or _passphrase(keyring))
-        if ring.signing_public_key != key:  # the file changed while it was read
-            raise Untrusted(f"{keyring}: the signing key changed while it was read")
-        return TrustedKey(key, "authenticated by the keyring's passphrase", keyring)
+        # the key the authenticated open returns, not the one read before it
+        return TrustedKey(ring.signing_public_key, "authenticated by its passphrase", keyring)
     raise KeyAccessError(
         f"{keyring}: its public signing key {key_id} is only as trustworthy as the file: "
         f"pin it with --signer ID (from `privpipe keys list`, out of band), list it in an "

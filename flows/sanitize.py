@@ -34,7 +34,7 @@ from prefect.runtime import flow_run  # noqa: E402
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
 from flows import _progress  # noqa: E402
-from flows._artifacts import publish_sanitize  # noqa: E402
+from flows._artifacts import publish_sanitize, trail_head  # noqa: E402
 from flows._keys import pseudonym_provider  # noqa: E402
 from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
@@ -504,7 +504,7 @@ def sanitize_flow(
             "vault": records[0]["params"]["vault"]["path"],
             "audit": str(trail_path),
         },
-        "audit": {"records": trail.last_checkpoint["length"] if trail.last_checkpoint else 0},
+        "audit": trail_head(trail),
         "stages": {
             r["stage"]: {"status": r["status"], "rows_out": r["rows_out"], "counts": r["counts"]}
             for r in records

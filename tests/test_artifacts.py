@@ -36,6 +36,13 @@ def test_sanitize_publishes_a_summary_and_tables_to_prefect(
     }
     markdown = str(by_key["privpipe-sanitize-summary"].data)
     assert summary["policy"]["sha256"] in markdown and "k-anonymity: k" in markdown
+    # the trail's signed head, held by Prefect outside the run folder: a pin for later
+    last = json.loads((out / "audit.jsonl").read_text().splitlines()[-1])
+    assert last["type"] == "checkpoint" and summary["audit"]["head"] == last["hash"]
+    assert f"signed head `{last['hash']}`" in markdown
+    assert f"--expect-length {last['seq']}" in markdown
+    pin = ["--expect-head", last["hash"], "--expect-length", str(last["seq"])]
+    assert main(["audit", "verify", str(out / "audit.jsonl"), *pin]) == 0
     stages = by_key["privpipe-sanitize-stages"].data
     rows = json.loads(stages) if isinstance(stages, str) else stages
     assert [r["stage"] for r in rows] == [

@@ -36,7 +36,7 @@ def test_verify_intact_exits_0_with_one_line(
     out = capsys.readouterr().out
     assert out.count("\n") == 1
     assert "intact: 6 records (4 steps, 2 failed; 2 signed checkpoints), 2 runs" in out
-    assert f"signer {keyring.signing_key_id} (authenticated by the keyring's passphrase)" in out
+    assert f"signer {keyring.signing_key_id} (authenticated by its passphrase)" in out
     assert f"witness {witness_path(keyring.path)}: 6 of 6 records witnessed" in out
 
 
@@ -141,6 +141,21 @@ def test_verify_with_an_out_of_band_public_key(
     assert main(["audit", "verify", str(trail), "--public-key", key]) == 0
     assert main(["audit", "verify", str(trail), "--public-key", "00" * 32]) == 3
     assert "bad signature" in capsys.readouterr().err
+    assert (
+        main(["audit", "verify", str(trail), "--public-key", key, "--signer", "sig-" + "0" * 16])
+        == 3
+    )
+    assert f"--public-key is {keyring.signing_key_id}, not --signer" in capsys.readouterr().err
+    assert main(["audit", "verify", str(trail), "--public-key", "xyz"]) == 2
+    assert "error: --public-key: not a hex string\n" == capsys.readouterr().err
+    assert main(["audit", "verify", str(trail), "--public-key", "abcd"]) == 2
+    assert "an Ed25519 public key is 64 hex digits" in capsys.readouterr().err
+    missing = trail.with_name("nobody.yaml")
+    assert (
+        main(["audit", "verify", str(trail), "-k", str(keyring.path), "--signers", str(missing)])
+        == 2
+    )
+    assert f"error: {missing}: audit signers file not found\n" == capsys.readouterr().err
 
 
 def test_verify_tampered_exits_3_naming_the_line(
