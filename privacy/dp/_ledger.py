@@ -57,7 +57,6 @@ from privacy.errors import (
     IntegrityError,
     KeyAccessError,
     PolicyError,
-    PrivpipeError,
     ScopeError,
 )
 
@@ -299,12 +298,7 @@ class BudgetLedger:
         self._legacy()
         witness = Witness(self.witness) if self.witness is not None else None
         if not self.path.exists():
-            known = []
-            if witness is not None:
-                try:
-                    known = witness.sightings(self.public_key, self.path, None)
-                except PrivpipeError as exc:
-                    raise LedgerIntegrityError(f"privacy budget ledger: {exc}") from None
+            known = witness.sightings(self.public_key, self.path, None) if witness else []
             recorded = max((s.length for s in known), default=0)
             if recorded:
                 raise LedgerIntegrityError(
@@ -321,13 +315,13 @@ class BudgetLedger:
 
     def _state(self) -> _State:
         state = _State()
-        try:
-            for record in self._records():
+        for record in self._records():
+            try:
                 state.apply(record)
-        except (KeyError, TypeError, ValueError):
-            raise LedgerIntegrityError(
-                f"{self.path}: line {state.records + 1}: not a ledger record"
-            ) from None
+            except (KeyError, TypeError, ValueError):
+                raise LedgerIntegrityError(
+                    f"{self.path}: line {record.get('seq')}: not a ledger record"
+                ) from None
         return state
 
     def datasets(self) -> list[dict[str, Any]]:

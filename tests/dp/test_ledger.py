@@ -164,3 +164,50 @@ def test_two_concurrent_jobs_cannot_together_exceed_the_budget(
     outcomes = sorted(results.get(timeout=5)[0] for _ in jobs)
     assert outcomes == ["charged", "refused"]
     assert BudgetLedger(Path(path), ring).spent(ADULT) == 2.0
+
+
+def test_reading_needs_only_the_public_key_and_changing_needs_the_keyring(
+    tmp_path: Path, ring: Keyring
+) -> None:
+    from privacy.errors import KeyAccessError
+
+    path = tmp_path / "ledger.jsonl"
+    BudgetLedger(path, ring).charge(ADULT, epsilon=1.0, delta=1e-5, budget=3.0, run_id="a")
+    reader = BudgetLedger(
+        path,
+        public_key=ring.signing_public_key,
+        witness=ring.path.with_name(ring.path.name + ".witness"),
+    )
+    assert reader.spent(ADULT) == 1.0
+    with pytest.raises(KeyAccessError, match="changing the ledger needs the keyring"):
+        reader.charge(ADULT, epsilon=1.0, delta=1e-5, budget=3.0, run_id="b")
+    with pytest.raises(KeyAccessError, match="needs a keyring or a public key"):
+        BudgetLedger(path)
+
+
+def test_what_a_charge_or_a_budget_must_be(tmp_path: Path, ring: Keyring) -> None:
+    ledger = BudgetLedger(tmp_path / "ledger.jsonl", ring)
+    with pytest.raises(PolicyError, match="not positive"):
+        ledger.charge(ADULT, epsilon=0.0, delta=1e-5, budget=3.0, run_id="a")
+    ledger.charge(ADULT, epsilon=1.0, delta=1e-5, budget=3.0, run_id="a")
+    with pytest.raises(PolicyError, match=r"EPS: -1\.0 is not a positive number"):
+        ledger.set_budget("adult", -1.0, reason="x")
+    twin = DataIdentity("e" * 64, label="adult")  # another data set under the same label
+    ledger.charge(twin, epsilon=1.0, delta=1e-5, budget=3.0, run_id="b")
+    with pytest.raises(PolicyError, match="label 'adult' names 2 data sets"):
+        ledger.spent("adult")
+    assert ledger.spent(twin.dataset_id) == 1.0
+
+
+def test_a_signed_record_that_is_not_a_ledger_record_is_refused(
+    tmp_path: Path, ring: Keyring
+) -> None:
+    from privacy.audit import AuditTrail
+    from privacy.dp import LedgerIntegrityError
+
+    path = tmp_path / "ledger.jsonl"
+    BudgetLedger(path, ring).charge(ADULT, epsilon=1.0, delta=1e-5, budget=3.0, run_id="a")
+    with AuditTrail(path, ring) as trail:
+        trail.append("charge", params={"epsilon": 1.0})  # no data sets, no δ
+    with pytest.raises(LedgerIntegrityError, match="line 4: not a ledger record"):
+        BudgetLedger(path, ring).spent(ADULT)
