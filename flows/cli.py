@@ -30,6 +30,7 @@ from flows import _cli_train  # noqa: F401  # isort: skip
 from flows import _cli_keys  # noqa: F401  # isort: skip
 from flows import _cli_reid  # noqa: F401  # isort: skip
 from flows import _cli_audit  # noqa: F401  # isort: skip
+from flows import _cli_budget  # noqa: F401  # isort: skip
 from flows import _cli_report  # noqa: F401  # isort: skip
 from flows import _cli_policy  # noqa: F401  # isort: skip
 from flows._cli_app import (
@@ -146,7 +147,7 @@ def _report_error(exc: Exception, debug: bool) -> int:
     return 1
 
 
-_GROUPS = ("keys", "audit", "policy")
+_GROUPS = ("keys", "audit", "policy", "budget")
 
 
 def _audit_refusal(exc: Exception) -> None:
