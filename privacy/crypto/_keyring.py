@@ -18,7 +18,7 @@ doing so would break every join on existing tokens. The Ed25519 key that signs a
 checkpoints lives here too; its public half is in the clear so that a reviewer can
 verify a trail without the passphrase.
 
-Integrity against whoever can write the keyring's folder, or runs two commands at once:
+Integrity against two commands at once, and against an older copy of the file put back:
 
 * every change (rotate, passphrase change, export) happens under an exclusive lock on
   ``<keyring>.lock`` and re-reads the file under it first, so a rotation never drops a
@@ -27,7 +27,8 @@ Integrity against whoever can write the keyring's folder, or runs two commands a
   save is recorded, signed, in the witness beside the keyring
   (``privacy.audit._witness``); a keyring whose generation is older than the witness's
   latest is refused, so an older copy put back cannot make an old KEK active again.
-  Files written before generations existed count as generation 0;
+  Files written before generations existed count as generation 0. (Whoever may also
+  delete the witness is beyond this check: it only holds while the witness exists);
 * the scrypt parameters read from a file are bounded before any derivation, so a file
   cannot make opening it cost unbounded memory or time.
 """
