@@ -32,10 +32,12 @@ def report(
     """Write a self-contained HTML report a reviewer can read: summary, audit trail
     verification, policy, timeline, PII findings, k-anonymity and risk, differential
     privacy, keys. Counts, hashes and figures only; it fetches nothing."""
+    from privacy.audit import witness_path
     from privacy.io import atomic_write_bytes
     from privacy.report import build_report
 
     trusted = trusted_key(public_key, keyring, signer=signer, signers=signers)
     key = trusted.public_key if trusted is not None else None
-    atomic_write_bytes(out, build_report(run_dir, key).encode("utf-8"))
+    witness = witness_path(trusted.keyring) if trusted and trusted.keyring else None
+    atomic_write_bytes(out, build_report(run_dir, key, witness=witness).encode("utf-8"))
     _err(f"wrote {out}")

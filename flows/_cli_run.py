@@ -410,13 +410,14 @@ def demo(
     ring_path = _check_run_inputs(raw_file, policy_file, result_dir, overwrite, keyring)
     summary = _run_sanitize(raw_file, policy_file, result_dir, ring_path, overwrite, quiet=False)
     _print_summary(summary)
-    from privacy.audit import verify_trail
+    from privacy.audit import verify_trail, witness_path
 
     trail = Path(summary["outputs"]["audit"])
-    checked = verify_trail(trail, ring.signing_public_key)
+    witness = witness_path(ring.path)
+    checked = verify_trail(trail, ring.signing_public_key, witness=witness)
     typer.echo(
         f"audit trail verified: {checked.records} records, {checked.checkpoints} signed "
-        f"checkpoints (privpipe audit show {trail})"
+        f"checkpoints, {checked.witnessed} witnessed in {witness} (privpipe audit show {trail})"
     )
     typer.echo(
         f"to read the output: PRIVPIPE_PASSPHRASE=... privpipe decrypt "
@@ -439,7 +440,7 @@ def demo(
         _print_card(trained["card"], model_dir)
     from privacy.report import write_report
 
-    typer.echo(f"review report: {write_report(out, ring.signing_public_key)}")
+    typer.echo(f"review report: {write_report(out, ring.signing_public_key, witness=witness)}")
 
 
 def _demo_policy_path() -> Path:

@@ -41,7 +41,12 @@ def run_flow(
         overwrite,
     )
     from flows._keys import keyring as _keyring
+    from privacy.audit import witness_path
     from privacy.report import write_report
 
-    write_report(Path(out_dir), _keyring(keyring_path).signing_public_key)
+    write_report(
+        Path(out_dir),
+        _keyring(keyring_path).signing_public_key,
+        witness=witness_path(keyring_path),
+    )
     return {"status": "ok", "sanitize": sanitized, "train": trained}

@@ -38,7 +38,7 @@ from flows._artifacts import publish_sanitize, trail_head  # noqa: E402
 from flows._keys import pseudonym_provider  # noqa: E402
 from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
-from privacy.audit import AuditTrail  # noqa: E402
+from privacy.audit import AuditTrail, witness_path  # noqa: E402
 from privacy.detect import TextScanner, default_workers  # noqa: E402
 from privacy.errors import PolicyError  # noqa: E402
 from privacy.hashing import content_key  # noqa: E402
@@ -513,6 +513,6 @@ def sanitize_flow(
     }
     publish_sanitize(summary, records)
     if audit_path is None:  # the report reads the run's own trail, now signed
-        write_report(out, ring.signing_public_key)
+        write_report(out, ring.signing_public_key, witness=witness_path(ring.path))
         summary["outputs"]["report"] = str(out / REPORT_FILE)
     return summary

@@ -277,5 +277,5 @@ def train_flow(
             },
         )
     publish_train(card)
-    write_report(out, ring.signing_public_key)
+    write_report(out, ring.signing_public_key, witness=witness_path(ring.path))
     return {"status": "ok", "run_id": run_id, "model_dir": str(out), "card": card}

@@ -36,12 +36,13 @@ code{background:#f3f5f7;padding:0 .2em}svg{max-width:100%;height:auto}
 """
 
 
-def write_report(run_dir: Path, public_key: bytes | None) -> Path:
-    """Write ``run_dir/report.html`` (atomically) and return its path."""
+def write_report(run_dir: Path, public_key: bytes | None, *, witness: Path | None = None) -> Path:
+    """Write ``run_dir/report.html`` (atomically) and return its path. ``witness`` (the
+    signer's keyring's witness file) is consulted when the trails are verified."""
     from privacy.io import atomic_write_bytes
 
     target = Path(run_dir) / REPORT_FILE
-    atomic_write_bytes(target, build_report(run_dir, public_key).encode("utf-8"))
+    atomic_write_bytes(target, build_report(run_dir, public_key, witness=witness).encode("utf-8"))
     return target
 
 
@@ -95,20 +96,27 @@ def _svg(draw: Any, width: float = 7.0, height: float = 3.0) -> str:
     return text[text.index("<svg") :]
 
 
-def _verify(trail: Path, public_key: bytes | None) -> str:
+def _verify(trail: Path, public_key: bytes | None, witness: Path | None) -> str:
     if public_key is None:
         return '<p class="bad">Not verified: no public signing key was given.</p>'
+    consulted = witness if witness is not None and witness.is_file() else None
     try:
-        checked = verify_trail(trail, public_key)
+        checked = verify_trail(trail, public_key, witness=consulted)
     except PrivpipeError as exc:
         return f'<p class="bad">Verification FAILED: {_e(exc)}</p>'
+    seen = (
+        f"; the witness {_e(consulted)} recorded {checked.witnessed} of them"
+        if consulted is not None
+        else "; no witness was consulted"
+    )
     return (
         f'<p class="ok">Verified: {checked.records} records, every hash link and '
-        f"{checked.checkpoints} signed checkpoint(s) check out (signer {_e(checked.signer)}).</p>"
+        f"{checked.checkpoints} signed checkpoint(s) check out (signer {_e(checked.signer)})"
+        f"{seen}.</p>"
     )
 
 
-def build_report(run_dir: Path, public_key: bytes | None) -> str:
+def build_report(run_dir: Path, public_key: bytes | None, *, witness: Path | None = None) -> str:
     """The report of the run in ``run_dir``, as one HTML document."""
     found = find_run(run_dir)
     sanitized, model = found["sanitized"], found["model"]
@@ -116,7 +124,7 @@ def build_report(run_dir: Path, public_key: bytes | None) -> str:
     card = json.loads((model / "model_card.json").read_text()) if model else None
     parts = [f"<h1>privpipe run report: {_e(run_dir)}</h1>"]
     parts.append(_summary(manifest, card))
-    parts.append(_audit(sanitized, model, public_key))
+    parts.append(_audit(sanitized, model, public_key, witness))
     parts.append(_policy(manifest, card))
     parts.append(_timeline(sanitized, model))
     stages = {s["stage"]: s for s in manifest["stages"]} if manifest else {}
@@ -156,11 +164,14 @@ def _summary(manifest: dict[str, Any] | None, card: dict[str, Any] | None) -> st
     return _section("summary", "Run summary", _table(rows))
 
 
-def _audit(sanitized: Path | None, model: Path | None, public_key: bytes | None) -> str:
+def _audit(
+    sanitized: Path | None, model: Path | None, public_key: bytes | None, witness: Path | None
+) -> str:
     body = ""
     for name, folder in (("sanitize", sanitized), ("train", model)):
         if folder is not None and (folder / "audit.jsonl").is_file():
-            body += f"<h3>{name} audit trail</h3>{_verify(folder / 'audit.jsonl', public_key)}"
+            checked = _verify(folder / "audit.jsonl", public_key, witness)
+            body += f"<h3>{name} audit trail</h3>{checked}"
     return _section("audit", "Audit trail verification", body or "<p>No audit trail.</p>")
 
 

@@ -53,6 +53,30 @@ def test_a_tampered_trail_shows_as_failed(run_dir: Path, tmp_path: Path, session
     assert "Verification FAILED" in build_report(copy, session_keyring.signing_public_key)
 
 
+def test_a_trail_cut_back_shows_as_failed_against_the_witness(  # type: ignore[no-untyped-def]
+    run_dir: Path, tmp_path: Path, session_keyring
+) -> None:
+    """A copy of the run folder whose trail lost its last steps (and its .head): every
+    hash and signature left checks out; only the witness knows the trail was longer."""
+    from privacy.audit import witness_path
+    from privacy.report import build_report
+
+    copy = tmp_path / "cut"
+    shutil.copytree(run_dir / "sanitized", copy)
+    trail = copy / "audit.jsonl"
+    lines = trail.read_bytes().splitlines(keepends=True)
+    checkpoints = [i for i, line in enumerate(lines) if b'"type":"checkpoint"' in line]
+    trail.write_bytes(b"".join(lines[: checkpoints[1] + 1]))  # back to an earlier one
+    (copy / "audit.jsonl.head").unlink()
+    key, witness = session_keyring.signing_public_key, witness_path(session_keyring.path)
+    plain = build_report(copy, key)
+    assert "Verification FAILED" not in plain, re.findall(r"Verification FAILED[^<]*", plain)
+    text = build_report(copy, key, witness=witness)
+    assert "Verification FAILED" in text and f"recorded {len(lines)} records" in text
+    intact = build_report(run_dir, key, witness=witness)
+    assert "Verification FAILED" not in intact and f"the witness {witness} recorded" in intact
+
+
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         found = shutil.which(name)
