@@ -147,7 +147,7 @@ def test_verify_with_an_out_of_band_public_key(
     )
     assert f"--public-key is {keyring.signing_key_id}, not --signer" in capsys.readouterr().err
     assert main(["audit", "verify", str(trail), "--public-key", "xyz"]) == 2
-    assert "error: --public-key: not a hex string\n" == capsys.readouterr().err
+    assert capsys.readouterr().err == "error: --public-key: not a hex string\n"
     assert main(["audit", "verify", str(trail), "--public-key", "abcd"]) == 2
     assert "an Ed25519 public key is 64 hex digits" in capsys.readouterr().err
     missing = trail.with_name("nobody.yaml")
