@@ -124,6 +124,8 @@ class Witness:
                 raise WitnessError(f"{self.path}: the witness is gone (deleted?)") from None
             return []
         with handle:
+            # a shared lock: a concurrent record() (exclusive) never shows a half line
+            fcntl.flock(handle, fcntl.LOCK_SH)
             size = handle.seek(0, os.SEEK_END)
             if size < offset:
                 raise WitnessError(
@@ -203,13 +205,26 @@ class Witness:
         ]
 
     def latest_generation(self, public_key: bytes) -> int | None:
-        """The highest keyring generation the witness recorded; None if it holds none."""
-        seen = [
-            int(e["generation"])
-            for e in self.entries(public_key)
+        """The highest keyring generation the witness recorded; None if it holds none.
+
+        Every entry's hash and link are checked, and the signature of the entry that
+        gives the answer (so opening a keyring stays cheap as its witness grows)."""
+        entries = self.entries(public_key, signatures=False)
+        numbered = [
+            (int(e["generation"]), n)
+            for n, e in enumerate(entries, 1)
             if e.get("generation") is not None
         ]
-        return max(seen) if seen else None
+        if not numbered:
+            return None
+        generation, number = max(numbered)
+        self._check_signature(
+            number,
+            entries[number - 1],
+            Ed25519PublicKey.from_public_bytes(public_key),
+            signing_key_id(public_key),
+        )
+        return generation
 
     # ------------------------------------------------------------------ recording
 

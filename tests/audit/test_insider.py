@@ -426,3 +426,12 @@ def test_a_witness_entry_with_a_bad_signature_is_refused(trail: Path, keyring: K
         Witness(path).entries(keyring.signing_public_key)
     with pytest.raises(WitnessError, match=f"line {last}: bad signature"):
         Witness(path, keyring).record(kind="trail", subject=trail)
+
+
+def test_a_forged_generation_in_the_witness_is_refused(trail: Path, keyring: Keyring) -> None:
+    """Only the entry that answers has its signature checked: it must be the one."""
+    path, lines = _witness_lines(keyring)
+    assert Witness(path).latest_generation(keyring.signing_public_key) is not None
+    _rewitness(path, lines, len(lines), generation=99)
+    with pytest.raises(WitnessError, match=rf"line {len(lines)}: bad signature"):
+        Witness(path).latest_generation(keyring.signing_public_key)
