@@ -104,3 +104,19 @@ def test_train_resume_with_a_keyring_without_vault_says_why(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--resume: checkpoints are run intermediates" in err[0]
     assert "'vault' scope, which this keyring does not hold" in err[0]
+
+
+def test_show_and_set_say_what_they_need(
+    ledger: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    missing = tmp_path / "nowhere.witness"
+    assert main(["budget", "show", "--ledger", str(ledger), "--witness", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {missing}: witness file not found"
+    monkeypatch.delenv("PRIVPIPE_KEYRING")
+    assert main(["budget", "show", "--ledger", str(ledger)]) == 2
+    assert "budget show needs the ledger's signing key" in capsys.readouterr().err
+    assert main(["budget", "set", "people", "4", "--reason", "x", "--ledger", str(ledger)]) == 2
+    assert "budget set needs the custodian's keyring" in capsys.readouterr().err

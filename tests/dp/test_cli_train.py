@@ -159,3 +159,75 @@ def test_a_non_private_baseline_is_marked_in_the_card_and_the_audit_trail(
     records = [r for r in read_trail(out / "audit.jsonl") if r.get("step") == "train"]
     assert records[-1]["params"]["status"] == "NOT PRIVATE"
     assert not ledger.exists() or BudgetLedger(ledger, session_keyring).spent("demo") == 0.0
+
+
+def test_resume_continues_only_the_run_the_trail_records_as_stopped(
+    sanitized: Path,
+    demo_policy_path: Path,
+    tmp_path: Path,
+    session_keyring: Keyring,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from flows.train import CHECKPOINT, load_published
+    from privacy.audit import AuditTrail
+    from privacy.dp import TrainingStopped, train_model
+    from privacy.policy import load_policy
+
+    policy = load_policy(demo_policy_path)
+    frame, _, identity = load_published(sanitized, policy, session_keyring)
+    raw = json.loads((sanitized / "manifest.json").read_text())["input"]
+    assert (identity.input_hmac_sha256, identity.input_key_id) == (
+        raw["hmac_sha256"],
+        raw["key_id"],
+    )
+    ledger, out = tmp_path / "ledger.jsonl", tmp_path / "model"
+    out.mkdir()
+    with pytest.raises(TrainingStopped):  # a time-limited job: stopped after one epoch
+        train_model(
+            frame,
+            policy,
+            run_id="stopped-run",
+            ledger=BudgetLedger(ledger, session_keyring),
+            data=identity,
+            checkpoint=out / CHECKPOINT,
+            keys=session_keyring.for_scope("vault"),
+            stop_after=1,
+        )
+    context = {"run_id": "stopped-run", "flow": "train"}
+    with AuditTrail(out / "audit.jsonl", session_keyring, context=context) as trail:
+        trail.append("train", outcome="failed", error="TrainingStopped")
+    args = ["train", str(sanitized), "--policy", str(demo_policy_path), "--out", str(out)]
+    args += ["--ledger", str(ledger), "--resume"]
+    assert main([*args, "--json"]) == 0
+    card = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["card"]
+    assert card["run_id"] == "stopped-run" and card["privacy"]["ledger"]["charged"] == 0.0
+    assert BudgetLedger(ledger, session_keyring).spent("demo") == 1.0
+    record = [r for r in read_trail(out / "audit.jsonl") if r["step"] == "train"][-1]
+    assert record["params"]["training_run"] == "stopped-run" and record["params"]["resume"]
+    assert not (out / CHECKPOINT).exists()
+    assert main(args) == 2  # the run finished: nothing left to resume
+    assert "no training run stopped before it finished" in capsys.readouterr().err
+
+
+def test_a_manifest_that_does_not_describe_the_data_is_refused(
+    sanitized: Path, demo_policy_path: Path, tmp_path: Path, session_keyring: Keyring
+) -> None:
+    import shutil
+
+    from flows.train import load_published, resumable_run
+    from privacy.errors import InputError
+    from privacy.policy import load_policy
+
+    policy = load_policy(demo_policy_path)
+    copy = tmp_path / "copy"
+    shutil.copytree(sanitized, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["output"]["sha256"] = "0" * 64
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="the manifest does not describe this data"):
+        load_published(copy, policy, session_keyring)
+    (copy / "manifest.json").write_text("[]")
+    with pytest.raises(InputError, match="not a sanitize manifest"):
+        load_published(copy / manifest["output"]["path"], policy, session_keyring)
+    with pytest.raises(InputError, match="no audit trail"):
+        resumable_run(tmp_path / "empty", session_keyring)
