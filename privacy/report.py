@@ -320,7 +320,15 @@ def _dp(card: dict[str, Any] | None) -> str:
         [
             {"figure": "ε spent by this model", "value": privacy["epsilon"]},
             {"figure": "δ", "value": privacy["delta"]},
+            {
+                "figure": "data set (ledger id: the data's content, not a name)",
+                "value": f"{ledger.get('label')} ({ledger.get('dataset')})",
+            },
             {"figure": "budget of the data set", "value": ledger["budget"]},
+            {
+                "figure": "ε charged by this run (0: a first resume, covered)",
+                "value": ledger.get("charged"),
+            },
             {"figure": "spent on the data set so far", "value": spent},
             {"figure": "accountant", "value": privacy["accountant"]},
             {"figure": "noise multiplier", "value": privacy["noise_multiplier"]},
