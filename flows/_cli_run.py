@@ -121,17 +121,25 @@ def _run_sanitize(
     configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
     import threading
 
+    from flows._cli_app import _passphrase
+    from flows._prefect_env import start_temporary_server
     from privacy.detect import analyzer
+    from privacy.policy import load_policy
 
+    scale = scale or ScaleOut()
+    # The passphrase for the Dask workers is read (or prompted for) before the server
+    # starts; the server itself never gets it, nor the policy's pseudonym key variable.
+    passphrase = _passphrase(keyring) if scale.dask else None
+    key_env = load_policy(policy_file).keys.pseudonym_key_env
     # Load the spaCy model while Prefect's temporary server starts (both take seconds);
     # the detect task then finds the engine built.
     threading.Thread(target=analyzer, name="privpipe-nlp-warmup", daemon=True).start()
-    scale = scale or ScaleOut()
+    api_url = start_temporary_server([key_env] if key_env else [])
     from flows import sanitize
 
     flow = sanitize.sanitize_flow
-    if scale.dask:
-        flow = flow.with_options(task_runner=_dask_runner(scale, keyring))
+    if passphrase is not None:
+        flow = flow.with_options(task_runner=_dask_runner(scale, passphrase, api_url))
     with _StageProgress(quiet) as bar:
         sanitize.set_progress(bar.stage_done)
         sanitize.set_search_progress(bar.searching)
@@ -224,23 +232,18 @@ class ScaleOut:
         self.workdir = workdir
 
 
-def _dask_runner(scale: ScaleOut, keyring: Path) -> Any:
+def _dask_runner(scale: ScaleOut, passphrase: str, api_url: str | None) -> Any:
     """Prefect's Dask task runner: a LocalCluster of ``dask_workers`` processes, or the
     scheduler at ``dask_address``. Workers unlock the keyring with PRIVPIPE_PASSPHRASE
-    and report to the Prefect server in PREFECT_API_URL; without one set, the temporary
-    server is started here and its address exported, so that workers do not each start
+    (set here, after Prefect's temporary server started without it) and report to the
+    Prefect server in PREFECT_API_URL: the temporary server's address (``api_url``,
+    where this process started one) is exported, so that workers do not each start
     their own (tens of seconds each)."""
     from prefect_dask.task_runners import DaskTaskRunner
 
-    from flows._cli_app import _passphrase
-
-    os.environ[PASSPHRASE_ENV] = _passphrase(keyring)
-    if not os.environ.get("PREFECT_API_URL"):
-        from prefect.server.api.server import SubprocessASGIServer
-
-        server = SubprocessASGIServer()
-        server.start()
-        os.environ["PREFECT_API_URL"] = server.api_url
+    if api_url is not None:
+        os.environ["PREFECT_API_URL"] = api_url
+    os.environ[PASSPHRASE_ENV] = passphrase
     if scale.dask_address:
         return DaskTaskRunner(address=scale.dask_address)
     return DaskTaskRunner(

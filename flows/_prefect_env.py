@@ -11,6 +11,11 @@ Prefect's home (``$PREFECT_HOME``, default ``~/.prefect``) holds its database: i
 database 0644 under a 022 umask; SQLite gives the WAL and shared-memory files the
 database's mode). What Prefect creates later is covered by the CLI's 077 umask, which
 its temporary server, served runs and Dask workers inherit.
+
+Prefect's temporary server copies this process's whole environment: it holds no key
+and needs none, so :func:`start_temporary_server` starts it with the secret variables
+(the keyring passphrases, a policy's pseudonym key variable) withheld. Only processes
+that unlock a keyring (Dask workers) may get them.
 """
 
 from __future__ import annotations
@@ -18,9 +23,19 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["configure_prefect", "prefect_home", "private_prefect_home"]
+__all__ = [
+    "SECRET_ENV",
+    "configure_prefect",
+    "prefect_home",
+    "private_prefect_home",
+    "secrets_withheld",
+    "start_temporary_server",
+]
+
+SECRET_ENV = ("PRIVPIPE_PASSPHRASE", "PRIVPIPE_NEW_PASSPHRASE", "PRIVPIPE_PSEUDONYM_KEY")
 
 _HARDENED = {
     "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
@@ -42,6 +57,33 @@ def configure_prefect(console_level: str = "CRITICAL") -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     with contextlib.suppress(OSError):  # an unusable home: Prefect reports it when it starts
         private_prefect_home()
+
+
+@contextlib.contextmanager
+def secrets_withheld(extra: Iterable[str] = ()) -> Iterator[None]:
+    """:data:`SECRET_ENV` and ``extra`` out of ``os.environ`` for the block (so a child
+    started in it does not inherit them), put back after. Only for a short block with
+    no other thread reading them: the start of a subprocess."""
+    held = {name: os.environ.pop(name) for name in (*SECRET_ENV, *extra) if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(held)
+
+
+def start_temporary_server(extra_secrets: Iterable[str] = ()) -> str | None:
+    """Start Prefect's temporary server now, without the secret variables in its
+    environment, and return its API URL; None where ``PREFECT_API_URL`` names a server
+    (nothing is started). Prefect reuses this server (one per process) when a flow
+    runs, instead of starting one that inherits the passphrase."""
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    with secrets_withheld(extra_secrets):
+        server.start()  # a no-op when this process started it already
+    return server.api_url
 
 
 def prefect_home() -> Path:
