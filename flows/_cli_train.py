@@ -116,11 +116,12 @@ def _run_train(
     overwrite: bool,
     resume: bool = False,
 ) -> dict[str, Any]:
-    from flows._prefect_env import configure_prefect
+    from flows._prefect_env import configure_prefect, start_temporary_server
 
     configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
     with progress_bar() as bar:
         task = bar.add_task("starting Prefect (embedded)", total=None)
+        start_temporary_server()  # without the passphrase in its environment
 
         def epochs(done: int, total: int) -> None:
             bar.update(task, description="training epochs", completed=done, total=total)
@@ -186,7 +187,7 @@ def run(
     """Sanitize INPUT, then train the policy's model on the result, in one flow:
     OUT/sanitized (as `privpipe sanitize`) and OUT/model (as `privpipe train`)."""
     from flows._cli_run import _check_run_inputs, _print_summary
-    from flows._prefect_env import configure_prefect
+    from flows._prefect_env import configure_prefect, start_temporary_server
     from privacy.dp import default_ledger_path
 
     _STATE["json"] = as_json
@@ -195,6 +196,7 @@ def run(
     ledger_path = ledger or default_ledger_path()
     configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
     with _stderr_console().status("sanitize, then train (Prefect, embedded)…"):
+        start_temporary_server()  # without the passphrase in its environment
         from flows.run import run_flow
 
         summary = run_flow(
