@@ -81,7 +81,7 @@ def scheduled_sanitize_flow(
         raise InputError(f"{source}: input file not found")
     if policy.schedule.skip_unchanged:
         content = content_key(pseudonym_provider(policy, keyring(keyring_path)))
-        digest = content.record(source)
+        digest = content.record(source, keyring(keyring_path))
         previous = unchanged_since(root, digest["hmac_sha256"], digest["key_id"], policy.hash)
         if previous is not None:
             message = f"input unchanged since {previous}; not reprocessed"

@@ -9,7 +9,8 @@ Two kinds of digest, for two kinds of content:
   holding one SSN has a billion candidates, and hashing them all takes minutes. Every
   digest of raw content that an audit record, a manifest, a Prefect artifact or a
   sealed header's associated data holds is keyed, and named so (``input_hmac``,
-  ``hmac_sha256`` beside the ``key_id``).
+  ``hmac_sha256`` beside the ``key_id``). A sealed input is digested by its
+  plaintext, so the same data sealed twice is known as the same data.
 
 The content key is ``derive_subkey(pseudonym secret, "content-hash")``: the pseudonym
 secret is never rotated (that would break every join on existing tokens), so the same
@@ -25,8 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from privacy.crypto import KeyProvider, derive_subkey, key_id
 from privacy.errors import ScopeError
@@ -72,9 +75,28 @@ class ContentKey:
                 mac.update(block)
         return mac.hexdigest()
 
-    def record(self, path: Path) -> dict[str, str]:
-        """``{"hmac_sha256": ..., "key_id": ...}``: how manifests record raw content."""
-        return {"hmac_sha256": self.file_digest(path), "key_id": self.key_id}
+    def blocks_digest(self, blocks: Iterable[bytes]) -> str:
+        """HMAC-SHA256 (hex) of the concatenated ``blocks`` under this key."""
+        mac = hmac.new(self.secret, digestmod=hashlib.sha256)
+        for block in blocks:
+            mac.update(block)
+        return mac.hexdigest()
+
+    def record(self, path: Path, keys: Any = None) -> dict[str, str]:
+        """``{"hmac_sha256": ..., "key_id": ...}``: how manifests record raw content.
+
+        Of the content, not the container: a sealed file (with ``keys`` to open it) is
+        digested by its plaintext, so the same raw data sealed twice (a fresh data key
+        and nonce each time) is known as the same data."""
+        from privacy.crypto import is_sealed
+
+        if keys is not None and is_sealed(path):
+            from privacy.io import plaintext_blocks
+
+            digest = self.blocks_digest(plaintext_blocks(path, keys))
+        else:
+            digest = self.file_digest(path)
+        return {"hmac_sha256": digest, "key_id": self.key_id}
 
 
 def content_key(provider: KeyProvider) -> ContentKey:

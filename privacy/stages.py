@@ -131,7 +131,7 @@ def ingest(
             rows += part.height
             width = part.width
             del part
-        digest = content.record(path)
+        digest = content.record(path, keys)  # of the plaintext, if sealed
         vault = vault_dir / f"{plain_name(path).name}{SEALED_SUFFIX}"
         associated = {
             "artifact": "vault",

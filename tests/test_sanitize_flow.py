@@ -526,3 +526,39 @@ def test_a_keyring_without_the_pseudonym_scope_is_refused_before_any_work(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not hold the 'pseudonym' scope" in err, err
     assert not (out / "manifest.json").exists() and not (out / "vault").exists()
+
+
+def test_a_sealed_input_is_known_by_its_plaintext(
+    tmp_path: Path, session_keyring, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same raw data sealed twice (fresh data key, fresh nonces) is the same data:
+    the keyed digest is of the plaintext, so the ledger and skip_unchanged see it."""
+    from privacy.crypto import seal_bytes
+    from privacy.hashing import content_key
+
+    plain = tmp_path / "ssn.jsonl"
+    plain.write_bytes(one_line_input(PLANTED_SSN))
+    first, second = tmp_path / "a.jsonl.sealed", tmp_path / "b.jsonl.sealed"
+    for path in (first, second):
+        path.write_bytes(seal_bytes(plain.read_bytes(), session_keyring, {"artifact": "raw"}))
+    assert first.read_bytes() != second.read_bytes()
+    key = content_key(session_keyring)
+    expected = key.file_digest(plain)
+    assert key.record(first, session_keyring)["hmac_sha256"] == expected
+    assert key.record(second, session_keyring)["hmac_sha256"] == expected
+    assert key.record(first)["hmac_sha256"] != expected  # no keys: the container's bytes
+
+    policy = tmp_path / "ssn.yaml"
+    policy.write_text(
+        yaml.safe_dump(
+            {
+                "name": "ssn-file",
+                "input": {"format": "jsonl"},
+                "columns": {"ssn": {"rule": "redact"}},
+            }
+        )
+    )
+    out = tmp_path / "out"
+    assert _sanitize(first, policy, out) == 0, capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["input"]["hmac_sha256"] == expected
