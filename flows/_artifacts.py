@@ -77,7 +77,7 @@ def publish_sanitize(summary: dict[str, Any], records: list[dict[str, Any]]) -> 
         )
 
 
-def publish_train(card: dict[str, Any]) -> None:
+def publish_train(card: dict[str, Any], audit: dict[str, Any], trail: str) -> None:
     privacy, metrics = card["privacy"], card["metrics"]
     if privacy["private"]:
         headline = (
@@ -94,6 +94,7 @@ def publish_train(card: dict[str, Any]) -> None:
         f"`{card['data']['sha256']}`",
         headline,
         f"- membership inference AUC {card['membership_inference']['auc']}",
+        _head_line(audit, trail),
     ]
     create_markdown_artifact("\n".join(lines), key="privpipe-train-summary")
     create_table_artifact(

@@ -29,7 +29,7 @@ configure_prefect()
 from prefect import flow  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
-from flows._artifacts import publish_train  # noqa: E402
+from flows._artifacts import publish_train, trail_head  # noqa: E402
 from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail, read_trail, verify_trail, witness_path  # noqa: E402
@@ -276,6 +276,7 @@ def train_flow(
                 "membership_inference": card["membership_inference"],
             },
         )
-    publish_train(card)
+    audit = trail_head(trail)
+    publish_train(card, audit, str(out / stages.AUDIT_FILE))
     write_report(out, ring.signing_public_key, witness=witness_path(ring.path))
-    return {"status": "ok", "run_id": run_id, "model_dir": str(out), "card": card}
+    return {"status": "ok", "run_id": run_id, "model_dir": str(out), "card": card, "audit": audit}

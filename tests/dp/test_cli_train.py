@@ -71,8 +71,11 @@ def test_train_writes_a_sealed_model_its_card_and_an_audit_trail(
                 flow_run_id=ArtifactFilterFlowRunId(any_=[summary["run_id"]])
             )
         )
-    keys = {a.key for a in artifacts}
-    assert keys >= {"privpipe-train-summary", "privpipe-train-metrics"}
+    by_key = {a.key: a for a in artifacts}
+    assert set(by_key) >= {"privpipe-train-summary", "privpipe-train-metrics"}
+    last = json.loads((out / "audit.jsonl").read_text().splitlines()[-1])  # the signed head
+    assert last["type"] == "checkpoint" and summary["audit"]["head"] == last["hash"]
+    assert f"signed head `{last['hash']}`" in str(by_key["privpipe-train-summary"].data)
 
 
 def test_an_overspend_is_refused_with_one_line_and_exit_2(
