@@ -75,6 +75,13 @@ class AppendRefused(IntegrityError):
     exit_code = 3
 
 
+def shown(value: Any, limit: int = 40) -> str:
+    """A value read from a file, fit for a one-line message: escaped (no control
+    characters, no line breaks an attacker could use to forge output) and shortened."""
+    text = ascii(str(value))[1:-1]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _now() -> str:
     """UTC time with microseconds, ISO 8601 (the formatted second is cached)."""
     now = time.time()
@@ -170,10 +177,13 @@ class AuditTrail:
         checkpoint_every: int = 10_000,
         flush_every: int = 10_000,
         witness: Witness | bool | None = True,
+        check: bool = True,
     ) -> None:
         """``witness``: True (the default) records every signed head in the witness
         beside the signer's keyring; a :class:`Witness` to use that one; None or False
-        for none (the witness's own tests)."""
+        for none (the witness's own tests). ``check`` (the default) refuses a trail
+        this writer may not extend now, before the caller does any work (see
+        :meth:`check`); ``repair`` is what a trail refused so needs."""
         self.path = Path(path)
         self.signer = signer
         self.witness: Witness | None = (
@@ -192,6 +202,8 @@ class AuditTrail:
         }
         self.last_checkpoint: dict[str, Any] | None = None
         self._check_signer()
+        if check:
+            self.check()  # refused before the caller does any work, not at its first flush
 
     def _check_signer(self) -> None:
         """Only the pipeline's audit key (the ``audit`` scope) may extend a trail that
@@ -202,11 +214,11 @@ class AuditTrail:
         head_path = self.path.with_name(self.path.name + ".head")
         try:
             signer = orjson.loads(head_path.read_bytes()).get("signer")
-        except (FileNotFoundError, orjson.JSONDecodeError, AttributeError):
+        except (OSError, orjson.JSONDecodeError, AttributeError):
             return
         if signer and signer != self.signer.signing_key_id:
             raise ScopeError(
-                f"{self.path}: signed by {signer}; signing it needs the 'audit' scope "
+                f"{self.path}: signed by {shown(signer)}; signing it needs the 'audit' scope "
                 "(the pipeline's audit signing key), which this keyring does not hold",
                 scope="audit",
                 keyring=str(getattr(self.signer, "path", "")),
@@ -250,6 +262,50 @@ class AuditTrail:
         if len(self._pending) >= self.flush_every:
             self.flush()
 
+    def check(self) -> None:
+        """Check, without writing, that this writer may extend the trail: what
+        :meth:`flush` checks under the lock before it appends. Raises
+        :class:`AppendRefused` (exit 3) naming the trail and the line."""
+        handle = self._open(create=False)
+        if handle is None:
+            self._check_missing()
+            return
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            try:
+                self._verified_tail(handle)
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _open(self, *, create: bool) -> Any:
+        """The trail open for appending (None if missing and not ``create``). A symlink
+        in the trail's place is refused: the trail it points to is another trail."""
+        flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(self.path, flags | (os.O_CREAT if create else 0), 0o600)
+        except FileNotFoundError:
+            if create:
+                raise
+            return None
+        except OSError as exc:
+            if self.path.is_symlink():
+                raise self._refuse(None, "is a symbolic link, not a trail file") from None
+            raise self._refuse(None, f"cannot be opened ({exc.strerror})") from None
+        return os.fdopen(fd, "a+b")
+
+    def _check_missing(self) -> None:
+        """A trail that is not there may be started, unless the witness knows one here."""
+        if self.witness is None:
+            return
+        at_path, _ = self.witness.latest(self.signer.signing_public_key, self.path, None)
+        if at_path is not None and at_path.length:
+            raise self._refuse(
+                None,
+                f"the trail is gone or empty, but the witness {self.witness.path} recorded "
+                f"{at_path.length} records of it at {at_path.time} (deleted, emptied or "
+                "moved?): restore it, or write to another folder",
+            )
+
     def flush(self, *, checkpoint: bool = False) -> None:
         """Link and write the queued records under the trail's lock, close them with a
         signed checkpoint, then fsync once, write ``<trail>.head`` and record the head in
@@ -262,8 +318,11 @@ class AuditTrail:
         if not self._pending:
             return
         private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a+b") as handle:
+        handle = self._open(create=False)
+        if handle is None:
+            self._check_missing()  # before anything is created
+            handle = self._open(create=True)
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 seq, prev, origin, end = self._verified_tail(handle)
@@ -301,26 +360,32 @@ class AuditTrail:
         where = f"{self.path}: line {line}" if line else str(self.path)
         return AppendRefused(f"{where}: {what}; nothing appended")
 
+    def _witnessed(self, handle: Any, seq: int, end: int) -> tuple[int, int, str]:
+        """(offset, records, head) of the latest point the witness recorded of this
+        trail that the file still holds (0, 0, GENESIS when it knows none), after
+        checking the last head recorded at this path (another trail put here is
+        caught) and the last one of this trail wherever it was (a cut is caught)."""
+        if self.witness is None:
+            return 0, 0, GENESIS
+        origin = line_hash(_first_line(handle))
+        at_path, of_trail = self.witness.latest(self.signer.signing_public_key, self.path, origin)
+        start = (0, 0, GENESIS)
+        for seen in (at_path, of_trail):
+            if seen is not None:
+                self._check_sighting(handle, seen, seq, end)
+                if seen.offset > start[0]:
+                    start = (seen.offset, seen.length, seen.head)
+        return start
+
     def _verified_tail(self, handle: Any) -> tuple[int, bytes, str | None, int]:
-        """(seq, head hash, origin, size) of the open trail after checking its tail:
-        the last line is a checkpoint that verifies under this writer's own key, and the
-        trail still holds what the witness last recorded of it. Origin is the first
-        line's hash (None for an empty trail)."""
+        """(seq, head hash, origin, size) of the open trail after checking it: the
+        first line is the trail the witness knows, the trail still holds what the
+        witness last recorded of it, every line since then hashes and links, and the
+        last line is a checkpoint that verifies under this writer's own key. Origin is
+        the first line's hash (None for an empty trail)."""
         end = handle.seek(0, os.SEEK_END)
-        public = self.signer.signing_public_key
-        sightings = (
-            self.witness.sightings(public, self.path, None, signatures=False)
-            if self.witness is not None
-            else []
-        )
         if end == 0:
-            known = [s for s in sightings if s.length]
-            if known:
-                raise self._refuse(
-                    None,
-                    f"the trail is empty, but the witness {self.witness.path} "  # type: ignore[union-attr]
-                    f"recorded {known[-1].length} records of it (emptied or replaced?)",
-                )
+            self._check_missing()
             return 0, GENESIS.encode(), None, 0
         last = _line_ending_at(handle, end)
         torn_at = None
@@ -337,11 +402,14 @@ class AuditTrail:
                 raise ValueError
         except (orjson.JSONDecodeError, ValueError, AttributeError):
             raise self._refuse(1, "the first record does not match its hash") from None
-        if self.witness is not None:
-            sightings = self.witness.sightings(public, self.path, origin, signatures=False)
-        for seen in self._latest(sightings, origin):
-            self._check_sighting(handle, seen, seq, end)
+        offset, number, head = self._witnessed(handle, seq, end)
+        self._check_chain(handle, offset, number, head, end)
         return seq, str(checkpoint["hash"]).encode(), origin, end
+
+    def _check_chain(self, handle: Any, offset: int, number: int, head: str, end: int) -> None:
+        """Re-hash and re-link every line from ``offset`` (just past record ``number``,
+        whose hash is ``head``) to ``end``: refused at the first that does not."""
+        self._chain_prefix(handle, offset, number, head, end, strict=True)
 
     def _check_last(self, last: bytes, torn_at: int | None = None) -> tuple[int, dict[str, Any]]:
         """The trail's last line, checked as a checkpoint of this writer's key."""
@@ -371,7 +439,7 @@ class AuditTrail:
         own = self.signer.signing_key_id
         if record.get("signer") != own:
             raise self._refuse(
-                seq, f"the last checkpoint is signed by {record.get('signer')}, not by {own}"
+                seq, f"the last checkpoint is signed by {shown(record.get('signer'))}, not by {own}"
             )
         try:
             message = checkpoint_message(seq - 1, str(record["head"]), own, str(record["time"]))
@@ -384,16 +452,16 @@ class AuditTrail:
             ) from None
         return seq, record
 
-    def _check_sighting(self, handle: Any, seen: Any, seq: int, end: int) -> None:
-        """The trail still holds the head the witness last recorded for it."""
-        if seen.length > seq or seen.offset > end:
+    def _check_sighting(self, handle: Any, seen: Sighting, seq: int, end: int) -> None:
+        """The trail still holds the head the witness recorded (``seen``)."""
+        if seen.length > seq:
             raise self._refuse(
                 seq,
                 f"the witness recorded {seen.length} records of this trail at "
                 f"{seen.time}; it holds {seq} (cut or rolled back)",
             )
-        line = _line_ending_at(handle, seen.offset)
         try:
+            line = _line_ending_at(handle, seen.offset) if seen.offset <= end else b""
             matches = orjson.loads(line).get("seq") == seen.length and line_hash(line) == seen.head
         except (orjson.JSONDecodeError, AttributeError):
             matches = False
@@ -404,26 +472,23 @@ class AuditTrail:
             )
 
     def repair(self) -> dict[str, Any]:
-        """Cut whatever follows the last checkpoint that verifies under this writer's key
-        (a torn line, records no signature covers), keep the cut bytes in
-        ``<trail>.cut-<time>`` (0600) for whoever investigates, and record the repair
-        as a signed step. Returns what was cut. Raises :class:`AppendRefused` when no
-        checkpoint of this key is found, or when the cut would go below what the
-        witness recorded."""
-        fd = os.open(self.path, os.O_RDWR)
-        with os.fdopen(fd, "r+b") as handle:
+        """Cut whatever follows the last checkpoint that verifies under this writer's
+        key and that the chain from the witness's last recorded head reaches (a torn
+        line, records no signature covers, records spliced in), keep the cut bytes in
+        ``<trail>.cut-<time>`` (0600) for whoever investigates, and record the repair as
+        a signed step. Returns what was cut. Raises :class:`AppendRefused` when no such
+        checkpoint is found, or when the trail no longer holds what the witness
+        recorded (a cut below it is never made)."""
+        handle = self._open(create=False)
+        if handle is None:
+            raise self._refuse(None, "audit trail not found")
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 end = handle.seek(0, os.SEEK_END)
-                keep, lines = end, 0
-                while keep > 0:
-                    line = _line_ending_at(handle, keep)
-                    try:
-                        self._check_last(line)
-                        break
-                    except AppendRefused:
-                        keep -= len(line)
-                        lines += 1
+                seq = self._records_before(handle, end)
+                offset, number, head = self._witnessed(handle, seq, end)
+                keep = self._chain_prefix(handle, offset, number, head, end)
                 if keep == 0:
                     raise self._refuse(
                         None, f"no checkpoint signed by {self.signer.signing_key_id} to cut back to"
@@ -432,7 +497,6 @@ class AuditTrail:
                     return {"cut_bytes": 0, "cut_lines": 0}
                 handle.seek(keep)
                 cut = handle.read()
-                self._verified_tail_at(handle, keep)
                 saved = self.path.with_name(
                     f"{self.path.name}.cut-{_now().replace(':', '').replace('.', '-')}"
                 )
@@ -443,6 +507,7 @@ class AuditTrail:
                 os.fsync(handle.fileno())
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+        lines = cut.count(b"\n") + (0 if cut.endswith(b"\n") else 1)
         cut_record = {
             "cut_bytes": len(cut),
             "cut_lines": lines,
@@ -457,26 +522,51 @@ class AuditTrail:
         self.flush()
         return cut_record
 
-    def _verified_tail_at(self, handle: Any, keep: int) -> None:
-        """The witness's record of this trail is still within the first ``keep`` bytes."""
-        if self.witness is None:
-            return
-        origin = line_hash(_first_line(handle))
-        sightings = self.witness.sightings(
-            self.signer.signing_public_key, self.path, origin, signatures=False
-        )
-        seq = int(orjson.loads(_line_ending_at(handle, keep))["seq"])
-        for seen in self._latest(sightings, origin):
-            self._check_sighting(handle, seen, seq, keep)
+    @staticmethod
+    def _records_before(handle: Any, end: int) -> int:
+        """How many whole lines the file holds up to ``end``."""
+        handle.seek(0)
+        return sum(1 for line in handle if line.endswith(b"\n"))
 
-    def _latest(self, sightings: list[Sighting], origin: str) -> set[Sighting]:
-        """The last head the witness recorded at this path (so another trail put here is
-        caught) and the last one of this trail wherever it was (so a moved trail cut
-        back is caught)."""
-        here = str(self.path.resolve())
-        at_path = [s for s in sightings if s.subject == here]
-        of_trail = [s for s in sightings if s.origin == origin]
-        return {found[-1] for found in (at_path, of_trail) if found}
+    def _chain_prefix(
+        self, handle: Any, offset: int, number: int, head: str, end: int, *, strict: bool = False
+    ) -> int:
+        """Walk the lines from ``offset`` (just past record ``number``, whose hash is
+        ``head``) to ``end``, each re-hashed and re-linked; returns the offset just past
+        the last checkpoint of this writer's key that verifies (``offset`` when none
+        does). The walk stops at the first bad line, or (``strict``) refuses it."""
+        handle.seek(offset)
+        position, prev, good = offset, head, offset
+        while position < end:
+            line = handle.readline()
+            number += 1
+            try:
+                record = orjson.loads(line)
+                ok = (
+                    line.endswith(b"\n")
+                    and record.get("seq") == number
+                    and record.get("prev") == prev
+                    and line_hash(line) == record.get("hash")
+                )
+            except (orjson.JSONDecodeError, AttributeError):
+                ok = False
+            if not ok:
+                if strict:
+                    raise self._refuse(
+                        number,
+                        "does not hash or link to the line before it (records spliced in, "
+                        f"edited or removed); see `privpipe audit repair {self.path}`",
+                    )
+                break
+            position += len(line)
+            prev = str(record["hash"])
+            if record.get("type") == "checkpoint":
+                try:
+                    self._check_last(line)
+                    good = position
+                except AppendRefused:
+                    pass
+        return good
 
     def close(self) -> None:
         """Write what is queued and sign the chain head."""
@@ -509,7 +599,7 @@ class AuditTrail:
             current = orjson.loads(head_path.read_bytes())
             if int(current.get("seq", 0)) >= int(self.last_checkpoint["seq"]):
                 return  # a concurrent run already recorded a later head
-        except (FileNotFoundError, orjson.JSONDecodeError, ValueError, TypeError):
+        except (OSError, orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
             pass
         with atomic_path(head_path) as tmp:
             tmp.write_bytes(orjson.dumps(self.last_checkpoint))

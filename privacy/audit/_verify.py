@@ -30,8 +30,8 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from privacy.audit._trail import GENESIS, checkpoint_message, line_hash
-from privacy.audit._witness import Witness, WitnessError
+from privacy.audit._trail import GENESIS, checkpoint_message, line_hash, shown
+from privacy.audit._witness import Witness, WitnessError, subject_of
 from privacy.crypto import signing_key_id
 from privacy.errors import IntegrityError
 
@@ -90,6 +90,8 @@ def verify_trail(
     and (with ``expect_head``, a full hash or a prefix of at least 16 hex digits) hash
     to it; ``expect_head`` alone must be the hash of some record."""
     path = Path(path)
+    if path.is_symlink():  # the trail it points to is another trail, witnessed elsewhere
+        raise AuditVerificationError(f"{path}: is a symbolic link, not a trail file")
     if not path.is_file():
         raise AuditVerificationError(f"{path}: audit trail not found")
     trusted = Ed25519PublicKey.from_public_bytes(public_key)
@@ -101,7 +103,7 @@ def verify_trail(
             raise AuditVerificationError(
                 f"--expect-head {expect_head!r}: give the head's hash (at least 16 hex digits)"
             )
-    pins: dict[int, tuple[str, str]] = {}  # record -> (hash, who recorded it)
+    pins: dict[int, list[tuple[str, str]]] = {}  # record -> [(hash, who recorded it)]
     witnessed_subject = False
     if witness is not None:
         wit = witness if isinstance(witness, Witness) else Witness(witness)
@@ -110,15 +112,19 @@ def verify_trail(
             sightings = wit.sightings(public_key, path, _origin(path))
         except WitnessError as exc:
             raise AuditVerificationError(str(exc)) from None
-        resolved = str(path.resolve())
+        here = subject_of(path)
         for seen in sightings:
-            pins[seen.length] = (seen.head, f"the witness recorded at {seen.time}")
+            # every head recorded at this path or of this trail must be held: a trail
+            # put in another's place fails the other's heads (none overwrites another)
+            pins.setdefault(seen.length, []).append(
+                (seen.head, f"the witness recorded at {seen.time}")
+            )
             summary.witnessed = max(summary.witnessed, seen.length)
-            witnessed_subject = witnessed_subject or seen.subject == resolved or bool(seen.length)
+            witnessed_subject = witnessed_subject or seen.subject == here or bool(seen.length)
     if expect_length is not None:
         summary.pinned = expect_length
         if expect_head is not None:
-            pins[expect_length] = (expect_head, "--expect-head")
+            pins.setdefault(expect_length, []).append((expect_head, "--expect-head"))
     prev = GENESIS
     last_checkpoint_line = 0
     head_path = path.with_name(path.name + ".head")
@@ -156,16 +162,17 @@ def verify_trail(
                 )
             if stated != computed:
                 raise fail(number, "record edited: its content does not match its hash")
-            if record["prev"] != prev:
+            if record.get("prev") != prev:
                 raise fail(number, "chain broken: prev is not the hash of the line before")
             if number == head_length + 1 and prev != head["head"]:  # type: ignore[index]
                 raise fail(number, "the signed head does not match the chain here")
-            if number in pins and not computed.startswith(pins[number][0]):
-                raise fail(
-                    number,
-                    f"not the history {pins[number][1]}: record {number} hashes to "
-                    f"{computed[:16]}…, not {pins[number][0][:16]}… (replaced or rolled back)",
-                )
+            for pinned, why in pins.get(number, ()):
+                if not computed.startswith(pinned):
+                    raise fail(
+                        number,
+                        f"not the history {why}: record {number} hashes to "
+                        f"{computed[:16]}…, not {pinned[:16]}… (replaced or rolled back)",
+                    )
             if not found_head and computed.startswith(expect_head):  # type: ignore[arg-type]
                 found_head = True
             if record.get("type") == "checkpoint":
@@ -229,7 +236,9 @@ def _check_checkpoint(
     if record.get("length") != number - 1 or record.get("head") != prev:
         raise fail(number, "checkpoint does not match the chain before it")
     if record.get("signer") != trusted_id:
-        raise fail(number, f"bad signature: signed by {record.get('signer')}, not {trusted_id}")
+        raise fail(
+            number, f"bad signature: signed by {shown(record.get('signer'))}, not {trusted_id}"
+        )
     try:
         message = checkpoint_message(number - 1, prev, trusted_id, str(record["time"]))
         trusted.verify(bytes.fromhex(str(record["signature"])), message)
@@ -251,6 +260,8 @@ def _load_head(path: Path, trusted: Ed25519PublicKey, trusted_id: str) -> dict[s
         if head["signer"] != trusted_id or int(head["seq"]) != length + 1:
             raise InvalidSignature
         trusted.verify(bytes.fromhex(str(head["signature"])), message)
+    except OSError as exc:
+        raise AuditVerificationError(f"{head_path}: unreadable ({exc.strerror})") from None
     except (InvalidSignature, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise AuditVerificationError(f"{head_path}: bad signature on the signed head") from None
     return dict(head)

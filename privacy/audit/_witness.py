@@ -11,7 +11,7 @@ the custodian's folder, not the run's.
 Format: JSON lines. Each entry is::
 
     {"seq": N, "prev": <previous entry's hash>, "time": …, "kind": "trail" | "keyring",
-     "subject": <resolved path>, "origin": <hash of the trail's first line>,
+     "subject": <absolute path>, "origin": <hash of the trail's first line>,
      "length": <records up to and including the checkpoint>, "head": <its line hash>,
      "offset": <byte offset just past that line>, "generation": <keyring generation>,
      "signer": "sig-…", "signature": <Ed25519 over the canonical entry>, "hash": …}
@@ -29,7 +29,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from privacy._atomic import private_dir
 from privacy.crypto import Signer, signing_key_id
 from privacy.errors import IntegrityError
 
-__all__ = ["WITNESS_SUFFIX", "Witness", "WitnessError", "witness_path"]
+__all__ = ["WITNESS_SUFFIX", "Witness", "WitnessError", "subject_of", "witness_path"]
 
 WITNESS_SUFFIX = ".witness"
 GENESIS = "0" * 64
@@ -85,15 +85,34 @@ class Sighting:
     time: str
 
 
+def subject_of(path: str | Path) -> str:
+    """How the witness names a trail's path: absolute, symlinks NOT resolved (a trail
+    reached through a symlink is not the trail the link points to)."""
+    return os.path.abspath(path)
+
+
+@dataclass
+class _Index:
+    """What has been read and checked of a witness file so far, and where each trail's
+    heads are: a long-lived witness is walked once, then only its new lines."""
+
+    offset: int = 0
+    number: int = 0
+    prev: str = GENESIS
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    by_subject: dict[str, list[int]] = field(default_factory=dict)
+    by_origin: dict[str, list[int]] = field(default_factory=dict)
+    generation: tuple[int, int] | None = None  # (highest generation, its entry number)
+    signed_up_to: int = 0  # the last entry whose signature was checked
+
+
 class Witness:
     """The witness file of one keyring. ``signer`` is needed to record, not to read."""
 
     def __init__(self, path: str | Path, signer: Signer | None = None) -> None:
         self.path = Path(path)
         self.signer = signer
-        # what has been read and checked so far: a long-lived witness is walked once,
-        # then only its new lines (offset, seq, last hash, entries, signatures checked)
-        self._read: tuple[int, int, str, list[dict[str, Any]], bool] = (0, 0, GENESIS, [], True)
+        self._index = _Index()
         self._read_key: bytes | None = None
 
     @classmethod
@@ -108,42 +127,59 @@ class Witness:
     # ------------------------------------------------------------------ reading
 
     def entries(self, public_key: bytes, *, signatures: bool = True) -> list[dict[str, Any]]:
-        """Every entry, each checked: chain, sequence, hash and (``signatures``) its
-        Ed25519 signature under ``public_key``. Raises :class:`WitnessError` at the
-        first bad line, or when the file is shorter than when it was last read here
-        (rolled back)."""
-        trusted = Ed25519PublicKey.from_public_bytes(public_key)
-        trusted_id = signing_key_id(public_key)
-        if self._read_key != public_key or (signatures and not self._read[4]):
-            self._read, self._read_key = (0, 0, GENESIS, [], signatures), public_key
-        offset, number, prev, out, signed = self._read
+        """Every entry, each checked: sequence, hash and chain; with ``signatures``, the
+        Ed25519 signature of the last one under ``public_key``, which (each entry's hash
+        covering the one before) vouches for every entry up to it. Raises
+        :class:`WitnessError` at the first bad line, or when the file is shorter than
+        when it was last read here (rolled back). The list is the witness's own: read,
+        never change it."""
+        index = self._read_new(public_key)
+        if signatures and index.number > index.signed_up_to:
+            self._check_signature(
+                index.number,
+                index.entries[-1],
+                Ed25519PublicKey.from_public_bytes(public_key),
+                signing_key_id(public_key),
+            )
+            index.signed_up_to = index.number
+        return index.entries
+
+    def _read_new(self, public_key: bytes) -> _Index:
+        if self._read_key != public_key:
+            self._index, self._read_key = _Index(), public_key
+        index = self._index
         try:
             handle = self.path.open("rb")
         except FileNotFoundError:
-            if offset:
+            if index.offset:
                 raise WitnessError(f"{self.path}: the witness is gone (deleted?)") from None
-            return []
+            return index
         with handle:
             # a shared lock: a concurrent record() (exclusive) never shows a half line
             fcntl.flock(handle, fcntl.LOCK_SH)
             size = handle.seek(0, os.SEEK_END)
-            if size < offset:
+            if size < index.offset:
                 raise WitnessError(
                     f"{self.path}: the witness is shorter than when it was read "
-                    f"({size} < {offset} bytes): rolled back or cut"
+                    f"({size} < {index.offset} bytes): rolled back or cut"
                 )
-            handle.seek(offset)
-            out = list(out)
+            handle.seek(index.offset)
             for raw in handle:
-                number += 1
-                entry = self._check_line(number, raw, prev)
-                if signatures:
-                    self._check_signature(number, entry, trusted, trusted_id)
-                prev = entry["hash"]
-                out.append(entry)
-                offset += len(raw)
-        self._read = (offset, number, prev, out, signed and signatures)
-        return out
+                entry = self._check_line(index.number + 1, raw, index.prev)
+                index.number += 1
+                index.entries.append(entry)
+                position = index.number - 1
+                if entry.get("kind") == "trail":
+                    index.by_subject.setdefault(str(entry.get("subject")), []).append(position)
+                    index.by_origin.setdefault(str(entry.get("origin")), []).append(position)
+                generation = entry.get("generation")
+                if isinstance(generation, int) and (
+                    index.generation is None or generation >= index.generation[0]
+                ):
+                    index.generation = (generation, index.number)
+                index.prev = entry["hash"]
+                index.offset += len(raw)
+        return index
 
     def _check_line(self, number: int, raw: bytes, prev: str) -> dict[str, Any]:
         def fail(what: str) -> WitnessError:
@@ -187,22 +223,53 @@ class Witness:
         signatures: bool = True,
     ) -> list[Sighting]:
         """Every recorded head of the trail at ``trail`` or whose first line hashes to
-        ``origin``, oldest first (the whole witness checked on the way)."""
-        subject = str(Path(trail).resolve())
-        return [
-            Sighting(
-                subject=e["subject"],
-                origin=e["origin"],
-                length=int(e["length"]),
-                head=e["head"],
-                offset=int(e["offset"]),
-                seq=int(e["seq"]),
-                time=e["time"],
+        ``origin``, oldest first (the whole witness checked on the way; with
+        ``signatures``, each of these entries' signatures too)."""
+        entries = self.entries(public_key, signatures=signatures)
+        index = self._index
+        positions = set(index.by_subject.get(subject_of(trail), ()))
+        if origin is not None:
+            positions.update(index.by_origin.get(origin, ()))
+        trusted = Ed25519PublicKey.from_public_bytes(public_key)
+        trusted_id = signing_key_id(public_key)
+        found = []
+        for position in sorted(positions):
+            entry = entries[position]
+            if signatures:
+                self._check_signature(position + 1, entry, trusted, trusted_id)
+            found.append(self._sighting(entry))
+        return found
+
+    def latest(
+        self, public_key: bytes, trail: str | Path, origin: str | None
+    ) -> tuple[Sighting | None, Sighting | None]:
+        """The last head recorded at the path ``trail``, and the last one of the trail
+        whose first line hashes to ``origin`` (wherever it was): what a writer checks
+        before it appends. Hashes and links are checked; signatures are not (the
+        writer checks the witness's last entry before recording)."""
+        entries = self.entries(public_key, signatures=False)
+        index = self._index
+        at_path = index.by_subject.get(subject_of(trail))
+        of_trail = index.by_origin.get(origin) if origin is not None else None
+        return (
+            self._sighting(entries[at_path[-1]]) if at_path else None,
+            self._sighting(entries[of_trail[-1]]) if of_trail else None,
+        )
+
+    @staticmethod
+    def _sighting(entry: dict[str, Any]) -> Sighting:
+        try:
+            return Sighting(
+                subject=str(entry["subject"]),
+                origin=str(entry["origin"]),
+                length=int(entry["length"]),
+                head=str(entry["head"]),
+                offset=int(entry["offset"]),
+                seq=int(entry["seq"]),
+                time=str(entry["time"]),
             )
-            for e in self.entries(public_key, signatures=signatures)
-            if e.get("kind") == "trail"
-            and (e["subject"] == subject or (origin is not None and e["origin"] == origin))
-        ]
+        except (KeyError, TypeError, ValueError):
+            raise WitnessError(f"entry {entry.get('seq')}: not a trail entry") from None
 
     def latest_generation(self, public_key: bytes) -> int | None:
         """The highest keyring generation the witness recorded; None if it holds none.
@@ -210,14 +277,10 @@ class Witness:
         Every entry's hash and link are checked, and the signature of the entry that
         gives the answer (so opening a keyring stays cheap as its witness grows)."""
         entries = self.entries(public_key, signatures=False)
-        numbered = [
-            (int(e["generation"]), n)
-            for n, e in enumerate(entries, 1)
-            if e.get("generation") is not None
-        ]
-        if not numbered:
+        found = self._index.generation
+        if found is None:
             return None
-        generation, number = max(numbered)
+        generation, number = found
         self._check_signature(
             number,
             entries[number - 1],
@@ -260,7 +323,7 @@ class Witness:
                     "prev": prev,
                     "time": _now(),
                     "kind": kind,
-                    "subject": str(Path(subject).resolve()),
+                    "subject": subject_of(subject),
                     "origin": origin,
                     "length": length,
                     "head": head,

@@ -129,7 +129,7 @@ def test_attack_trail_emptied(trail: Path, keyring: Keyring) -> None:
     verify_trail(trail, keyring.signing_public_key)
     with pytest.raises(AuditVerificationError, match=r"recorded 8 records .* holds 0"):
         _verify(trail, keyring)
-    _refused(trail, keyring, r"the trail is empty, but the witness .* recorded 8 records")
+    _refused(trail, keyring, r"the trail is gone or empty, but the witness .* recorded 8 records")
 
 
 def test_attack_head_file_deleted(trail: Path, keyring: Keyring) -> None:
@@ -181,7 +181,7 @@ def test_a_torn_last_line_is_reported_then_repaired_on_the_record(
     with trail.open("ab") as handle:
         handle.write(b'{"seq":9,"prev":"')  # a write cut off
     _refused(trail, keyring, r"line 9: the last line is incomplete .*`privpipe audit repair ")
-    cut = AuditTrail(trail, keyring).repair()
+    cut = AuditTrail(trail, keyring, check=False).repair()
     assert cut["cut_lines"] == 1 and cut["cut_bytes"] == len(b'{"seq":9,"prev":"')
     assert Path(cut["saved_to"]).read_bytes() == b'{"seq":9,"prev":"'
     summary = _verify(trail, keyring)
@@ -196,8 +196,8 @@ def test_repair_never_cuts_below_what_the_witness_recorded(trail: Path, keyring:
     last["signature"] = "00" * 64  # the last checkpoint no longer verifies
     last.pop("hash")
     trail.write_bytes(b"".join(lines[:-1]) + serialize(last)[0])
-    with pytest.raises(AppendRefused, match="witness recorded 8 records"):
-        AuditTrail(trail, keyring).repair()
+    with pytest.raises(AppendRefused, match="line 8: not the history the witness recorded"):
+        AuditTrail(trail, keyring, check=False).repair()
 
 
 def test_a_head_pinned_out_of_band(trail: Path, keyring: Keyring) -> None:
@@ -308,7 +308,7 @@ def test_repair_needs_a_checkpoint_of_its_own_key(tmp_path: Path, keyring: Keyri
     _run(path, forger, "fake")
     before = path.read_bytes()
     with pytest.raises(AppendRefused, match=r"no checkpoint signed by sig-\w+ to cut back to"):
-        AuditTrail(path, keyring).repair()
+        AuditTrail(path, keyring, check=False).repair()
     assert path.read_bytes() == before
 
 
@@ -435,3 +435,137 @@ def test_a_forged_generation_in_the_witness_is_refused(trail: Path, keyring: Key
     _rewitness(path, lines, len(lines), generation=99)
     with pytest.raises(WitnessError, match=rf"line {len(lines)}: bad signature"):
         Witness(path).latest_generation(keyring.signing_public_key)
+
+
+# ------------------------------------------------ what an independent review then tried
+
+
+def _stepwise(path: Path, ring: Keyring, run: str, steps: int) -> None:
+    """A run as the flows write it: one flush (and so one signed head) per step."""
+    with AuditTrail(path, ring, context={"run_id": run}) as trail:
+        for i in range(steps):
+            trail.append(f"step{i}", outcome="failed" if run == "bad" else "ok")
+            trail.flush()
+
+
+def test_attack_a_failed_runs_trail_replaced_by_a_later_good_one(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    """Heads flushed per step give the two trails heads at the same lengths: the later
+    trail's heads must not stand in for the ones recorded at this path."""
+    path, other = tmp_path / "bad" / "audit.jsonl", tmp_path / "good" / "audit.jsonl"
+    _stepwise(path, keyring, "bad", 2)
+    _stepwise(other, keyring, "good", 3)
+    for name in ("audit.jsonl", "audit.jsonl.head"):
+        shutil.copy(other.with_name(name), path.with_name(name))
+    with pytest.raises(AuditVerificationError, match="line 2: not the history the witness"):
+        _verify(path, keyring)
+    _refused(path, keyring, r"line 4: not the history the witness recorded")
+
+
+def test_attack_a_symlink_in_place_of_the_trail(tmp_path: Path, keyring: Keyring) -> None:
+    path, other = tmp_path / "a" / "audit.jsonl", tmp_path / "b" / "audit.jsonl"
+    _stepwise(path, keyring, "a", 2)
+    _stepwise(other, keyring, "b", 2)
+    for name in ("audit.jsonl", "audit.jsonl.head"):
+        path.with_name(name).unlink()
+        path.with_name(name).symlink_to(other.with_name(name))
+    before = other.read_bytes()
+    with pytest.raises(AppendRefused, match="is a symbolic link, not a trail file"):
+        _run(path, keyring, "legit")
+    assert other.read_bytes() == before
+    with pytest.raises(AuditVerificationError, match="is a symbolic link, not a trail file"):
+        _verify(path, keyring)
+
+
+def test_attack_forged_records_spliced_before_a_genuine_checkpoint(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    """Forged records after the witnessed head, closed by a validly signed checkpoint
+    copied from another trail at the right line number: the writer re-links every
+    line since the witnessed head, and repair cuts back to it."""
+    path, other = tmp_path / "out" / "audit.jsonl", tmp_path / "other" / "audit.jsonl"
+    _stepwise(path, keyring, "run", 2)  # 4 lines, witnessed
+    _stepwise(other, keyring, "other", 5)  # its checkpoint at line 10
+    lines = _lines(path)
+    for seq in range(5, 10):
+        last = orjson.loads(lines[-1])
+        record = {"seq": seq, "prev": last["hash"], "type": "step", "step": "gate", "outcome": "ok"}
+        lines.append(serialize(record)[0])
+    lines.append(_lines(other)[-1])
+    path.write_bytes(b"".join(lines))
+    _refused(path, keyring, r"line 10: does not hash or link to the line before it")
+    cut = AuditTrail(path, keyring, check=False).repair()
+    assert cut["cut_lines"] == 6
+    assert _verify(path, keyring).records == 6  # type: ignore[attr-defined]
+    assert b'"step":"gate"' not in path.read_bytes()
+
+
+def test_a_refused_trail_is_refused_before_any_work_and_nothing_is_created(
+    trail: Path, keyring: Keyring
+) -> None:
+    shutil.rmtree(trail.parent)
+    with pytest.raises(AppendRefused, match="the trail is gone or empty, but the witness"):
+        AuditTrail(trail, keyring)  # at construction, before the caller's first step
+    assert not trail.exists()
+
+
+def test_a_head_that_is_not_a_file_is_one_error_not_a_crash(trail: Path, keyring: Keyring) -> None:
+    head = trail.with_name("audit.jsonl.head")
+    head.unlink()
+    head.mkdir()
+    with pytest.raises(AuditVerificationError, match=r"\.head: unreadable"):
+        _verify(trail, keyring)
+
+
+def test_a_record_without_prev_is_a_broken_chain(tmp_path: Path, keyring: Keyring) -> None:
+    path = tmp_path / "audit.jsonl"
+    _run(path, keyring, "run")
+    lines = _lines(path)
+    record = orjson.loads(lines[1])
+    record.pop("hash"), record.pop("prev")
+    rest = {k: v for k, v in record.items() if k != "seq"}
+    line = orjson.dumps({"seq": record["seq"], **rest})
+    from privacy.audit._trail import line_hash
+
+    lines[1] = (
+        line[:-1]
+        + b',"hash":"'
+        + line_hash(line[:-1] + b',"hash":"' + b"0" * 64 + b'"}').encode()
+        + b'"}\n'
+    )
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(AuditVerificationError, match="line 2: chain broken"):
+        verify_trail(path, keyring.signing_public_key)
+
+
+def test_attack_control_characters_in_a_forged_signer_are_escaped(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    """A signer field that tries to print its own 'intact' line is shown escaped."""
+    path = tmp_path / "audit.jsonl"
+    _run(path, keyring, "run")
+    _rewrite_last(path, lambda r: r.update(signer="evil\r\nOK: intact"), rehash=True)
+    with pytest.raises(AuditVerificationError) as caught:
+        verify_trail(path, keyring.signing_public_key)
+    assert "\r" not in str(caught.value) and "\n" not in str(caught.value)
+    assert r"signed by evil\r\nOK: intact" in str(caught.value)
+    with pytest.raises(AppendRefused) as refused:
+        _run(path, keyring, "legit")
+    assert "\n" not in str(refused.value) and r"evil\r\n" in str(refused.value)
+
+
+def test_a_folder_in_place_of_the_trail_is_refused(tmp_path: Path, keyring: Keyring) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.mkdir()
+    with pytest.raises(AppendRefused, match=r"audit.jsonl: cannot be opened \("):
+        AuditTrail(path, keyring)
+    with pytest.raises(AppendRefused, match="audit trail not found"):
+        AuditTrail(tmp_path / "none.jsonl", keyring, check=False).repair()
+
+
+def test_verify_names_a_missing_trail_and_a_malformed_pin(trail: Path, keyring: Keyring) -> None:
+    with pytest.raises(AuditVerificationError, match=r"none\.jsonl: audit trail not found"):
+        verify_trail(trail.with_name("none.jsonl"), keyring.signing_public_key)
+    with pytest.raises(AuditVerificationError, match="give the head's hash"):
+        verify_trail(trail, keyring.signing_public_key, expect_head="abc")
