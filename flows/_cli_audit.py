@@ -132,6 +132,34 @@ def audit_repair(
     )
 
 
+@audit_app.command("retire")
+def audit_retire(
+    path: Annotated[Path, typer.Argument(help="The trail path to let go (removed on purpose).")],
+    keyring: Annotated[
+        Path, keyring_option("The keyring whose witness knows the trail (its passphrase).")
+    ],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why the trail was removed (recorded, signed).")
+    ],
+) -> None:
+    """Let a new trail start where a witnessed one was removed on purpose (rm -rf of an
+    output folder): a signed `retire` entry in the keyring's witness, with the reason.
+    The old trail's heads still bind it wherever a copy of it turns up."""
+    from privacy.audit import Witness, witness_path
+    from privacy.errors import InputError
+
+    if not reason.strip():
+        raise InputError("--reason: retiring a trail needs a reason (it is recorded)")
+    if path.exists() and path.stat().st_size:
+        raise InputError(f"{path}: the trail is still there: retire only a trail that is gone")
+    ring = _open_keyring(keyring)
+    entry = Witness(witness_path(ring.path), ring).retire(path, reason=reason)
+    typer.echo(
+        f"{path}: retired in {witness_path(ring.path)} (entry {entry['seq']}; it had "
+        f"{entry['length']} records); a new trail may start there"
+    )
+
+
 @audit_app.command("show")
 def audit_show(
     path: Annotated[Path, typer.Argument(help="Audit trail (JSON lines).")],

@@ -303,7 +303,8 @@ class AuditTrail:
                 None,
                 f"the trail is gone or empty, but the witness {self.witness.path} recorded "
                 f"{at_path.length} records of it at {at_path.time} (deleted, emptied or "
-                "moved?): restore it, or write to another folder",
+                "moved?): restore it, write to another folder, or let it go on the record with "
+                f"`privpipe audit retire {self.path} --reason TEXT`",
             )
 
     def flush(self, *, checkpoint: bool = False) -> None:

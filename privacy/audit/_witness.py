@@ -172,6 +172,8 @@ class Witness:
                 if entry.get("kind") == "trail":
                     index.by_subject.setdefault(str(entry.get("subject")), []).append(position)
                     index.by_origin.setdefault(str(entry.get("origin")), []).append(position)
+                elif entry.get("kind") == "retire":  # the path's earlier trail was let go
+                    index.by_subject.pop(str(entry.get("subject")), None)
                 generation = entry.get("generation")
                 if isinstance(generation, int) and (
                     index.generation is None or generation >= index.generation[0]
@@ -291,6 +293,24 @@ class Witness:
 
     # ------------------------------------------------------------------ recording
 
+    def retire(self, trail: str | Path, *, reason: str) -> dict[str, Any]:
+        """Let the trail path ``trail`` hold a new trail: a signed ``retire`` entry after
+        which the heads recorded at that path no longer bind it (the heads of the old
+        trail, known by its first record, still bind that trail wherever it is). For a
+        trail removed on purpose; the custodian's act, with its reason on the record."""
+        if not reason.strip():
+            raise WitnessError(f"{trail}: retiring a trail needs a reason")
+        public = self.signer.signing_public_key if self.signer is not None else b""
+        at_path, _ = self.latest(public, trail, None) if public else (None, None)
+        return self.record(
+            kind="retire",
+            subject=trail,
+            origin=at_path.origin if at_path else "",
+            length=at_path.length if at_path else 0,
+            head=at_path.head if at_path else GENESIS,
+            reason=reason.strip(),
+        )
+
     def record(
         self,
         *,
@@ -301,10 +321,11 @@ class Witness:
         head: str = GENESIS,
         offset: int = 0,
         generation: int | None = None,
+        reason: str | None = None,
     ) -> dict[str, Any]:
         """Append one signed entry, after checking the witness's last entry (its hash,
         its link and its signature under this signer's own key): a witness whose tail
-        does not verify is never extended."""
+        does not verify is never extended. ``reason`` goes into a ``retire`` entry."""
         from privacy.audit._trail import _now
 
         if self.signer is None:
@@ -335,6 +356,8 @@ class Witness:
                     ),
                     "signer": self.signer.signing_key_id,
                 }
+                if reason is not None:
+                    entry["reason"] = reason
                 message = _canonical(entry)
                 entry["signature"] = self.signer.sign(message).hex()
                 entry["hash"] = hashlib.sha256(message).hexdigest()

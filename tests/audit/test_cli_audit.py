@@ -180,3 +180,40 @@ def test_show_latest_run_as_table_and_json(trail: Path, capsys: pytest.CaptureFi
     records = json.loads(capsys.readouterr().out)
     assert [(r["run_id"], r["step"]) for r in records] == [("r1", "ingest"), ("r1", "gate")]
     assert main(["audit", "show", str(trail), "--run", "nope"]) == 2
+
+
+def test_a_trail_removed_on_purpose_is_retired_on_the_record(
+    trail: Path, tmp_path: Path, keyring: Keyring, unlocks: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from privacy.audit import AppendRefused, Witness, WitnessError
+
+    kept = tmp_path / "kept" / "audit.jsonl"  # a copy the custodian archived
+    shutil.copytree(trail.parent, kept.parent, ignore=shutil.ignore_patterns("*.witness", "ring*"))
+    for name in ("audit.jsonl", "audit.jsonl.head"):
+        trail.with_name(name).unlink()
+    with pytest.raises(AppendRefused, match=r"privpipe audit retire .* --reason TEXT"):
+        AuditTrail(trail, keyring)
+    args = ["audit", "retire", str(trail), "--keyring", str(keyring.path)]
+    assert main([*args, "--reason", "  "]) == 2
+    assert "retiring a trail needs a reason" in capsys.readouterr().err
+    with pytest.raises(WitnessError, match="needs a reason"):
+        Witness(witness_path(keyring.path), keyring).retire(trail, reason=" ")
+    assert main([*args, "--reason", "output folder rebuilt"]) == 0
+    out = capsys.readouterr().out
+    assert "retired in" in out and "it had 6 records" in out
+    entry = Witness(witness_path(keyring.path)).entries(keyring.signing_public_key)[-1]
+    assert entry["kind"] == "retire" and entry["reason"] == "output folder rebuilt"
+    assert entry["length"] == 6
+    with AuditTrail(trail, keyring, context={"run_id": "r3"}) as t:  # a new trail may start
+        t.append("ingest")
+    assert main(["audit", "verify", str(trail), "--keyring", str(keyring.path)]) == 0
+    # the old trail's heads still bind it wherever it turns up
+    assert main(["audit", "verify", str(kept), "--keyring", str(keyring.path)]) == 0
+    kept.write_bytes(b"".join(kept.read_bytes().splitlines(keepends=True)[:3]))
+    kept.with_name("audit.jsonl.head").unlink()
+    assert main(["audit", "verify", str(kept), "--keyring", str(keyring.path)]) == 3
+    assert "recorded 6 records of this trail" in capsys.readouterr().err
+    assert main([*args, "--reason", "again"]) == 2  # a trail that is there is not retired
+    assert "the trail is still there" in capsys.readouterr().err
