@@ -6,11 +6,12 @@ Opacus, and writes the sealed weights (safetensors), the encoder and
 ``model_card.json``, each atomically. The audit trail records the run, and marks a
 non-private one NOT PRIVATE.
 
-The ledger is charged for the data's identity: the raw input's keyed digest from the
-sanitize manifest (when the manifest describes this very file) and the SHA-256 of the
-sanitized plaintext. Checkpoints are run intermediates: sealed under the ``vault``
-scope, so a keyring without it trains without them. ``resume`` continues the training
-run that the output folder's verified audit trail records as stopped, and no other.
+The ledger is charged for the data's identity: the raw input's keyed digest (bound
+into a sealed file's associated data at publish; of a plain file, from the sanitize
+manifest that describes it) and the SHA-256 of the sanitized plaintext. Checkpoints
+are run intermediates: sealed under the ``vault`` scope, so a keyring without it trains
+without them. ``resume`` continues the training run that the output folder's verified
+audit trail records as stopped, and no other.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from flows._artifacts import publish_train, trail_head  # noqa: E402
 from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail, read_trail, verify_trail, witness_path  # noqa: E402
-from privacy.crypto import is_sealed, seal_bytes, unseal_bytes  # noqa: E402
+from privacy.crypto import is_sealed, read_header, seal_bytes, unseal_bytes  # noqa: E402
 from privacy.dp import (  # noqa: E402
     CHECKPOINT_SCOPE,
     BudgetLedger,
@@ -41,7 +42,7 @@ from privacy.dp import (  # noqa: E402
     require_resume_scope,
     train_model,
 )
-from privacy.errors import InputError  # noqa: E402
+from privacy.errors import InputError, IntegrityError  # noqa: E402
 from privacy.io import (  # noqa: E402
     atomic_write_bytes,
     atomic_write_json,
@@ -92,9 +93,15 @@ def set_progress(callback: Callable[[int, int], None] | None) -> None:
 def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str, DataIdentity]:
     """The sanitized frame, its file's SHA-256 and its identity for the ledger, from a
     sanitize output folder (its manifest names the data file) or a data file; a sealed
-    one is opened in memory and must be the output of this policy. The raw input's
-    keyed digest comes from the manifest beside the file, which must describe that
-    file (its ``output.sha256``): one that does not is refused."""
+    one is opened in memory and must be the output of this policy.
+
+    The raw input's keyed digest (the ledger's strongest identity) of a sealed file is
+    the one publish bound into its associated data, authenticated with it: deleting or
+    editing the manifest cannot shed it. A manifest beside the file must describe that
+    file (its ``output.sha256``) and, where the file is sealed, carry the same input
+    digest: either mismatch is refused. A plain output (``outputs.seal: false``, or a
+    sealed file from before the digest was bound) has no such binding: its raw identity
+    is only as good as its manifest, and without one only the sanitized digest is known."""
     import polars as pl
 
     manifest_path = data / stages.MANIFEST_FILE if data.is_dir() else None
@@ -104,17 +111,24 @@ def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str, Dat
         data = data / json.loads(manifest_path.read_text())["output"]["path"]
     if not data.is_file():
         raise InputError(f"{data}: input file not found")
-    digest = sha256_file(data)
+    blob = data.read_bytes()  # once: the bytes hashed are the bytes opened
+    digest = hashlib.sha256(blob).hexdigest()
+    bound: tuple[str | None, str | None] | None = None
     if is_sealed(data):
-        plain = unseal_bytes(data, keys, expected=stages.published_associated_data(policy))
+        plain = unseal_bytes(
+            blob, keys, expected=stages.published_associated_data(policy), name=str(data)
+        )
+        found = read_header(io.BytesIO(blob), str(data)).associated_data  # now authenticated
+        if "input_hmac_sha256" in found:
+            bound = (found["input_hmac_sha256"], found.get("input_key_id"))
     else:
-        plain = data.read_bytes()
+        plain = blob
     try:
         frame = pl.read_parquet(io.BytesIO(plain))
     except pl.exceptions.PolarsError:
         raise InputError(f"{data}: not a readable Parquet file") from None
     label = policy.training.dataset or policy.name
-    identity = DataIdentity(hashlib.sha256(plain).hexdigest(), label=label)
+    raw = bound or (None, None)
     beside = manifest_path or data.with_name(stages.MANIFEST_FILE)
     manifest = _manifest_of(beside, data) if beside.is_file() else None
     if manifest is not None:
@@ -123,11 +137,15 @@ def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str, Dat
                 f"{beside}: output.sha256 is not the SHA-256 of {data.name}: the manifest "
                 "does not describe this data (edited, or the data replaced)"
             )
-        raw = manifest.get("input") or {}
-        identity = DataIdentity(
-            identity.sanitized_sha256, raw.get("hmac_sha256"), raw.get("key_id"), label
-        )
-    return frame, digest, identity
+        given = manifest.get("input") or {}
+        listed = (given.get("hmac_sha256"), given.get("key_id"))
+        if bound is not None and listed != bound:
+            raise IntegrityError(
+                f"{beside}: input digest is not the one its sealed {data.name} is bound "
+                "to: the manifest was edited, or belongs to another run of other raw data"
+            )
+        raw = listed
+    return frame, digest, DataIdentity(hashlib.sha256(plain).hexdigest(), *raw, label)
 
 
 def _manifest_of(path: Path, data: Path) -> dict[str, Any] | None:

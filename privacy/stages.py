@@ -569,8 +569,9 @@ def publish(
     manifest, each atomically; returns the manifest.
 
     ``input_digest`` is the raw input's keyed digest (``{"hmac_sha256", "key_id"}``,
-    from :func:`ingest`); the output's digests stay plain SHA-256, for a reviewer to
-    recompute.
+    from :func:`ingest`), written to the manifest and, for a sealed output, bound into
+    its associated data (:func:`published_associated_data`); the output's digests stay
+    plain SHA-256, for a reviewer to recompute.
 
     ``frame`` may be lazy (the partitions of a run, scanned one after another): the
     Parquet file is streamed through the sealing writer, never held whole in memory."""
@@ -582,7 +583,8 @@ def publish(
     kek_id = None
     with atomic_path(data_path) as tmp, tmp.open("wb") as sink:
         if sealed:
-            with SealedWriter(sink, keys, published_associated_data(policy)) as writer:
+            bound = published_associated_data(policy, input_digest)
+            with SealedWriter(sink, keys, bound) as writer:
                 hashed = _HashingSink(writer)
                 lazy.sink_parquet(cast(IO[bytes], hashed), compression=policy.outputs.compression)
             kek_id = writer.header.kek_id
@@ -648,10 +650,20 @@ class _HashingSink(io.RawIOBase):
         return memoryview(data).nbytes
 
 
-def published_associated_data(policy: Policy) -> dict[str, str]:
+def published_associated_data(
+    policy: Policy, input_digest: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """What a published sealed file is bound to: opening it as another data set's output,
-    or under another policy, fails."""
-    return {"artifact": "published", "dataset": policy.name, "policy_sha256": policy.hash}
+    or under another policy, fails. :func:`publish` adds the raw input's keyed digest
+    (``input_hmac_sha256``, ``input_key_id``; ``input_digest`` from :func:`ingest`): the
+    budget ledger's identity of the raw data, authenticated with the file, so deleting or
+    editing the manifest beside it cannot shed it. Without ``input_digest`` this is what
+    a reader expects (a header's extra fields pass the check)."""
+    bound = {"artifact": "published", "dataset": policy.name, "policy_sha256": policy.hash}
+    if input_digest is not None:
+        bound["input_hmac_sha256"] = str(input_digest["hmac_sha256"])
+        bound["input_key_id"] = str(input_digest["key_id"])
+    return bound
 
 
 def _nulls(frame: pl.DataFrame) -> dict[str, int]:

@@ -26,8 +26,9 @@ verified records:
   actor: ``privpipe budget set``, with the custodian's scopes.
 
 Keyed on the data, not a name. A data set is known by the keyed digest of the raw
-input it came from (the sanitize manifest's ``input.hmac_sha256`` under ``key_id``) and
-by the SHA-256 of the sanitized data's plaintext; data that shares either with a known
+input it came from (``input_hmac_sha256`` under ``input_key_id``, which publish binds
+into a sealed output's associated data and writes to the manifest) and by the SHA-256
+of the sanitized data's plaintext; data that shares either with a known
 data set is that data set (and is charged to each one it matches). A policy's
 ``training.dataset`` (or its name) is only the label shown beside the id. A policy whose
 ``training.budget`` differs from the ledger's is refused: changing the budget takes
@@ -92,9 +93,9 @@ def default_ledger_path() -> Path:
 
 @dataclass(frozen=True)
 class DataIdentity:
-    """What a data set is, for the ledger: the sanitized plaintext's SHA-256 and, when
-    the sanitize manifest is at hand, the raw input's keyed digest. ``label`` is shown,
-    never matched."""
+    """What a data set is, for the ledger: the sanitized plaintext's SHA-256 and, where
+    known (a sealed output's associated data, else a plain output's manifest), the raw
+    input's keyed digest. ``label`` is shown, never matched."""
 
     sanitized_sha256: str
     input_hmac_sha256: str | None = None
