@@ -5,7 +5,9 @@ A good run goes through the Prefect flow, with the run's workspace searched afte
 stage (intermediates must be sealed while they exist); a failing run goes through the
 CLI. Then every byte under Prefect's home (its SQLite database and write-ahead log
 included), the output folders and the temporary folder is searched for each planted
-value.
+value and for the keyring's passphrase. ``test_sentinel_wide.py`` searches wider, in
+a process of its own: Prefect's database cell by cell once its server stopped, the
+keyring's trail and witness, the train artifacts, a Dask run and the servers' environment.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import polars as pl
 import pytest
 
 from flows.cli import main
-from tests.conftest import PREFECT_HOME, WORK_TMP
+from tests.conftest import PASSPHRASE, PREFECT_HOME, WORK_TMP
 
 pytestmark = pytest.mark.prefect
 
@@ -43,8 +45,9 @@ def _plant(people: pl.DataFrame, rows: list[int]) -> pl.DataFrame:
 
 
 def _hits(root: Path, skip: set[Path] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    """Each planted value, and the session keyring's passphrase, in each file under root."""
     found = []
-    needles = [v.encode() for v in (*SENTINELS.values(), BAD_AGE)]
+    needles = [v.encode() for v in (*SENTINELS.values(), BAD_AGE, PASSPHRASE)]
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p not in skip):
         data = path.read_bytes()
         found += [f"{path}: {n.decode()}" for n in needles if n in data]
@@ -117,3 +120,8 @@ def test_planted_pii_reaches_no_file_prefect_or_error_message(
     assert _hits(out_good) == []  # data, vault, manifest and audit trail
     assert _hits(out_bad) == []
     assert not any(WORK_TMP.glob("privpipe-work-*")), "a run left its workspace behind"
+    # the temporary folder, but for pytest's own folders (this test's inputs are there)
+    left = {
+        p for p in WORK_TMP.rglob("*") if any(q.name.startswith("pytest-of-") for q in p.parents)
+    }
+    assert _hits(WORK_TMP, skip=left) == []
