@@ -286,6 +286,14 @@ def _free_port() -> int:
         return port
 
 
+def _server_env() -> dict[str, str]:
+    """The environment ``prefect server start`` gets: this one without the API URL and
+    without any secret (the passphrases, the pseudonym key): the server needs none."""
+    from flows._prefect_env import SECRET_ENV
+
+    return {k: v for k, v in os.environ.items() if k not in (API_URL_ENV, *SECRET_ENV)}
+
+
 def _start_server(port: int) -> tuple[subprocess.Popen[bytes], str, Path]:
     """``prefect server start`` on loopback, in a session of its own (so Ctrl-C reaches
     this command, which then stops it in order); returns once it answers."""
@@ -299,7 +307,7 @@ def _start_server(port: int) -> tuple[subprocess.Popen[bytes], str, Path]:
         raise ServerError(f"--port {port}: something already answers at {url}")
     fd, name = tempfile.mkstemp(prefix="privpipe-prefect-server-", suffix=".log")
     log = Path(name)
-    env = {k: v for k, v in os.environ.items() if k not in (API_URL_ENV, PASSPHRASE_ENV)}
+    env = _server_env()
     with os.fdopen(fd, "wb") as sink:
         process = subprocess.Popen(
             [*_SERVER_COMMAND, "--port", str(port)],
