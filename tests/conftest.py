@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +106,59 @@ def keyring(tmp_path: Path):  # type: ignore[no-untyped-def]
     from tests._keys import PASSPHRASE as TEST_PASSPHRASE
 
     return Keyring.create(tmp_path / "ring.json", TEST_PASSPHRASE, scrypt_n=FAST_SCRYPT)
+
+
+# ---------------------------------------------------------------- the prefect mark
+# A test that starts or talks to Prefect's temporary server carries the ``prefect`` mark,
+# so ``-m "not prefect"`` starts no Prefect. Every flow run and every Prefect client calls
+# ``SubprocessASGIServer.start`` (a no-op once it runs): a call from the test's own thread
+# while an unmarked test runs, or a server newly running after one, fails that test.
+_UNMARKED_STARTS: list[str] = []
+_RUNNING: dict[str, object] = {"item": None}
+
+
+def _servers_running() -> bool:
+    module = sys.modules.get("prefect.server.api.server")
+    instances = getattr(getattr(module, "SubprocessASGIServer", None), "_instances", {})
+    return any(getattr(s, "running", False) for s in instances.values())
+
+
+def _watch_prefect_server() -> None:
+    module = sys.modules.get("prefect.server.api.server")
+    server = getattr(module, "SubprocessASGIServer", None)
+    if server is None or getattr(server.start, "_watched", False):
+        return
+    start = server.start
+
+    def watched(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        item = _RUNNING["item"]
+        if item is not None and threading.current_thread() is threading.main_thread():
+            _UNMARKED_STARTS.append(str(item))
+        return start(self, *args, **kwargs)
+
+    watched._watched = True  # type: ignore[attr-defined]
+    server.start = watched
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _watch_prefect_server()
+    _UNMARKED_STARTS.clear()
+    marked = item.get_closest_marker("prefect") is not None
+    _RUNNING["item"] = None if marked else item.nodeid
+    _RUNNING["before"] = _servers_running()
+
+
+@pytest.fixture(autouse=True)
+def _prefect_needs_its_mark(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    unmarked = _RUNNING["item"] is not None
+    started = _servers_running() and not _RUNNING["before"]
+    _RUNNING["item"] = None
+    _watch_prefect_server()
+    if unmarked and (_UNMARKED_STARTS or started):
+        pytest.fail(
+            f"{request.node.nodeid} starts Prefect's temporary server (it runs a flow or a "
+            "Prefect client) without @pytest.mark.prefect; mark it",
+            pytrace=False,
+        )

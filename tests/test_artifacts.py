@@ -10,6 +10,8 @@ import pytest
 
 from flows.cli import main
 
+pytestmark = pytest.mark.prefect  # runs flows: Prefect's temporary server
+
 
 def test_sanitize_publishes_a_summary_and_tables_to_prefect(
     people_csv: Path, demo_policy_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -14,6 +14,8 @@ import pytest
 from flows.cli import main
 from privacy.report import SECTIONS
 
+pytestmark = pytest.mark.prefect  # runs flows: Prefect's temporary server
+
 
 @pytest.fixture(scope="module")
 def run_dir(people, demo_policy_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]

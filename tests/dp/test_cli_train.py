@@ -14,6 +14,8 @@ from privacy.audit import read_trail
 from privacy.crypto import Keyring, unseal_bytes
 from privacy.dp import BudgetLedger, DataIdentity, decode_weights, epsilon_from_card
 
+pytestmark = pytest.mark.prefect  # runs flows: Prefect's temporary server
+
 
 @pytest.fixture(scope="module")
 def sanitized(people, demo_policy_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]

@@ -45,6 +45,7 @@ def test_risk_does_not_import_prefect_or_presidio(adult_dir: Path, adult_csv: Pa
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
+@pytest.mark.prefect
 def test_sanitize_adult_publishes_unsealed_k_anonymous_data(
     adult_dir: Path, adult_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
