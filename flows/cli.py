@@ -134,12 +134,13 @@ def _report_error(exc: Exception, debug: bool) -> int:
             traceback.print_exception(exc)
         _err(f"error: {exc}")
         return exc.exit_code
+    name = type(exc).__name__
     if debug:
         import traceback
 
-        original = _original_error()
+        # the stage's original only for a stage's error: an earlier one may linger
+        original = _original_error() if name == "InternalStageError" else None
         traceback.print_exception(original or exc)
-    name = type(exc).__name__
     if name == "InternalStageError":
         _err(f"error: {exc}; rerun with --debug for details")
     else:
