@@ -35,9 +35,7 @@ def test_the_fixture_output_passes(demo_policy: Policy) -> None:
 
 
 @pytest.mark.parametrize("column", ["ssn", "not_in_the_policy"])
-def test_a_dropped_or_undeclared_output_column_is_refused(
-    demo_policy: Policy, column: str
-) -> None:
+def test_a_dropped_or_undeclared_output_column_is_refused(demo_policy: Policy, column: str) -> None:
     # a dropped column that came back ('ssn'), or one the policy never declared
     out = _out(demo_policy, 100).with_columns(pl.lit("y").alias(column))
     with pytest.raises(

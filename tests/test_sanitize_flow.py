@@ -31,6 +31,16 @@ def _sanitize(input_path: Path, policy: Path, out: Path, *extra: str) -> int:
     return main(["sanitize", str(input_path), "--policy", str(policy), "--out", str(out), *extra])
 
 
+def _assert_nothing_published(out: Path) -> None:
+    """None of the names ``publish`` writes (the data, plain or sealed, and the manifest)
+    nor a temporary of one is there."""
+    from privacy.stages import DATA_FILE, MANIFEST_FILE, SEALED_DATA_FILE
+
+    for name in (DATA_FILE, SEALED_DATA_FILE, MANIFEST_FILE):
+        assert not (out / name).exists(), name
+        assert not list(out.glob(f".{name}.*")), name  # an atomic write's temporary
+
+
 def test_sanitize_publishes_sealed_data_vault_and_manifest(
     tmp_path: Path,
     people_csv: Path,
@@ -167,7 +177,7 @@ def test_failed_run_publishes_nothing_and_says_one_line(
         f"error: {people_csv}: row 40 (line 41) has 3 fields, the header has 19"
     )
     assert "Traceback" not in err
-    assert not (out / "data.parquet").exists() and not (out / "manifest.json").exists()
+    _assert_nothing_published(out)
     assert _sha(people_csv) == before
     from privacy.audit import read_trail, verify_trail
     from privacy.crypto import read_public_signing_key
@@ -199,7 +209,7 @@ def test_gate_fails_closed_on_a_verbatim_identifier(
         "gate: values of protected columns appear verbatim in the output ('email' in 'contact')"
         in err
     )
-    assert not (out / "data.parquet").exists()
+    _assert_nothing_published(out)
 
 
 def test_keyring_problems_are_user_errors_before_any_work(
@@ -309,7 +319,7 @@ def test_bad_input_through_the_cli_is_one_line_exit_2(
     assert expected in captured.err
     result = json.loads(captured.out.strip().splitlines()[-1])
     assert result["status"] == "error" and expected in result["message"]
-    assert not (out / "data.parquet").exists()
+    _assert_nothing_published(out)
 
 
 def test_invalid_utf8_through_the_cli(
