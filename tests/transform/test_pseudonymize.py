@@ -4,7 +4,7 @@ import hashlib
 
 import polars as pl
 
-from privacy.crypto import StaticKeyProvider
+from privacy.crypto import StaticKeyProvider, derive_subkey
 from tests.transform._util import run
 
 SPEC = {"rule": "pseudonymize", "prefix": "p_", "length": 32}
@@ -27,7 +27,17 @@ def test_tokens_depend_on_the_key_and_are_not_an_unkeyed_hash(key) -> None:
     token = run(frame, {"id": SPEC}, key)[0].get_column("id")[0]
     other = run(frame, {"id": SPEC}, StaticKeyProvider(b"\x01" * 32))[0].get_column("id")[0]
     assert token != other
-    assert token[2:] not in hashlib.sha256(b"alice").hexdigest()
+    # the MAC is keyed BLAKE2b-256 under the derived pseudonym subkey: the token is that,
+    # and neither its unkeyed form nor the same MAC under the un-derived secret
+    secret = key.pseudonym_key()
+    subkey = derive_subkey(secret, "pseudonym")
+    assert token[2:] == hashlib.blake2b(b"alice", key=subkey, digest_size=32).hexdigest()[:32]
+    for unkeyed in (
+        hashlib.blake2b(b"alice", digest_size=32).hexdigest(),
+        hashlib.blake2b(b"alice", key=secret, digest_size=32).hexdigest(),
+        hashlib.sha256(b"alice").hexdigest(),
+    ):
+        assert token[2:] not in unkeyed
 
 
 def test_integer_ids_are_tokenized_as_text(key) -> None:
