@@ -188,12 +188,32 @@ def test_a_checkpoint_that_holds_code_is_refused_not_run(
 def test_a_logical_batch_larger_than_the_physical_one_keeps_the_accounting(
     people: pl.DataFrame,
 ) -> None:
-    whole = train_model(people, _policy(), run_id="a", ledger=None).card["privacy"]
-    split = train_model(people, _policy(max_physical_batch_size=128), run_id="b", ledger=None).card[
-        "privacy"
-    ]
+    import torch
+
+    def trained_on(**training: Any) -> tuple[dict[str, Any], list[int]]:
+        """The card's privacy section, and the size of every batch a layer saw in training."""
+        sizes: list[int] = []
+
+        def seen(module: torch.nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+            if module.training and isinstance(module, torch.nn.Linear):
+                sizes.append(int(inputs[0].shape[0]))
+
+        hook = torch.nn.modules.module.register_module_forward_hook(seen)
+        try:
+            card = train_model(people, _policy(**training), run_id="a", ledger=None).card
+        finally:
+            hook.remove()
+        return card["privacy"], sizes
+
+    whole, whole_sizes = trained_on()
+    split, split_sizes = trained_on(max_physical_batch_size=128)
     assert split["steps"] == whole["steps"]  # one step per logical batch
     assert split["epsilon"] == pytest.approx(whole["epsilon"], rel=1e-9)
+    # and the option is not ignored: the logical batches (~512 rows, Poisson) really went
+    # through the model in pieces of at most 128
+    assert max(whole_sizes) > 128
+    assert 0 < max(split_sizes) <= 128
+    assert len(split_sizes) > len(whole_sizes)
 
 
 def test_the_canary_bound_refutes_only_what_the_guesses_show() -> None:
