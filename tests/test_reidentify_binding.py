@@ -161,3 +161,15 @@ def test_a_token_with_bad_padding_is_refused() -> None:
         token = REVERSIBLE_MARK + base64.urlsafe_b64encode(sealed).decode().rstrip("=")
         with pytest.raises(IntegrityError, match="not a reversible token"):
             reverse_token(KEY, token, prefix="", policy="p", column="c")
+
+
+def test_a_token_made_under_another_key_is_refused() -> None:
+    """Another pseudonym secret (another keyring, or a rotated-in variable) made it: the
+    token does not reverse, and the error never echoes it."""
+    values = pl.Series(["alice@example.org", "bob@example.org"])
+    tokens = reversible_tokens(values, KEY, prefix="p_", policy="demo", column="email")
+    assert reverse_token(KEY, tokens[0], prefix="p_", policy="demo", column="email") == values[0]
+    other = StaticKeyProvider(bytes(range(1, 33))).pseudonym_key()
+    with pytest.raises(IntegrityError) as refused:
+        reverse_token(other, tokens[0], prefix="p_", policy="demo", column="email")
+    assert tokens[0] not in str(refused.value) and "alice" not in str(refused.value)
