@@ -356,3 +356,36 @@ def test_a_task_refuses_a_policy_changed_after_the_run_checked_it(
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(PolicyError, match="policy changed while the run was going"):
         run_policy(ref)
+
+
+@pytest.mark.prefect
+def test_the_flows_themselves_refuse_an_unsigned_policy(
+    tmp_path: Path,
+    people_csv: Path,
+    demo_policy_path: Path,
+    reviewer: Keyring,
+    session_keyring: Keyring,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CLI refuses first; a flow started some other way (a deployment, a served
+    schedule, Python) refuses too, before it writes anything; and so does `run`."""
+    from flows import _keys
+    from flows.sanitize import sanitize_flow
+    from flows.train import train_flow
+    from privacy.policy_signing import PolicySignatureError
+
+    monkeypatch.setenv(SIGNERS_ENV, str(_signers(tmp_path, reviewer)))
+    policy = _policy(tmp_path, demo_policy_path, REQUIRE)
+    _keys.register(session_keyring)
+    ring = str(session_keyring.path)
+    out, model = tmp_path / "out", tmp_path / "model"
+    with pytest.raises(PolicySignatureError, match="not signed"):
+        sanitize_flow(str(people_csv), str(policy), str(out), ring)
+    assert not out.exists()
+    with pytest.raises(PolicySignatureError, match="not signed"):
+        train_flow(str(out), str(policy), str(model), ring, str(tmp_path / "ledger.jsonl"))
+    assert not model.exists()
+    args = ["run", str(people_csv), "--policy", str(policy), "--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    assert "not signed" in capsys.readouterr().err and not (tmp_path / "run").exists()
