@@ -45,7 +45,12 @@ __all__ = ["METRICS", "Evaluation", "Lattice", "Node", "SearchResult"]
 
 Node = tuple[int, ...]
 METRICS = ("discernibility", "aecs", "loss", "entropy")
-_REL = 1e-12
+# Metric values are float sums whose order depends on which table a node's counts were
+# rolled up from, so one value can come out a few 1e-12 apart along two paths. Pruning
+# allows that much slack (a looser bound only prunes less), and ranking compares values
+# to 12 significant digits, so a tie is a tie on every path and breaks by height.
+_REL = 1e-9
+_DIGITS = 12
 _PARALLEL_ROWS = 200_000  # below this, a second thread costs more than it saves
 _BATCH_ROWS = 500_000  # source rows rolled up in one sort (about 25 MB of arrays)
 _WORKERS = min(2, os.cpu_count() or 1)
@@ -760,7 +765,7 @@ def _inverse(order: npt.NDArray[np.int64], starts: npt.NDArray[np.int64]) -> npt
 
 
 def _rank(e: Evaluation) -> tuple[float, int, Node]:
-    return (e.value, sum(e.node), e.node)
+    return (float(f"{e.value:.{_DIGITS}g}"), sum(e.node), e.node)
 
 
 def _exceeds(bound: float, best: float) -> bool:
