@@ -245,12 +245,51 @@ def trusted_key(
     )
 
 
+def verifying_key(
+    needs: str,
+    public_key: str | None,
+    keyring: Path | None,
+    *,
+    signer: str | None,
+    signers: Path | None,
+    witness: Path | None,
+) -> tuple[TrustedKey, Path | None]:
+    """The key a command verifies against (see :func:`trusted_key`; one is required:
+    else refused, ``needs`` saying what for)
+    and the witness it consults: ``witness``, else the one beside the trusted keyring
+    where there is one, else None."""
+    from privacy.audit import witness_path
+    from privacy.errors import InputError, KeyAccessError
+
+    trusted = trusted_key(public_key, keyring, signer=signer, signers=signers)
+    if trusted is None:
+        raise KeyAccessError(
+            f"{needs}: --keyring K (with --signer ID, a signers "
+            "file or its passphrase) or --public-key HEX"
+        )
+    if witness is not None:
+        if not witness.is_file():
+            raise InputError(f"{witness}: witness file not found")
+        return trusted, witness
+    if trusted.keyring is not None and witness_path(trusted.keyring).is_file():
+        return trusted, witness_path(trusted.keyring)
+    return trusted, None
+
+
 SignerOption = Annotated[
     str | None,
     typer.Option(
         "--signer",
         help="The signing key id (sig-…) or public key the keyring must hold, taken out of "
         "band (privpipe keys list prints it).",
+    ),
+]
+WitnessOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--witness",
+        help="The witness file of the signer's keyring (default: KEYRING.witness beside "
+        "--keyring).",
     ),
 ]
 SignersOption = Annotated[

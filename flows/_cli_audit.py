@@ -12,11 +12,12 @@ import typer
 from flows._cli_app import (
     SignerOption,
     SignersOption,
+    WitnessOption,
     _fmt,
     _open_keyring,
     audit_app,
     keyring_option,
-    trusted_key,
+    verifying_key,
 )
 
 
@@ -36,14 +37,7 @@ def audit_verify(
     ] = None,
     signer: SignerOption = None,
     signers: SignersOption = None,
-    witness: Annotated[
-        Path | None,
-        typer.Option(
-            "--witness",
-            help="The witness file of the signer's keyring (default: KEYRING.witness beside "
-            "--keyring).",
-        ),
-    ] = None,
+    witness: WitnessOption = None,
     expect_head: Annotated[
         str | None,
         typer.Option(
@@ -66,21 +60,16 @@ def audit_verify(
     witness recorded (and --expect-head). Exit 0 if intact, 3 naming the first bad line.
 
     The one line says which key was trusted and why, and which witness was consulted."""
-    from privacy.audit import verify_trail, witness_path
-    from privacy.errors import InputError, KeyAccessError
+    from privacy.audit import verify_trail
 
-    trusted = trusted_key(public_key, keyring, signer=signer, signers=signers)
-    if trusted is None:
-        raise KeyAccessError(
-            "audit verify needs the trusted key: --keyring K (with --signer ID, a signers "
-            "file or its passphrase) or --public-key HEX"
-        )
-    if witness is not None and not witness.is_file():
-        raise InputError(f"{witness}: witness file not found")
-    consulted = witness
-    if consulted is None and trusted.keyring is not None:
-        beside = witness_path(trusted.keyring)
-        consulted = beside if beside.is_file() else None
+    trusted, consulted = verifying_key(
+        "audit verify needs the trusted key",
+        public_key,
+        keyring,
+        signer=signer,
+        signers=signers,
+        witness=witness,
+    )
     summary = verify_trail(
         path,
         trusted.public_key,

@@ -18,10 +18,11 @@ import typer
 from flows._cli_app import (
     SignerOption,
     SignersOption,
+    WitnessOption,
     _open_keyring,
     app,
     keyring_option,
-    trusted_key,
+    verifying_key,
 )
 
 budget_app = typer.Typer(
@@ -78,32 +79,25 @@ def budget_show(
     ] = None,
     signer: SignerOption = None,
     signers: SignersOption = None,
-    witness: Annotated[
-        Path | None,
-        typer.Option(
-            "--witness", help="The signer's witness file (default: KEYRING.witness beside it)."
-        ),
-    ] = None,
+    witness: WitnessOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the data sets as JSON.")] = False,
 ) -> None:
     """Verify the ledger, then print each data set's spent ε, budget and runs.
 
     A ledger that does not verify (edited, cut, rolled back, deleted while its witness
     knows it) is refused with exit 3, naming what is wrong."""
-    from privacy.audit import witness_path
     from privacy.dp._ledger import BudgetLedger
-    from privacy.errors import InputError, KeyAccessError, PolicyError
+    from privacy.errors import PolicyError
 
     path = _ledger_path(ledger)
-    trusted = trusted_key(public_key, keyring, signer=signer, signers=signers)
-    if trusted is None:
-        raise KeyAccessError(
-            "budget show needs the ledger's signing key: --keyring K (with --signer ID, a "
-            "signers file or its passphrase) or --public-key HEX"
-        )
-    if witness is not None and not witness.is_file():
-        raise InputError(f"{witness}: witness file not found")
-    consulted = witness or (witness_path(trusted.keyring) if trusted.keyring else None)
+    trusted, consulted = verifying_key(
+        "budget show needs the ledger's signing key",
+        public_key,
+        keyring,
+        signer=signer,
+        signers=signers,
+        witness=witness,
+    )
     book = BudgetLedger(path, public_key=trusted.public_key, witness=consulted)
     if dataset is None:
         entries = book.datasets()
