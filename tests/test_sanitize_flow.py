@@ -435,6 +435,18 @@ def brute_force(blob: bytes, candidates: list[str], file_of: Callable[[str], byt
     return sorted(set(found))
 
 
+def ssn_policy(folder: Path, rule: str) -> Path:
+    """A policy for the one-line SSN file: its one column under ``rule``."""
+    policy = folder / "ssn.yaml"
+    document = {
+        "name": "ssn-file",
+        "input": {"format": "jsonl"},
+        "columns": {"ssn": {"rule": rule}},
+    }
+    policy.write_text(yaml.safe_dump(document))
+    return policy
+
+
 def run_artifacts(out: Path) -> bytes:
     """Every byte a run leaves in its folder (trail, head, manifest, report, vault and
     published files, sealed headers included)."""
@@ -448,16 +460,7 @@ def test_attack_brute_force_of_a_one_line_input_from_its_digests(
     found among 10k candidates in well under a second; keyed digests are not."""
     source = tmp_path / "ssn.jsonl"
     source.write_bytes(one_line_input(PLANTED_SSN))
-    policy = tmp_path / "ssn.yaml"
-    policy.write_text(
-        yaml.safe_dump(
-            {
-                "name": "ssn-file",
-                "input": {"format": "jsonl"},
-                "columns": {"ssn": {"rule": "pseudonymize"}},
-            }
-        )
-    )
+    policy = ssn_policy(tmp_path, "pseudonymize")
     out = tmp_path / "out"
     assert _sanitize(source, policy, out) == 0, capsys.readouterr().err
     assert brute_force(run_artifacts(out), SSN_CANDIDATES, one_line_input) == []
@@ -519,16 +522,7 @@ def test_a_keyring_without_the_pseudonym_scope_is_refused_before_any_work(
     no unkeyed digest is ever the fallback."""
     source = tmp_path / "ssn.jsonl"
     source.write_bytes(one_line_input(PLANTED_SSN))
-    policy = tmp_path / "ssn.yaml"
-    policy.write_text(
-        yaml.safe_dump(
-            {
-                "name": "ssn-file",
-                "input": {"format": "jsonl"},
-                "columns": {"ssn": {"rule": "redact"}},
-            }
-        )
-    )
+    policy = ssn_policy(tmp_path, "redact")
     narrow = keyring.export(tmp_path / "narrow.json", "narrow", ["vault", "published", "audit"])
     monkeypatch.setenv("PRIVPIPE_PASSPHRASE", "narrow")
     out = tmp_path / "out"
@@ -558,16 +552,7 @@ def test_a_sealed_input_is_known_by_its_plaintext(
     assert key.record(second, session_keyring)["hmac_sha256"] == expected
     assert key.record(first)["hmac_sha256"] != expected  # no keys: the container's bytes
 
-    policy = tmp_path / "ssn.yaml"
-    policy.write_text(
-        yaml.safe_dump(
-            {
-                "name": "ssn-file",
-                "input": {"format": "jsonl"},
-                "columns": {"ssn": {"rule": "redact"}},
-            }
-        )
-    )
+    policy = ssn_policy(tmp_path, "redact")
     out = tmp_path / "out"
     assert _sanitize(first, policy, out) == 0, capsys.readouterr().err
     manifest = json.loads((out / "manifest.json").read_text())
