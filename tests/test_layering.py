@@ -23,3 +23,38 @@ def test_privacy_never_imports_prefect() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert done.stdout.strip() == "[]"
+
+
+def _private_imports() -> list[str]:
+    """``from M import _name`` across modules of privacy/ and flows/, where ``_name`` is
+    not a private module of ``M`` (those are the package's own, for its modules)."""
+    import ast
+
+    found = []
+    for path in sorted([*(ROOT / "privacy").rglob("*.py"), *(ROOT / "flows").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            if node.module.split(".")[0] not in ("privacy", "flows"):
+                continue
+            package = ROOT.joinpath(*node.module.split("."))
+            for alias in node.names:
+                name = alias.name
+                if not name.startswith("_") or name.startswith("__"):
+                    continue
+                if (package / f"{name}.py").is_file() or (package / name).is_dir():
+                    continue
+                found.append(f"{path.relative_to(ROOT)}: from {node.module} import {name}")
+    return found
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    assert _private_imports() == []
+
+
+def test_each_sanitize_stage_and_command_group_has_its_own_module() -> None:
+    stages = {p.stem for p in (ROOT / "privacy" / "stages").glob("*.py")}
+    assert {"ingest", "detect", "transform", "anonymize", "gate", "publish"} <= stages
+    commands = {p.stem for p in (ROOT / "flows" / "cli").glob("*.py")}
+    assert {"app", "sanitize", "train", "run", "serve", "keys", "audit", "budget"} <= commands
+    assert not list((ROOT / "flows").glob("_cli_*.py"))

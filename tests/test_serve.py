@@ -461,11 +461,11 @@ def _tail(path: Path) -> str:
 
 def test_the_served_prefect_server_gets_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     """`serve --start-server`'s own Prefect server: no passphrase, no pseudonym key."""
-    from flows._cli_serve import _server_env
+    from flows.cli.serve import server_env
 
     for name in ("PRIVPIPE_PASSPHRASE", "PRIVPIPE_NEW_PASSPHRASE", "PRIVPIPE_PSEUDONYM_KEY"):
         monkeypatch.setenv(name, "s3cret-" + name)
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:1/api")
-    env = _server_env()
+    env = server_env()
     assert not [v for v in env.values() if "s3cret-" in v]
     assert "PREFECT_API_URL" not in env and env["PATH"] == os.environ["PATH"]

@@ -82,7 +82,7 @@ def shown(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _now() -> str:
+def utc_now() -> str:
     """UTC time with microseconds, ISO 8601 (the formatted second is cached)."""
     now = time.time()
     second = int(now)
@@ -246,7 +246,7 @@ class AuditTrail:
         """Serialize one step's record now; it is linked and written at the next flush."""
         record = {
             **self._base,
-            "time": _now(),
+            "time": utc_now(),
             "step": step,
             "outcome": outcome,
             "error": error,
@@ -499,7 +499,7 @@ class AuditTrail:
                 handle.seek(keep)
                 cut = handle.read()
                 saved = self.path.with_name(
-                    f"{self.path.name}.cut-{_now().replace(':', '').replace('.', '-')}"
+                    f"{self.path.name}.cut-{utc_now().replace(':', '').replace('.', '-')}"
                 )
                 with atomic_path(saved) as tmp:
                     tmp.write_bytes(cut)
@@ -575,7 +575,7 @@ class AuditTrail:
 
     def _checkpoint(self, out: bytearray, seq: int, prev_bytes: bytes) -> tuple[int, bytes]:
         prev = prev_bytes.decode()
-        when = _now()
+        when = utc_now()
         signer = self.signer.signing_key_id
         signature = self.signer.sign(checkpoint_message(seq, prev, signer, when))
         record = {

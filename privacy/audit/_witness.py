@@ -326,7 +326,7 @@ class Witness:
         """Append one signed entry, after checking the witness's last entry (its hash,
         its link and its signature under this signer's own key): a witness whose tail
         does not verify is never extended. ``reason`` goes into a ``retire`` entry."""
-        from privacy.audit._trail import _now
+        from privacy.audit._trail import utc_now
 
         if self.signer is None:
             raise WitnessError(f"{self.path}: recording in a witness needs its signing key")
@@ -342,7 +342,7 @@ class Witness:
                 entry: dict[str, Any] = {
                     "seq": seq + 1,
                     "prev": prev,
-                    "time": _now(),
+                    "time": utc_now(),
                     "kind": kind,
                     "subject": subject_of(subject),
                     "origin": origin,

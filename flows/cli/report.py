@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from flows._cli_app import SignerOption, SignersOption, _err, app, keyring_option, trusted_key
+from flows.cli.app import SignerOption, SignersOption, app, echo_err, keyring_option, trusted_key
 
 
 @app.command()
@@ -40,4 +40,4 @@ def report(
     key = trusted.public_key if trusted is not None else None
     witness = witness_path(trusted.keyring) if trusted and trusted.keyring else None
     atomic_write_bytes(out, build_report(run_dir, key, witness=witness).encode("utf-8"))
-    _err(f"wrote {out}")
+    echo_err(f"wrote {out}")

@@ -1,63 +1,28 @@
-"""privpipe synth, sanitize and demo: the commands that make or move data."""
+"""privpipe sanitize: one sanitize flow over an input file.
+
+The checks made before Prefect starts (:func:`check_policy_and_input`,
+:func:`check_run_inputs`) and the summary it prints are shared with ``run``, ``demo``
+and ``serve``."""
 
 from __future__ import annotations
 
 import enum
 import json
 import os
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from flows._cli_app import (
-    _DEMO_PASSPHRASES,
-    _STATE,
-    DEFAULT_DEMO_DIR,
-    DEMO_PASSPHRASE,
+from flows.cli.app import (
     PASSPHRASE_ENV,
+    STATE,
     AuditOption,
     OverwriteOption,
-    _err,
-    _open_keyring,
     app,
     keyring_option,
+    open_keyring,
 )
-
-# --------------------------------------------------------------------------- synth
-
-
-@app.command()
-def synth(
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output file: .csv, .parquet or .jsonl.")
-    ],
-    rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Number of people.")] = 10_000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same file.")] = 0,
-    keyring: Annotated[Path | None, keyring_option("Seal a .sealed output.")] = None,
-) -> None:
-    """Make synthetic raw personal data shaped like UCI Adult (deterministic per seed).
-
-    Name the output ``people.csv.sealed`` (with --keyring) to seal it at rest."""
-    from privacy.io import SEALED_SUFFIX, detect_format, plain_name, write_frame
-    from privacy.synth import synthesize
-
-    detect_format(plain_name(out))
-    ring = None
-    if out.suffix == SEALED_SUFFIX:
-        if keyring is None:
-            from privacy.errors import KeyAccessError
-
-            raise KeyAccessError(f"{out}: writing a sealed file needs --keyring")
-        ring = _open_keyring(keyring)
-    started = time.perf_counter()
-    frame = synthesize(rows, seed)
-    write_frame(frame, out, keys=ring, associated_data={"artifact": "synthetic"})
-    _err(f"wrote {rows:,} rows to {out} in {time.perf_counter() - started:.1f} s")
-
-
-# --------------------------------------------------------------------------- sanitize
 
 
 class TaskRunnerName(enum.StrEnum):
@@ -84,7 +49,7 @@ def check_policy_and_input(input_path: Path, policy_file: Path, out: Path) -> An
     return policy
 
 
-def _check_run_inputs(
+def check_run_inputs(
     input_path: Path, policy_file: Path, out: Path, overwrite: bool, keyring: Path | None
 ) -> Path:
     """Fail fast, before Prefect starts, on what can be checked without reading data;
@@ -97,7 +62,7 @@ def _check_run_inputs(
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise OutputError(f"{out}: output folder exists and is not empty (use --overwrite)")
     ring_path = _keys.resolve_keyring_path(keyring, policy)
-    ring = _open_keyring(ring_path)
+    ring = open_keyring(ring_path)
     seal = policy.keys.seal
     for scope in (seal.vault, seal.intermediates, seal.published):  # refused before Prefect
         ring.for_scope(scope)
@@ -106,7 +71,7 @@ def _check_run_inputs(
     return ring_path
 
 
-def _run_sanitize(
+def run_sanitize(
     input_path: Path,
     policy_file: Path,
     out: Path,
@@ -118,18 +83,18 @@ def _run_sanitize(
 ) -> dict[str, Any]:
     from flows._prefect_env import configure_prefect
 
-    configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
+    configure_prefect("INFO" if STATE["verbose"] else "CRITICAL")
     import threading
 
-    from flows._cli_app import _passphrase
     from flows._prefect_env import start_temporary_server
+    from flows.cli.app import ask_passphrase
     from privacy.detect import analyzer
     from privacy.policy import load_policy
 
     scale = scale or ScaleOut()
     # The passphrase for the Dask workers is read (or prompted for) before the server
     # starts; the server itself never gets it, nor the policy's pseudonym key variable.
-    passphrase = _passphrase(keyring) if scale.dask else None
+    passphrase = ask_passphrase(keyring) if scale.dask else None
     key_env = load_policy(policy_file).keys.pseudonym_key_env
     # Load the spaCy model while Prefect's temporary server starts (both take seconds);
     # the detect task then finds the engine built.
@@ -166,9 +131,9 @@ class _StageProgress:
     per-partition stages, nodes searched in the anonymize search, a pulse in between."""
 
     def __init__(self, quiet: bool) -> None:
-        from flows._cli_app import _stderr_console, progress_bar
+        from flows.cli.app import progress_bar, stderr_console
 
-        console = _stderr_console()
+        console = stderr_console()
         if quiet:
             console.quiet = True
         self.progress = progress_bar(console)
@@ -315,19 +280,19 @@ def sanitize(
     """Run the sanitize flow: ingest, detect, transform, anonymize, gate, publish.
 
     INPUT may be sealed (e.g. people.csv.sealed): it is decrypted in memory."""
-    _STATE["json"] = as_json
-    ring = _check_run_inputs(input_path, policy, out, overwrite, keyring)
+    STATE["json"] = as_json
+    ring = check_run_inputs(input_path, policy, out, overwrite, keyring)
     scale = ScaleOut(partition_rows, task_runner.value, dask_address, dask_workers, workdir)
-    summary = _run_sanitize(
+    summary = run_sanitize(
         input_path, policy, out, ring, overwrite, quiet=as_json, audit=audit, scale=scale
     )
     if as_json:
         typer.echo(json.dumps(summary, sort_keys=True))
     else:
-        _print_summary(summary)
+        print_summary(summary)
 
 
-def _print_summary(summary: dict[str, Any]) -> None:
+def print_summary(summary: dict[str, Any]) -> None:
     typer.echo(
         f"sanitized {summary['rows_in']:,} rows -> {summary['rows_out']:,} rows "
         f"(run {summary['run_id']})"
@@ -356,102 +321,3 @@ def _print_summary(summary: dict[str, Any]) -> None:
     pending = [s for s, r in summary["stages"].items() if r["status"] != "ok"]
     if pending:
         typer.echo(f"  note: stages not yet enforcing: {', '.join(pending)}")
-
-
-# --------------------------------------------------------------------------- demo
-
-
-@app.command()
-def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything.")] = (
-        DEFAULT_DEMO_DIR
-    ),
-    rows: Annotated[int, typer.Option("--rows", "-n", min=10, help="Synthetic people.")] = 20_000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite/--no-overwrite", help="Reuse an existing demo folder.")
-    ] = True,
-) -> None:
-    """Make synthetic data and a demo keyring, then run every stage on the demo policy.
-
-    Everything it writes that holds (synthetic) personal data is sealed."""
-    from flows import _keys
-    from privacy.crypto import Keyring
-    from privacy.io import private_dir, write_frame
-    from privacy.synth import synthesize
-
-    policy_file = _demo_policy_path()
-    private_dir(out)  # created 0700 (an existing folder keeps its mode)
-    keyring = out / "keys" / "keyring.json"
-    raw_file = out / "raw" / "people.csv.sealed"
-    result_dir = out / "sanitized"
-    if result_dir.exists() and any(result_dir.iterdir()) and not overwrite:
-        from privacy.errors import OutputError
-
-        raise OutputError(f"{result_dir}: output folder exists and is not empty (use --overwrite)")
-
-    passphrase = os.environ.get(PASSPHRASE_ENV) or DEMO_PASSPHRASE
-    if keyring.exists():
-        ring = Keyring.open(keyring, passphrase)
-    else:
-        keyring.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(keyring.parent, 0o700)
-        ring = Keyring.create(keyring, passphrase)
-    _DEMO_PASSPHRASES[keyring.resolve()] = passphrase
-    _keys.register(ring)
-    shown = (
-        "from PRIVPIPE_PASSPHRASE"
-        if passphrase != DEMO_PASSPHRASE
-        else (f"passphrase {DEMO_PASSPHRASE!r}: a demo-only value, never use it for real data")
-    )
-    typer.echo(f"demo keyring        {keyring}  ({shown})")
-
-    write_frame(
-        synthesize(rows, seed), raw_file, keys=ring, associated_data={"artifact": "synthetic"}
-    )
-    typer.echo(f"synthetic raw data  {raw_file}  ({rows:,} rows, seed {seed}, sealed)")
-    ring_path = _check_run_inputs(raw_file, policy_file, result_dir, overwrite, keyring)
-    summary = _run_sanitize(raw_file, policy_file, result_dir, ring_path, overwrite, quiet=False)
-    _print_summary(summary)
-    from privacy.audit import verify_trail, witness_path
-
-    trail = Path(summary["outputs"]["audit"])
-    witness = witness_path(ring.path)
-    checked = verify_trail(trail, ring.signing_public_key, witness=witness)
-    typer.echo(
-        f"audit trail verified: {checked.records} records, {checked.checkpoints} signed "
-        f"checkpoints, {checked.witnessed} witnessed in {witness} (privpipe audit show {trail})"
-    )
-    typer.echo(
-        f"to read the output: PRIVPIPE_PASSPHRASE=... privpipe decrypt "
-        f"{summary['outputs']['data']} data.parquet --keyring {keyring}"
-    )
-    from privacy.policy import load_policy
-
-    if load_policy(policy_file).training.enabled:
-        from flows._cli_train import _print_card, _run_train
-
-        model_dir = out / "model"
-        # The demo makes its data anew on every run, so it keeps a ledger of its own,
-        # started afresh: a real data set's ledger (--ledger) is never reset. A ledger's
-        # heads are in the keyring's witness, which refuses one emptied where it stood,
-        # so each demo run starts a ledger of a new name.
-        for old in [out / "ledger.json", *out.glob("demo-ledger-*.jsonl*")]:
-            old.unlink(missing_ok=True)
-        ledger = out / f"demo-ledger-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.jsonl"
-        trained = _run_train(result_dir, policy_file, model_dir, ring_path, ledger, "auto", True)
-        _print_card(trained["card"], model_dir)
-    from privacy.report import write_report
-
-    typer.echo(f"review report: {write_report(out, ring.signing_public_key, witness=witness)}")
-
-
-def _demo_policy_path() -> Path:
-    """The demo policy: from the source tree, or the copy installed with the package."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "policies" / "demo.yaml", here / "policies" / "demo.yaml"):
-        if candidate.exists():
-            return candidate
-    from privacy.errors import PolicyError
-
-    raise PolicyError("policies/demo.yaml: not found next to the installed package")

@@ -1,6 +1,7 @@
 """What every privpipe command shares: the Typer apps, global options, and the
-keyring, audit and output helpers. The commands live in flows/_cli_*.py; flows/cli.py
-is the entry point."""
+keyring, audit and output helpers, in one place. The command groups live in the other
+modules of this package, which import only public names from here and from each other;
+``flows/cli/__init__.py`` is the entry point."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ app.add_typer(keys_app, name="keys")
 audit_app = typer.Typer(help="Verify and read audit trails.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
-_STATE: dict[str, bool] = {"debug": False, "verbose": False, "json": False, "quiet": False}
+STATE: dict[str, bool] = {"debug": False, "verbose": False, "json": False, "quiet": False}
 DEFAULT_DEMO_DIR = Path("demo-output")
 DEMO_PASSPHRASE = "privpipe-demo-only"
 
@@ -59,19 +60,19 @@ def _main(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
-    _STATE["debug"] = debug
-    _STATE["verbose"] = verbose
-    _STATE["quiet"] = quiet
+    STATE["debug"] = debug
+    STATE["verbose"] = verbose
+    STATE["quiet"] = quiet
 
 
-def _err(message: str) -> None:
+def echo_err(message: str) -> None:
     typer.echo(message, err=True)
 
 
 # --------------------------------------------------------------------------- keys
 
 PASSPHRASE_ENV = "PRIVPIPE_PASSPHRASE"
-_DEMO_PASSPHRASES: dict[Path, str] = {}  # only `privpipe demo` puts anything here
+DEMO_PASSPHRASES: dict[Path, str] = {}  # only `privpipe demo` puts anything here
 
 
 def keyring_option(help: str) -> Any:
@@ -82,18 +83,18 @@ def keyring_option(help: str) -> Any:
 KeyringOption = Annotated[Path, keyring_option("Keyring file (or set PRIVPIPE_KEYRING).")]
 
 
-def _input_and_keyring(source: Path, keyring: Path) -> Any:
+def input_and_keyring(source: Path, keyring: Path) -> Any:
     """Check that ``source`` exists, then unlock ``keyring``; returns the keyring."""
     from privacy.errors import InputError
 
     if not source.is_file():
         raise InputError(f"{source}: input file not found")
-    return _open_keyring(keyring)
+    return open_keyring(keyring)
 
 
-def _passphrase(keyring: Path, *, confirm: bool = False) -> str:
+def ask_passphrase(keyring: Path, *, confirm: bool = False) -> str:
     """From PRIVPIPE_PASSPHRASE, else an interactive prompt; never from an argument."""
-    value = os.environ.get(PASSPHRASE_ENV) or _DEMO_PASSPHRASES.get(keyring.resolve())
+    value = os.environ.get(PASSPHRASE_ENV) or DEMO_PASSPHRASES.get(keyring.resolve())
     if value:
         return value
     if not sys.stdin.isatty():
@@ -108,18 +109,18 @@ def _passphrase(keyring: Path, *, confirm: bool = False) -> str:
     return text
 
 
-def _open_keyring(path: Path) -> Any:
+def open_keyring(path: Path) -> Any:
     """Unlock a keyring, and register it: a refusal for a scope it lacks is then
-    recorded in its own audit trail (see flows/cli.py)."""
+    recorded in its own audit trail (see flows/cli/__init__.py)."""
     from flows import _keys
     from privacy.crypto import Keyring
 
-    ring = Keyring.open(path, _passphrase(path))
+    ring = Keyring.open(path, ask_passphrase(path))
     _keys.register(ring)
     return ring
 
 
-def _pairs(values: list[str], option: str) -> dict[str, str]:
+def parse_pairs(values: list[str], option: str) -> dict[str, str]:
     from privacy.errors import PrivpipeError
 
     pairs = {}
@@ -232,9 +233,9 @@ def trusted_key(
             return TrustedKey(key, f"listed in {listed} as {name}", keyring)
         if signers is not None:
             raise Untrusted(f"{keyring}: its signing key {key_id} is not listed in {listed}")
-    passphrase = os.environ.get(PASSPHRASE_ENV) or _DEMO_PASSPHRASES.get(keyring.resolve())
+    passphrase = os.environ.get(PASSPHRASE_ENV) or DEMO_PASSPHRASES.get(keyring.resolve())
     if passphrase or sys.stdin.isatty():
-        ring = Keyring.open(keyring, passphrase or _passphrase(keyring))
+        ring = Keyring.open(keyring, passphrase or ask_passphrase(keyring))
         # the key the authenticated open returns, not the one read before it
         return TrustedKey(ring.signing_public_key, "authenticated by its passphrase", keyring)
     raise KeyAccessError(
@@ -305,9 +306,22 @@ SignersOption = Annotated[
 OverwriteOption = Annotated[
     bool, typer.Option("--overwrite", help="Replace outputs in a non-empty folder.")
 ]
+DeviceOption = Annotated[
+    str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")
+]
+LedgerOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--ledger",
+        envvar="PRIVPIPE_LEDGER",
+        help="Privacy budget ledger: a signed trail, witnessed beside the keyring "
+        "(default ~/.privpipe/ledger.jsonl).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="End stdout with one JSON summary line.")]
 
 
-def _audit_target(ring: Any, audit: Path | None) -> None:
+def audit_target(ring: Any, audit: Path | None) -> None:
     """Check, before a key operation, that ``ring`` may sign its trail (a trail the
     pipeline signed needs the audit scope): refused up front, not after the work."""
     from privacy.audit import AuditTrail
@@ -315,7 +329,7 @@ def _audit_target(ring: Any, audit: Path | None) -> None:
     AuditTrail(audit or ring.path.parent / "audit.jsonl", ring)
 
 
-def _audit_key_op(ring: Any, audit: Path | None, step: str, **fields: Any) -> None:
+def audit_key_op(ring: Any, audit: Path | None, step: str, **fields: Any) -> None:
     """Record a key operation in the keyring's trail (or --audit), signed at once."""
     from privacy.audit import AuditTrail
 
@@ -324,7 +338,7 @@ def _audit_key_op(ring: Any, audit: Path | None, step: str, **fields: Any) -> No
         trail.append(step, **fields)
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
     if value is None:
         return ""
     return (
@@ -336,11 +350,11 @@ def _fmt(value: Any) -> str:
     )
 
 
-def _stderr_console() -> Any:
+def stderr_console() -> Any:
     """Where progress goes: stderr, silent under --quiet."""
     from rich.console import Console
 
-    return Console(stderr=True, quiet=_STATE["quiet"])
+    return Console(stderr=True, quiet=STATE["quiet"])
 
 
 def progress_bar(console: Any = None) -> Any:
@@ -361,6 +375,6 @@ def progress_bar(console: Any = None) -> Any:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console or _stderr_console(),
+        console=console or stderr_console(),
         transient=True,
     )

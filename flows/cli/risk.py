@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flows._cli_app import _open_keyring, _stderr_console, app, keyring_option
+from flows.cli.app import app, keyring_option, open_keyring, stderr_console
 
 
 @app.command()
@@ -36,7 +36,7 @@ def risk(
     from privacy.policy import load_policy
 
     loaded = load_policy(policy)
-    ring = _open_keyring(keyring) if keyring is not None and keyring.exists() else None
+    ring = open_keyring(keyring) if keyring is not None and keyring.exists() else None
     frame = read_input(input_path, loaded, ring)
     if as_json:
         report = assess_risk(frame, loaded)
@@ -44,7 +44,7 @@ def risk(
         return
     from rich.progress import Progress
 
-    with Progress(transient=True, console=_stderr_console()) as progress:
+    with Progress(transient=True, console=stderr_console()) as progress:
         task = progress.add_task("searching generalizations", total=None)
         report = assess_risk(
             frame,

@@ -9,17 +9,17 @@ from typing import Annotated
 
 import typer
 
-from flows._cli_app import (
+from flows.cli.app import (
     AuditOption,
     KeyringOption,
-    _audit_key_op,
-    _audit_target,
-    _input_and_keyring,
-    _open_keyring,
-    _pairs,
-    _passphrase,
     app,
+    ask_passphrase,
+    audit_key_op,
+    audit_target,
+    input_and_keyring,
     keys_app,
+    open_keyring,
+    parse_pairs,
 )
 
 
@@ -52,11 +52,11 @@ def keys_init(keyring: KeyringOption, audit: AuditOption = None) -> None:
     """Create a keyring (mode 0600) with one active key-encryption key."""
     from privacy.crypto import Keyring
 
-    passphrase = _passphrase(keyring, confirm=True)
+    passphrase = ask_passphrase(keyring, confirm=True)
     _warn_if_weak(keyring, passphrase)
     ring = Keyring.create(keyring, passphrase)
     keks = {k.scope or "all": k.id for k in ring.list_keys() if k.active}
-    _audit_key_op(
+    audit_key_op(
         ring,
         audit,
         "keys.init",
@@ -83,7 +83,7 @@ def keys_list(
     """List key ids, creation times and which key is active (never key bytes)."""
     from privacy.crypto import SCOPES
 
-    ring = _open_keyring(keyring)
+    ring = open_keyring(keyring)
     keys = [
         {"id": k.id, "scope": k.scope, "created": k.created, "active": k.active}
         for k in ring.list_keys()
@@ -125,12 +125,12 @@ def keys_rotate(
     keyring: KeyringOption, scope: ScopeOption = None, audit: AuditOption = None
 ) -> None:
     """Add a new active key-encryption key per scope; older keys stay for decryption."""
-    ring = _open_keyring(keyring)
-    _audit_target(ring, audit)
+    ring = open_keyring(keyring)
+    audit_target(ring, audit)
     before = {k.scope: k.id for k in ring.list_keys() if k.active}
     new = ring.rotate(scope)
     moves = {info.scope or "all": f"{before.get(info.scope)} -> {info.id}" for info in new}
-    _audit_key_op(ring, audit, "keys.rotate", params={"keys": moves, "generation": ring.generation})
+    audit_key_op(ring, audit, "keys.rotate", params={"keys": moves, "generation": ring.generation})
     for name, move in moves.items():
         typer.echo(f"rotated {keyring} {name}: {move}")
     typer.echo("re-wrap files sealed under the old keys: `privpipe keys rewrap FILE...`")
@@ -154,12 +154,12 @@ def keys_export(
     Its passphrase comes from PRIVPIPE_NEW_PASSPHRASE or a prompt. Without the audit
     scope it gets a signing key of its own: what its holder records is signed, never
     as the pipeline."""
-    ring = _open_keyring(keyring)
-    _audit_target(ring, audit)
+    ring = open_keyring(keyring)
+    audit_target(ring, audit)
     passphrase = _new_passphrase(out)
     _warn_if_weak(out, passphrase)
     new = ring.export(out, passphrase, scope)
-    _audit_key_op(
+    audit_key_op(
         ring,
         audit,
         "keys.export",
@@ -178,12 +178,12 @@ def keys_passphrase(keyring: KeyringOption, audit: AuditOption = None) -> None:
     open it again with the new passphrase before it can change it."""
     from privacy.crypto import SCRYPT_N
 
-    ring = _open_keyring(keyring)
-    _audit_target(ring, audit)
+    ring = open_keyring(keyring)
+    audit_target(ring, audit)
     passphrase = _new_passphrase(keyring)
     _warn_if_weak(keyring, passphrase)
     ring.rewrap(passphrase, scrypt_n=SCRYPT_N)
-    _audit_key_op(
+    audit_key_op(
         ring,
         audit,
         "keys.passphrase",
@@ -204,8 +204,8 @@ def keys_rewrap(
     """Re-wrap sealed files' data keys under the active key, without re-encrypting them."""
     from privacy.crypto import rewrap_file
 
-    ring = _open_keyring(keyring)
-    _audit_target(ring, audit)
+    ring = open_keyring(keyring)
+    audit_target(ring, audit)
     moved: dict[str, str] = {}
     try:
         for path in files:
@@ -213,7 +213,7 @@ def keys_rewrap(
             moved[str(path)] = f"{old} -> {new}"
             typer.echo(f"{path}: {'already under ' + new if old == new else old + ' -> ' + new}")
     except Exception as exc:
-        _audit_key_op(
+        audit_key_op(
             ring,
             audit,
             "keys.rewrap",
@@ -222,7 +222,7 @@ def keys_rewrap(
             params={"files": moved},
         )
         raise
-    _audit_key_op(ring, audit, "keys.rewrap", params={"files": moved})
+    audit_key_op(ring, audit, "keys.rewrap", params={"files": moved})
 
 
 @app.command()
@@ -240,13 +240,13 @@ def encrypt(
     from privacy.crypto import seal_file
     from privacy.hashing import content_key, sha256_file
 
-    ring = _input_and_keyring(source, keyring)
-    _audit_target(ring, audit)
-    header = seal_file(source, target, ring, _pairs(ad or [], "--ad"))
+    ring = input_and_keyring(source, keyring)
+    audit_target(ring, audit)
+    header = seal_file(source, target, ring, parse_pairs(ad or [], "--ad"))
     # the plaintext only by its keyed digest (a plain hash of it can be brute-forced);
     # a keyring without the pseudonym secret records the ciphertext's hash alone
     plain = content_key(ring).record(source) if "pseudonym" in ring.scopes else {}
-    _audit_key_op(
+    audit_key_op(
         ring,
         audit,
         "encrypt",
@@ -272,12 +272,12 @@ def decrypt(
     from privacy.crypto import unseal_file
     from privacy.hashing import sha256_file
 
-    ring = _input_and_keyring(source, keyring)
-    _audit_target(ring, audit)
+    ring = input_and_keyring(source, keyring)
+    audit_target(ring, audit)
     try:
-        unseal_file(source, target, ring, expected=_pairs(expect or [], "--expect") or None)
+        unseal_file(source, target, ring, expected=parse_pairs(expect or [], "--expect") or None)
     except Exception as exc:
-        _audit_key_op(
+        audit_key_op(
             ring,
             audit,
             "decrypt",
@@ -286,7 +286,7 @@ def decrypt(
             inputs={"sha256": sha256_file(source)},
         )
         raise
-    _audit_key_op(
+    audit_key_op(
         ring,
         audit,
         "decrypt",

@@ -21,13 +21,13 @@ from typing import Annotated, Any
 
 import typer
 
-from flows._cli_app import (
-    _STATE,
+from flows.cli.app import (
     PASSPHRASE_ENV,
-    _passphrase,
-    _stderr_console,
+    STATE,
     app,
+    ask_passphrase,
     keyring_option,
+    stderr_console,
 )
 
 API_URL_ENV = "PREFECT_API_URL"
@@ -95,14 +95,14 @@ def serve(
         )
     from flows._prefect_env import configure_prefect
 
-    configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
+    configure_prefect("INFO" if STATE["verbose"] else "CRITICAL")
     loaded = _check_inputs(policy, input_path, out)
     name = _check_name(name or loaded.name)
     if cron is not None:
         _check_cron(cron)
     external = _server_url(start_server)
     ring_path = _unlock_keyring(keyring, loaded)
-    console = _stderr_console()
+    console = stderr_console()
 
     def say(line: str) -> None:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -135,7 +135,7 @@ def serve(
 def _check_inputs(policy: Path, input_path: Path, out: Path) -> Any:
     """What can be checked before any server starts or any passphrase is asked for
     (the policy's signature included, where it must be signed)."""
-    from flows._cli_run import check_policy_and_input
+    from flows.cli.sanitize import check_policy_and_input
 
     return check_policy_and_input(input_path, policy, out)
 
@@ -192,7 +192,7 @@ def _unlock_keyring(option: Path | None, policy: Any) -> Path:
     from privacy.transform import operators_for
 
     ring_path = _keys.resolve_keyring_path(option, policy)
-    passphrase = _passphrase(ring_path)
+    passphrase = ask_passphrase(ring_path)
     ring = Keyring.open(ring_path, passphrase)
     _keys.register(ring)
     if any(op.uses_key() for op in operators_for(policy)):
@@ -286,7 +286,7 @@ def _free_port() -> int:
         return port
 
 
-def _server_env() -> dict[str, str]:
+def server_env() -> dict[str, str]:
     """The environment ``prefect server start`` gets: this one without the API URL and
     without any secret (the passphrases, the pseudonym key): the server needs none."""
     from flows._prefect_env import SECRET_ENV
@@ -307,7 +307,7 @@ def _start_server(port: int) -> tuple[subprocess.Popen[bytes], str, Path]:
         raise ServerError(f"--port {port}: something already answers at {url}")
     fd, name = tempfile.mkstemp(prefix="privpipe-prefect-server-", suffix=".log")
     log = Path(name)
-    env = _server_env()
+    env = server_env()
     with os.fdopen(fd, "wb") as sink:
         process = subprocess.Popen(
             [*_SERVER_COMMAND, "--port", str(port)],

@@ -15,13 +15,13 @@ from typing import Annotated, Any
 
 import typer
 
-from flows._cli_app import (
+from flows.cli.app import (
     SignerOption,
     SignersOption,
     WitnessOption,
-    _open_keyring,
     app,
     keyring_option,
+    open_keyring,
     verifying_key,
 )
 
@@ -168,7 +168,7 @@ def budget_set(
     if keyring is None:
         raise KeyAccessError("budget set needs the custodian's keyring: --keyring K")
     path = _ledger_path(ledger)
-    changed = BudgetLedger(path, _open_keyring(keyring)).set_budget(dataset, eps, reason=reason)
+    changed = BudgetLedger(path, open_keyring(keyring)).set_budget(dataset, eps, reason=reason)
     typer.echo(
         f"budget of {changed['dataset']} ({changed['label']}): {changed['previous']:g} -> "
         f"{changed['budget']:g} (spent {changed['epsilon_spent']:g}); recorded in {path}"

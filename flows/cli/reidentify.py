@@ -14,13 +14,13 @@ from typing import Annotated
 
 import typer
 
-from flows._cli_app import (
+from flows.cli.app import (
     AuditOption,
     KeyringOption,
-    _audit_key_op,
-    _audit_target,
-    _open_keyring,
     app,
+    audit_key_op,
+    audit_target,
+    open_keyring,
 )
 
 
@@ -44,8 +44,8 @@ def reidentify(
     from privacy.transform.pseudonymize import reverse_token
 
     loaded = load_policy(policy)
-    ring = _open_keyring(keyring)
-    _audit_target(ring, audit)
+    ring = open_keyring(keyring)
+    audit_target(ring, audit)
     record = {
         "policy": {"name": loaded.name, "sha256": loaded.hash},
         "column": column,
@@ -69,10 +69,10 @@ def reidentify(
             for token in tokens
         ]
     except PrivpipeError as exc:
-        _audit_key_op(
+        audit_key_op(
             ring, audit, "reidentify", outcome="refused", error=type(exc).__name__, params=record
         )
         raise
-    _audit_key_op(ring, audit, "reidentify", params=record)
+    audit_key_op(ring, audit, "reidentify", params=record)
     for token, value in zip(tokens, values, strict=True):
         typer.echo(f"{token}\t{value}")

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 
 import typer
 
-from flows._cli_app import (
-    _err,
-    _open_keyring,
-    _stderr_console,
+from flows.cli.app import (
     app,
+    echo_err,
     keyring_option,
+    open_keyring,
+    stderr_console,
 )
 
 # --------------------------------------------------------------------------- detection
@@ -44,7 +44,7 @@ def scan(
     from privacy.io import read_frame, read_input
     from privacy.policy import load_policy
 
-    ring = _open_keyring(keyring) if keyring is not None and keyring.exists() else None
+    ring = open_keyring(keyring) if keyring is not None and keyring.exists() else None
     if policy is not None:
         loaded = load_policy(policy)
         frame = read_input(input_path, loaded, ring)
@@ -62,7 +62,7 @@ def scan(
         policy_from_dict(draft)  # a draft that does not validate is a bug, not a draft
         header = f"# Draft policy from `privpipe scan {input_path.name}`: review every rule.\n"
         atomic_write_bytes(suggest, (header + draft_yaml(draft)).encode())
-        _err(f"wrote draft policy {suggest}")
+        echo_err(f"wrote draft policy {suggest}")
     if as_json:
         typer.echo(
             json.dumps(
@@ -144,7 +144,7 @@ def detect_text(
     from rich.progress import Progress
 
     with (
-        Progress(transient=True, console=_stderr_console()) as progress,
+        Progress(transient=True, console=stderr_console()) as progress,
         atomic_path(out) as tmp,
         tmp.open("wb") as sink,
     ):
@@ -157,7 +157,7 @@ def detect_text(
             progress.advance(task, len(chunk))
     if not texts:
         raise InputError(f"{input_path}: no lines")  # pragma: no cover - caught in _read_corpus
-    _err(f"wrote {out}: {len(texts):,} texts")
+    echo_err(f"wrote {out}: {len(texts):,} texts")
 
 
 def _read_corpus(path: Path) -> tuple[list[Any], list[str]]:

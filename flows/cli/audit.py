@@ -9,14 +9,14 @@ from typing import Annotated
 
 import typer
 
-from flows._cli_app import (
+from flows.cli.app import (
     SignerOption,
     SignersOption,
     WitnessOption,
-    _fmt,
-    _open_keyring,
     audit_app,
+    format_value,
     keyring_option,
+    open_keyring,
     verifying_key,
 )
 
@@ -107,7 +107,7 @@ def audit_repair(
 
     if not path.is_file():
         raise InputError(f"{path}: audit trail not found")
-    ring = _open_keyring(keyring)
+    ring = open_keyring(keyring)
     cut = AuditTrail(path, ring, check=False).repair()
     if not cut["cut_bytes"]:
         typer.echo(
@@ -141,7 +141,7 @@ def audit_retire(
         raise InputError("--reason: retiring a trail needs a reason (it is recorded)")
     if path.exists() and path.stat().st_size:
         raise InputError(f"{path}: the trail is still there: retire only a trail that is gone")
-    ring = _open_keyring(keyring)
+    ring = open_keyring(keyring)
     entry = Witness(witness_path(ring.path), ring).retire(path, reason=reason)
     typer.echo(
         f"{path}: retired in {witness_path(ring.path)} (entry {entry['seq']}; it had "
@@ -202,8 +202,8 @@ def audit_show(
             r["step"],
             r["outcome"],
             r.get("error") or "",
-            _fmt(counts.get("rows_in")),
-            _fmt(counts.get("rows_out")),
-            _fmt(r.get("duration_s")),
+            format_value(counts.get("rows_in")),
+            format_value(counts.get("rows_out")),
+            format_value(r.get("duration_s")),
         )
     Console(width=width).print(table)

@@ -8,33 +8,21 @@ from typing import Annotated, Any
 
 import typer
 
-from flows._cli_app import (
-    _STATE,
+from flows.cli.app import (
+    STATE,
+    DeviceOption,
+    JsonOption,
+    LedgerOption,
     OverwriteOption,
-    _err,
-    _open_keyring,
-    _stderr_console,
     app,
+    echo_err,
     keyring_option,
+    open_keyring,
     progress_bar,
 )
 
-DeviceOption = Annotated[
-    str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")
-]
-LedgerOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--ledger",
-        envvar="PRIVPIPE_LEDGER",
-        help="Privacy budget ledger: a signed trail, witnessed beside the keyring "
-        "(default ~/.privpipe/ledger.jsonl).",
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="End stdout with one JSON summary line.")]
 
-
-def _check_training(policy: Path, device: str) -> Any:
+def check_training(policy: Path, device: str) -> Any:
     """The loaded policy, once it can train and the device is one we know."""
     from privacy.errors import PolicyError
     from privacy.policy import load_policy
@@ -86,27 +74,27 @@ def train(
     from privacy.dp import default_ledger_path, require_resume_scope
     from privacy.errors import InputError, OutputError
 
-    _STATE["json"] = as_json
-    loaded = _check_training(policy, device)
+    STATE["json"] = as_json
+    loaded = check_training(policy, device)
     if not data.exists():
         raise InputError(f"{data}: input file not found")
     if out.is_dir() and any(out.iterdir()) and not (overwrite or resume):
         raise OutputError(f"{out}: output folder exists and is not empty (use --overwrite)")
     ring_path = _keys.resolve_keyring_path(keyring, loaded)
-    ring = _open_keyring(ring_path)
+    ring = open_keyring(ring_path)
     ring.for_scope(loaded.keys.seal.model)  # refused here, before Prefect starts
     if resume:
         require_resume_scope(ring)
     ledger_path = ledger or default_ledger_path()
-    summary = _run_train(data, policy, out, ring_path, ledger_path, device, overwrite, resume)
+    summary = run_train(data, policy, out, ring_path, ledger_path, device, overwrite, resume)
     card = summary["card"]
     if as_json:
         typer.echo(json.dumps(summary, sort_keys=True))
         return
-    _print_card(card, out)
+    print_card(card, out)
 
 
-def _run_train(
+def run_train(
     data: Path,
     policy: Path,
     out: Path,
@@ -118,7 +106,7 @@ def _run_train(
 ) -> dict[str, Any]:
     from flows._prefect_env import configure_prefect, start_temporary_server
 
-    configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
+    configure_prefect("INFO" if STATE["verbose"] else "CRITICAL")
     with progress_bar() as bar:
         task = bar.add_task("starting Prefect (embedded)", total=None)
         start_temporary_server()  # without the passphrase in its environment
@@ -144,7 +132,7 @@ def _run_train(
             train_module.set_progress(None)
 
 
-def _print_card(card: dict[str, Any], out: Path) -> None:
+def print_card(card: dict[str, Any], out: Path) -> None:
     privacy, metrics = card["privacy"], card["metrics"]
     if privacy["private"]:
         ledger = privacy["ledger"]
@@ -156,7 +144,7 @@ def _print_card(card: dict[str, Any], out: Path) -> None:
             f"({ledger['dataset']}): {ledger['spent_after']:g} of {ledger['budget']:g} spent"
         )
     else:
-        _err(privacy["warning"])
+        echo_err(privacy["warning"])
     majority = metrics["majority_class_rate"]
     typer.echo(
         f"  test accuracy {metrics['accuracy']:.4f} (majority class {majority:.4f}), "
@@ -167,49 +155,3 @@ def _print_card(card: dict[str, Any], out: Path) -> None:
         f"  membership inference: AUC {mia['auc']:.3f}, TPR at 1 % FPR {mia['tpr_at_1pct_fpr']:.3f}"
     )
     typer.echo(f"  model card {out / 'model_card.json'}")
-
-
-@app.command()
-def run(
-    input_path: Annotated[
-        Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON Lines (or .sealed).")
-    ],
-    policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder: sanitized/ and model/.")],
-    device: DeviceOption = "auto",
-    ledger: LedgerOption = None,
-    overwrite: OverwriteOption = False,
-    as_json: JsonOption = False,
-    keyring: Annotated[
-        Path | None, keyring_option("Keyring that seals the vault, outputs and weights.")
-    ] = None,
-) -> None:
-    """Sanitize INPUT, then train the policy's model on the result, in one flow:
-    OUT/sanitized (as `privpipe sanitize`) and OUT/model (as `privpipe train`)."""
-    from flows._cli_run import _check_run_inputs, _print_summary
-    from flows._prefect_env import configure_prefect, start_temporary_server
-    from privacy.dp import default_ledger_path
-
-    _STATE["json"] = as_json
-    _check_training(policy, device)
-    ring_path = _check_run_inputs(input_path, policy, out / "sanitized", overwrite, keyring)
-    ledger_path = ledger or default_ledger_path()
-    configure_prefect("INFO" if _STATE["verbose"] else "CRITICAL")
-    with _stderr_console().status("sanitize, then train (Prefect, embedded)…"):
-        start_temporary_server()  # without the passphrase in its environment
-        from flows.run import run_flow
-
-        summary = run_flow(
-            str(input_path.resolve()),
-            str(policy.resolve()),
-            str(out.resolve()),
-            str(ring_path.resolve()),
-            str(ledger_path.resolve()),
-            device,
-            overwrite,
-        )
-    if as_json:
-        typer.echo(json.dumps(summary, sort_keys=True))
-        return
-    _print_summary(summary["sanitize"])
-    _print_card(summary["train"]["card"], out / "model")

@@ -1,6 +1,7 @@
 """The ``privpipe`` command line.
 
-Commands live in ``flows/_cli_*.py`` and import what they need when they run:
+Each command group is a module of this package (``flows/cli/sanitize.py``, ``keys.py``,
+…; the shared options are in ``app.py``) and imports what it needs when it runs:
 ``privpipe --help``, ``policy``, ``synth``, ``keys``, ``encrypt``, ``decrypt`` and
 ``audit`` never load Prefect, Presidio or torch. Exit status: 0 success, 2 a user error
 (one ``error:`` line on stderr naming the file, row, column or policy key), 3 an audit
@@ -22,21 +23,24 @@ from typing import Any
 import typer
 
 # Importing the command modules registers their commands, in this order in --help.
-from flows import _cli_run  # noqa: F401  # isort: skip
-from flows import _cli_serve  # noqa: F401  # isort: skip
-from flows import _cli_detect  # noqa: F401  # isort: skip
-from flows import _cli_kanon  # noqa: F401  # isort: skip
-from flows import _cli_train  # noqa: F401  # isort: skip
-from flows import _cli_keys  # noqa: F401  # isort: skip
-from flows import _cli_reid  # noqa: F401  # isort: skip
-from flows import _cli_audit  # noqa: F401  # isort: skip
-from flows import _cli_budget  # noqa: F401  # isort: skip
-from flows import _cli_report  # noqa: F401  # isort: skip
-from flows import _cli_policy  # noqa: F401  # isort: skip
-from flows._cli_app import (
-    _STATE,
-    _err,
+from flows.cli import synth  # noqa: F401  # isort: skip
+from flows.cli import sanitize  # noqa: F401  # isort: skip
+from flows.cli import demo  # noqa: F401  # isort: skip
+from flows.cli import serve  # noqa: F401  # isort: skip
+from flows.cli import detect  # noqa: F401  # isort: skip
+from flows.cli import risk  # noqa: F401  # isort: skip
+from flows.cli import train  # noqa: F401  # isort: skip
+from flows.cli import run  # noqa: F401  # isort: skip
+from flows.cli import keys  # noqa: F401  # isort: skip
+from flows.cli import reidentify  # noqa: F401  # isort: skip
+from flows.cli import audit  # noqa: F401  # isort: skip
+from flows.cli import budget  # noqa: F401  # isort: skip
+from flows.cli import report  # noqa: F401  # isort: skip
+from flows.cli import policy  # noqa: F401  # isort: skip
+from flows.cli.app import (
+    STATE,
     app,
+    echo_err,
 )
 
 __all__ = ["app", "main"]
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     click_error = _click_exception_class()
-    _STATE.update(debug=False, verbose=False, json=False, quiet=False)
+    STATE.update(debug=False, verbose=False, json=False, quiet=False)
     args = sys.argv[1:] if argv is None else argv
     torchless = (["scan"], ["detect-text"], ["sanitize"], ["risk"], ["serve"])
     if argv is None and args[:1] in torchless and "torch" not in sys.modules:
@@ -82,10 +86,10 @@ def _main(argv: list[str] | None) -> int:
         exc.show()
         return int(exc.exit_code)
     except typer.Abort:
-        _err("aborted")
+        echo_err("aborted")
         return 130
     except KeyboardInterrupt:
-        _err("interrupted")
+        echo_err("interrupted")
         return 130
     except Exception as exc:
         return _report_error(exc, debug)
@@ -115,7 +119,7 @@ def _click_exception_class() -> Any:
 def _report_error(exc: Exception, debug: bool) -> int:
     from privacy.errors import PrivpipeError
 
-    if _STATE["json"]:  # machine readers get the outcome on stdout too (no value in it)
+    if STATE["json"]:  # machine readers get the outcome on stdout too (no value in it)
         user_error = isinstance(exc, PrivpipeError)
         typer.echo(
             json.dumps(
@@ -132,7 +136,7 @@ def _report_error(exc: Exception, debug: bool) -> int:
             import traceback
 
             traceback.print_exception(exc)
-        _err(f"error: {exc}")
+        echo_err(f"error: {exc}")
         return exc.exit_code
     name = type(exc).__name__
     if debug:
@@ -142,9 +146,9 @@ def _report_error(exc: Exception, debug: bool) -> int:
         original = _original_error() if name == "InternalStageError" else None
         traceback.print_exception(original or exc)
     if name == "InternalStageError":
-        _err(f"error: {exc}; rerun with --debug for details")
+        echo_err(f"error: {exc}; rerun with --debug for details")
     else:
-        _err(f"error: internal error ({name}); rerun with --debug for details")
+        echo_err(f"error: internal error ({name}); rerun with --debug for details")
     return 1
 
 
@@ -188,7 +192,3 @@ def _original_error() -> BaseException | None:
         return None
     error: BaseException | None = module.last_internal_error()
     return error
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

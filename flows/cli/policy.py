@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from flows._cli_app import (
+from flows.cli.app import (
     AuditOption,
     KeyringOption,
-    _audit_key_op,
-    _err,
-    _open_keyring,
+    audit_key_op,
+    echo_err,
+    open_keyring,
     policy_app,
 )
 
@@ -45,7 +45,7 @@ def policy_schema(
         typer.echo(text, nl=False)
     else:
         atomic_write_bytes(out, text.encode("utf-8"))
-        _err(f"wrote {out}")
+        echo_err(f"wrote {out}")
 
 
 @policy_app.command("check")
@@ -109,9 +109,9 @@ def policy_sign(
 
     policy = load_policy(file)
     name = signer if signer is not None else getpass.getuser()
-    ring = _open_keyring(keyring)
+    ring = open_keyring(keyring)
     path, signature, dropped = sign_policy(policy, ring, name)
-    _audit_key_op(
+    audit_key_op(
         ring,
         audit,
         "policy.sign",
@@ -125,7 +125,7 @@ def policy_sign(
     stale = f"; dropped {dropped} signature(s) of an earlier version" if dropped else ""
     typer.echo(f"signed {file} as {name} (key {signature.key_id}): {path}{stale}")
     typer.echo(f"sha256 {policy.hash}")
-    _err(
+    echo_err(
         "operators trust this key with an entry in their signers file: "
         f'{{name: {json.dumps(name)}, public_key: "{signature.public_key}"}}'
     )
