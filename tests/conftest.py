@@ -24,6 +24,8 @@ WORK_TMP = _SESSION_ROOT / "tmp"
 WORK_TMP.mkdir()
 os.environ["PREFECT_HOME"] = str(PREFECT_HOME)
 os.environ.pop("PREFECT_API_URL", None)
+# a developer's own `privpipe server start` stays out: flow commands would report to it
+os.environ["PRIVPIPE_HOME"] = str(_SESSION_ROOT / "privpipe-home")
 os.environ.pop("PRIVPIPE_PSEUDONYM_KEY", None)
 os.environ.pop("PRIVPIPE_POLICY_SIGNERS", None)  # a developer's own trust list stays out
 os.environ.pop("PRIVPIPE_AUDIT_SIGNERS", None)

@@ -246,6 +246,7 @@ def test_demo_command_from_a_fresh_process(tmp_path: Path) -> None:
     """What the README's demo does, in its own process with its own Prefect home."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVPIPE_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    env["PRIVPIPE_HOME"] = str(tmp_path / "privpipe-home")  # no server of the developer's
     command = ["demo", "--out", str(tmp_path / "demo"), "--rows", "300"]
     done = subprocess.run(
         [sys.executable, "-m", "flows.cli", *command],

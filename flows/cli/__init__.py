@@ -27,6 +27,7 @@ from flows.cli import synth  # noqa: F401  # isort: skip
 from flows.cli import sanitize  # noqa: F401  # isort: skip
 from flows.cli import demo  # noqa: F401  # isort: skip
 from flows.cli import serve  # noqa: F401  # isort: skip
+from flows.cli import server  # noqa: F401  # isort: skip
 from flows.cli import detect  # noqa: F401  # isort: skip
 from flows.cli import risk  # noqa: F401  # isort: skip
 from flows.cli import train  # noqa: F401  # isort: skip
@@ -59,10 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     The process umask is 077 while the command runs; an in-process caller gets its own
     umask back on return."""
     previous = os.umask(PRIVATE_UMASK)
+    api_url = os.environ.get("PREFECT_API_URL")  # a command may point it at the local server
     try:
         return _main(argv)
     finally:
         os.umask(previous)
+        if api_url is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = api_url
 
 
 def _main(argv: list[str] | None) -> int:
@@ -79,7 +85,9 @@ def _main(argv: list[str] | None) -> int:
     _STATE_ARGS[:] = args
     try:
         _check_operator(args)
-        app(args=args, standalone_mode=False, prog_name="privpipe")
+        status = app(args=args, standalone_mode=False, prog_name="privpipe")
+        if isinstance(status, int) and not isinstance(status, bool) and status:
+            return status  # a command's typer.Exit(N): click returns N when not standalone
     except typer.Exit as exc:
         return int(exc.exit_code)
     except click_error as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -378,3 +379,21 @@ def progress_bar(console: Any = None) -> Any:
         console=console or stderr_console(),
         transient=True,
     )
+
+
+def use_prefect_server(extra_secrets: Iterable[str] = ()) -> str | None:
+    """Where this command's flows report (after ``configure_prefect``): the server
+    ``PREFECT_API_URL`` names; else the local one ``privpipe server start`` runs, which
+    one stderr line names; else Prefect's temporary server, started now without the
+    secret variables (and ``extra_secrets``) in its environment. Returns the API URL of
+    a server outside this process, None for the temporary one."""
+    from flows import _server
+    from flows._prefect_env import start_temporary_server
+
+    if not os.environ.get("PREFECT_API_URL"):
+        local = _server.running()
+        if local is not None:
+            os.environ["PREFECT_API_URL"] = local.url  # this process and what it starts
+            echo_err(f"using Prefect server at {local.url}")
+            return local.url
+    return start_temporary_server(extra_secrets)

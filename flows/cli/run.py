@@ -39,7 +39,8 @@ def run(
 ) -> None:
     """Sanitize INPUT, then train the policy's model on the result, in one flow:
     OUT/sanitized (as `privpipe sanitize`) and OUT/model (as `privpipe train`)."""
-    from flows._prefect_env import configure_prefect, start_temporary_server
+    from flows._prefect_env import configure_prefect
+    from flows.cli.app import use_prefect_server
     from privacy.dp import default_ledger_path
 
     STATE["json"] = as_json
@@ -47,8 +48,8 @@ def run(
     ring_path = check_run_inputs(input_path, policy, out / "sanitized", overwrite, keyring)
     ledger_path = ledger or default_ledger_path()
     configure_prefect("INFO" if STATE["verbose"] else "CRITICAL")
-    with stderr_console().status("sanitize, then train (Prefect, embedded)…"):
-        start_temporary_server()  # without the passphrase in its environment
+    use_prefect_server()  # a temporary one without the passphrase in its environment
+    with stderr_console().status("sanitize, then train…"):
         from flows.run import run_flow
 
         summary = run_flow(

@@ -86,8 +86,7 @@ def run_sanitize(
     configure_prefect("INFO" if STATE["verbose"] else "CRITICAL")
     import threading
 
-    from flows._prefect_env import start_temporary_server
-    from flows.cli.app import ask_passphrase
+    from flows.cli.app import ask_passphrase, use_prefect_server
     from privacy.detect import analyzer
     from privacy.policy import load_policy
 
@@ -99,7 +98,7 @@ def run_sanitize(
     # Load the spaCy model while Prefect's temporary server starts (both take seconds);
     # the detect task then finds the engine built.
     threading.Thread(target=analyzer, name="privpipe-nlp-warmup", daemon=True).start()
-    api_url = start_temporary_server([key_env] if key_env else [])
+    api_url = use_prefect_server([key_env] if key_env else [])
     from flows import sanitize
 
     flow = sanitize.sanitize_flow

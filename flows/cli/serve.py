@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
+from flows._server import answers, free_port
 from flows.cli.app import (
     PASSPHRASE_ENV,
     STATE,
@@ -170,6 +171,11 @@ def _server_url(start_server: bool) -> tuple[str, str] | None:
         return None
     if os.environ.get(API_URL_ENV):
         return os.environ[API_URL_ENV], API_URL_ENV
+    from flows import _server
+
+    local = _server.running()
+    if local is not None:
+        return local.url, "privpipe server start"
     from prefect.settings import get_current_settings  # a profile may name one (~2 s)
 
     url = get_current_settings().api.url
@@ -179,8 +185,8 @@ def _server_url(start_server: bool) -> tuple[str, str] | None:
 
     raise ServerError(
         "scheduled runs need a Prefect server (the embedded one cannot schedule flows): "
-        "start one with `prefect server start` and `export "
-        "PREFECT_API_URL=http://127.0.0.1:4200/api`, or pass --start-server"
+        "start one with `privpipe server start` (or `prefect server start` and `export "
+        "PREFECT_API_URL=http://127.0.0.1:4200/api`), or pass --start-server"
     )
 
 
@@ -255,35 +261,11 @@ def _health_url(api_url: str) -> str:
 def _check_health(api_url: str) -> None:
     from privacy.errors import ServerError
 
-    if not _answers(api_url):
+    if not answers(api_url):
         raise ServerError(
             f"{API_URL_ENV}={api_url}: no Prefect server answers at {_health_url(api_url)} "
             "(start one with `prefect server start`, or pass --start-server)"
         )
-
-
-def _answers(api_url: str, timeout: float = 5.0) -> bool:
-    """Whether anything answers the health endpoint (any HTTP status counts: a server
-    behind authentication answers too)."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(_health_url(api_url), timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (OSError, ValueError):
-        return False
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def server_env() -> dict[str, str]:
@@ -301,9 +283,9 @@ def _start_server(port: int) -> tuple[subprocess.Popen[bytes], str, Path]:
 
     from privacy.errors import ServerError
 
-    port = port or _free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}/api"
-    if _answers(url, timeout=1.0):
+    if answers(url, timeout=1.0):
         raise ServerError(f"--port {port}: something already answers at {url}")
     fd, name = tempfile.mkstemp(prefix="privpipe-prefect-server-", suffix=".log")
     log = Path(name)
@@ -319,7 +301,7 @@ def _start_server(port: int) -> tuple[subprocess.Popen[bytes], str, Path]:
         )
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     try:
-        while not _answers(url, timeout=1.0):
+        while not answers(url, timeout=1.0):
             if process.poll() is not None:
                 raise ServerError(
                     f"the Prefect server (port {port}) exited with status "

@@ -104,12 +104,13 @@ def run_train(
     overwrite: bool,
     resume: bool = False,
 ) -> dict[str, Any]:
-    from flows._prefect_env import configure_prefect, start_temporary_server
+    from flows._prefect_env import configure_prefect
+    from flows.cli.app import use_prefect_server
 
     configure_prefect("INFO" if STATE["verbose"] else "CRITICAL")
+    use_prefect_server()  # a temporary one without the passphrase in its environment
     with progress_bar() as bar:
-        task = bar.add_task("starting Prefect (embedded)", total=None)
-        start_temporary_server()  # without the passphrase in its environment
+        task = bar.add_task("starting the train flow", total=None)
 
         def epochs(done: int, total: int) -> None:
             bar.update(task, description="training epochs", completed=done, total=total)
