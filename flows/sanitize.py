@@ -78,8 +78,9 @@ def _report(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _saved(work: Workspace, name: str, frame: Any) -> dict[str, str]:
-    path = work.save(name, frame)
-    return {"path": str(path), "sha256": sha256_file(path)}
+    digest = hashlib.sha256()  # of the sealed file, taken as it is written
+    path = work.save(name, frame, digest=digest)
+    return {"path": str(path), "sha256": digest.hexdigest()}
 
 
 def _digest(parts: list[dict[str, Any]]) -> str:
@@ -179,10 +180,11 @@ def plan_task(
         work.load(p).with_columns(pl.col(pl.String).cast(pl.Categorical)) for p in counts_paths
     ] or None
     rewrite, record = stages.plan_anonymization(counts, policy, _progress.search, rows=rows)
-    path = None if rewrite is None else str(work.save_json("rewrite", rewrite.to_dict()))
+    digest = hashlib.sha256()
+    saved = None if rewrite is None else work.save_json("rewrite", rewrite.to_dict(), digest=digest)
     return {
-        "path": path,
-        "sha256": None if path is None else sha256_file(Path(path)),
+        "path": None if saved is None else str(saved),
+        "sha256": None if saved is None else digest.hexdigest(),
         "record": record.to_dict(),
     }
 

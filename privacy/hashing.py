@@ -75,6 +75,11 @@ class ContentKey:
                 mac.update(block)
         return mac.hexdigest()
 
+    def mac(self) -> Any:
+        """A fresh HMAC-SHA256 under this key, to feed while streaming (``update``);
+        its ``hexdigest()`` is what :meth:`file_digest` gives for the same bytes."""
+        return hmac.new(self.secret, digestmod=hashlib.sha256)
+
     def blocks_digest(self, blocks: Iterable[bytes]) -> str:
         """HMAC-SHA256 (hex) of the concatenated ``blocks`` under this key."""
         mac = hmac.new(self.secret, digestmod=hashlib.sha256)

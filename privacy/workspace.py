@@ -15,11 +15,12 @@ import shutil
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import polars as pl
 
 from privacy._atomic import FOLDER_MODE, atomic_path, private_dir
+from privacy._tee import HashingWriter
 from privacy.crypto import KeyEncryptionProvider, SealedWriter, unseal_bytes
 
 __all__ = ["Workspace"]
@@ -60,17 +61,16 @@ class Workspace:
     def _associated(self, name: str) -> dict[str, str]:
         return {"artifact": f"intermediate/{name}", "run_id": self.run_id}
 
-    def save(self, name: str, frame: pl.DataFrame) -> Path:
-        """Seal an intermediate frame to disk; returns its path."""
+    def save(self, name: str, frame: pl.DataFrame, *, digest: Any = None) -> Path:
+        """Seal an intermediate frame to disk; returns its path. ``digest`` (a hash
+        object) is fed the sealed file's bytes as they are written."""
         buffer = io.BytesIO()
         frame.write_parquet(buffer, compression="lz4")
         final = self.path(name)
-        with (
-            atomic_path(final) as tmp,
-            tmp.open("wb") as sink,
-            SealedWriter(sink, self.keys, self._associated(name)) as writer,
-        ):
-            writer.write(buffer.getbuffer())
+        with atomic_path(final) as tmp, tmp.open("wb") as out:
+            sink = cast(BinaryIO, HashingWriter(out, [digest] if digest is not None else []))
+            with SealedWriter(sink, self.keys, self._associated(name)) as writer:
+                writer.write(buffer.getbuffer())
         return final
 
     def load(self, path: str | Path) -> pl.DataFrame:
@@ -85,15 +85,14 @@ class Workspace:
         plain = unseal_bytes(path, self.keys, expected=self._associated(name))
         return pl.scan_parquet(io.BytesIO(plain))
 
-    def save_json(self, name: str, value: object) -> Path:
-        """Seal a JSON document (a plan that holds values of the data) to disk."""
+    def save_json(self, name: str, value: object, *, digest: Any = None) -> Path:
+        """Seal a JSON document (a plan that holds values of the data) to disk;
+        ``digest`` as for :meth:`save`."""
         final = self.root_path(f"{name}.json.sealed")
-        with (
-            atomic_path(final) as tmp,
-            tmp.open("wb") as sink,
-            SealedWriter(sink, self.keys, self._associated(name)) as writer,
-        ):
-            writer.write(json.dumps(value).encode())
+        with atomic_path(final) as tmp, tmp.open("wb") as out:
+            sink = cast(BinaryIO, HashingWriter(out, [digest] if digest is not None else []))
+            with SealedWriter(sink, self.keys, self._associated(name)) as writer:
+                writer.write(json.dumps(value).encode())
         return final
 
     def load_json(self, path: str | Path) -> Any:

@@ -86,6 +86,7 @@ def test_sanitize_publishes_sealed_data_vault_and_manifest(
     assert manifest["input"]["hmac_sha256"] == content.file_digest(people_csv)  # keyed
     assert manifest["input"]["key_id"] == content.key_id
     assert manifest["output"]["sha256"] == _sha(out / "data.parquet.sealed")
+    assert manifest["vault"]["sha256"] == _sha(out / manifest["vault"]["path"])  # hashed as sealed
     assert manifest["output"]["sealed"] is True
     # the published data under the published scope's key, the vault under the vault's
     assert manifest["output"]["kek_id"] == session_keyring.for_scope("published").active_kek_id

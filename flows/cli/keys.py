@@ -237,21 +237,33 @@ def encrypt(
     audit: AuditOption = None,
 ) -> None:
     """Seal a file: AES-256-GCM segments under a fresh data key wrapped by the keyring."""
+    import hashlib
+
     from privacy.crypto import seal_file
-    from privacy.hashing import content_key, sha256_file
+    from privacy.hashing import content_key
 
     ring = input_and_keyring(source, keyring)
     audit_target(ring, audit)
-    header = seal_file(source, target, ring, parse_pairs(ad or [], "--ad"))
     # the plaintext only by its keyed digest (a plain hash of it can be brute-forced);
-    # a keyring without the pseudonym secret records the ciphertext's hash alone
-    plain = content_key(ring).record(source) if "pseudonym" in ring.scopes else {}
+    # a keyring without the pseudonym secret records the ciphertext's hash alone. Both
+    # are taken while sealing: one pass over the bytes.
+    key = content_key(ring) if "pseudonym" in ring.scopes else None
+    mac, sha = key.mac() if key else None, hashlib.sha256()
+    header = seal_file(
+        source,
+        target,
+        ring,
+        parse_pairs(ad or [], "--ad"),
+        plain=[mac] if mac else [],
+        sealed=[sha],
+    )
+    plain = {"hmac_sha256": mac.hexdigest(), "key_id": key.key_id} if key and mac else {}
     audit_key_op(
         ring,
         audit,
         "encrypt",
         inputs=plain,
-        outputs={"sha256": sha256_file(target)},
+        outputs={"sha256": sha.hexdigest()},
         params={"kek_id": header.kek_id},
     )
     typer.echo(f"sealed {source} -> {target} (key {header.kek_id})")
@@ -269,13 +281,22 @@ def decrypt(
     audit: AuditOption = None,
 ) -> None:
     """Unseal a file; every segment is verified, and nothing is written if one fails."""
+    import hashlib
+
     from privacy.crypto import unseal_file
     from privacy.hashing import sha256_file
 
     ring = input_and_keyring(source, keyring)
     audit_target(ring, audit)
+    sha = hashlib.sha256()  # of the sealed file, taken while it is opened
     try:
-        unseal_file(source, target, ring, expected=parse_pairs(expect or [], "--expect") or None)
+        unseal_file(
+            source,
+            target,
+            ring,
+            expected=parse_pairs(expect or [], "--expect") or None,
+            sealed=[sha],
+        )
     except Exception as exc:
         audit_key_op(
             ring,
@@ -290,7 +311,7 @@ def decrypt(
         ring,
         audit,
         "decrypt",
-        inputs={"sha256": sha256_file(source)},
+        inputs={"sha256": sha.hexdigest()},
         params={"output": str(target)},
     )
     typer.echo(f"unsealed {source} -> {target}")

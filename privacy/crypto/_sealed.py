@@ -36,9 +36,9 @@ import json
 import os
 import secrets
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -320,17 +320,24 @@ def seal_file(
     associated_data: Mapping[str, str] | None = None,
     *,
     segment_size: int = DEFAULT_SEGMENT_SIZE,
+    plain: Iterable[Any] = (),
+    sealed: Iterable[Any] = (),
 ) -> SealedHeader:
-    """Seal ``source`` into ``target`` (atomically, mode 0600) in bounded memory."""
+    """Seal ``source`` into ``target`` (atomically, mode 0600) in bounded memory.
+
+    Each hash object in ``plain`` (``hashlib`` / ``hmac``) is fed the plaintext as it is
+    read, each in ``sealed`` the file as it is written: one pass gives both digests."""
     from privacy._atomic import atomic_path
+    from privacy._tee import HashingReader, HashingWriter
 
     with (
         atomic_path(target) as tmp,
-        source.open("rb") as src,
-        tmp.open("wb") as sink,
-        SealedWriter(sink, provider, associated_data, segment_size=segment_size) as writer,
+        source.open("rb") as raw,
+        tmp.open("wb") as out,
     ):
-        writer.copy_from(src)
+        sink = cast(BinaryIO, HashingWriter(out, sealed))
+        with SealedWriter(sink, provider, associated_data, segment_size=segment_size) as writer:
+            writer.copy_from(cast(BinaryIO, HashingReader(raw, plain)))
     return writer.header
 
 
@@ -340,12 +347,22 @@ def unseal_file(
     provider: KeyEncryptionProvider,
     *,
     expected: Mapping[str, str] | None = None,
+    sealed: Iterable[Any] = (),
+    plain: Iterable[Any] = (),
 ) -> None:
-    """Unseal ``source`` into ``target``. On any failure no ``target`` is left behind."""
-    from privacy._atomic import atomic_path
+    """Unseal ``source`` into ``target``. On any failure no ``target`` is left behind.
 
-    with source.open("rb") as src, atomic_path(target) as tmp, tmp.open("wb") as sink:
+    Each hash object in ``sealed`` is fed the file as it is read, each in ``plain`` the
+    plaintext as it is verified: one pass gives both digests."""
+    from privacy._atomic import atomic_path
+    from privacy._tee import HashingReader
+
+    plain = list(plain)
+    with source.open("rb") as raw, atomic_path(target) as tmp, tmp.open("wb") as sink:
+        src = cast(BinaryIO, HashingReader(raw, sealed))
         for block in open_sealed(src, provider, expected=expected, name=str(source)):
+            for digest in plain:
+                digest.update(block)
             sink.write(block)
 
 

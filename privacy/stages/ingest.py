@@ -3,13 +3,15 @@ a vault copy of it."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar, cast
 
 import polars as pl
 
+from privacy._tee import HashingWriter
 from privacy.crypto import KeyEncryptionProvider, SealedWriter, is_sealed
 from privacy.hashing import ContentKey
 from privacy.io import (
@@ -18,7 +20,6 @@ from privacy.io import (
     plain_name,
     plaintext_blocks,
     read_input_batches,
-    sha256_file,
 )
 from privacy.policy import Policy
 from privacy.stages.record import StageRecord, Timer
@@ -69,13 +70,12 @@ def ingest(
         }
         vault_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(vault_dir, 0o700)
-        with (
-            atomic_path(vault) as tmp,
-            tmp.open("wb") as sink,
-            SealedWriter(sink, keys, associated) as writer,
-        ):
-            for block in plaintext_blocks(path, keys):
-                writer.write(block)
+        vault_sha256 = hashlib.sha256()  # of the vault file, taken as it is written
+        with atomic_path(vault) as tmp, tmp.open("wb") as out:
+            sink = cast(BinaryIO, HashingWriter(out, [vault_sha256]))
+            with SealedWriter(sink, keys, associated) as writer:
+                for block in plaintext_blocks(path, keys):
+                    writer.write(block)
     return saved, StageRecord(
         "ingest",
         rows_in=rows,
@@ -88,7 +88,7 @@ def ingest(
             "format": policy.input.format,
             "vault": {
                 "path": str(vault),
-                "sha256": sha256_file(vault),
+                "sha256": vault_sha256.hexdigest(),
                 "kek_id": writer.header.kek_id,
             },
         },

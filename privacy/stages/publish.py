@@ -4,17 +4,17 @@ manifest, each atomically. Called only after the gate has passed."""
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, BinaryIO, cast
 
 import polars as pl
 
 from privacy import __version__
+from privacy._tee import HashingWriter
 from privacy.crypto import KeyEncryptionProvider, SealedWriter
-from privacy.io import atomic_path, atomic_write_json, sha256_file
+from privacy.io import atomic_path, atomic_write_json
 from privacy.policy import Policy
 
 __all__ = [
@@ -60,17 +60,19 @@ def publish(
     sealed = policy.outputs.seal
     data_path = out_dir / (SEALED_DATA_FILE if sealed else DATA_FILE)
     kek_id = None
-    with atomic_path(data_path) as tmp, tmp.open("wb") as sink:
+    content, whole = hashlib.sha256(), hashlib.sha256()  # the Parquet bytes, and the file's
+    with atomic_path(data_path) as tmp, tmp.open("wb") as out:
+        sink = HashingWriter(out, [whole])
         if sealed:
             bound = published_associated_data(policy, input_digest)
-            with SealedWriter(sink, keys, bound) as writer:
-                hashed = _HashingSink(writer)
+            with SealedWriter(cast(BinaryIO, sink), keys, bound) as writer:
+                hashed = HashingWriter(writer, [content])
                 lazy.sink_parquet(cast(IO[bytes], hashed), compression=policy.outputs.compression)
             kek_id = writer.header.kek_id
         else:
-            hashed = _HashingSink(sink)
+            hashed = HashingWriter(sink, [content])
             lazy.sink_parquet(cast(IO[bytes], hashed), compression=policy.outputs.compression)
-    content_sha256 = hashed.digest.hexdigest()
+    content_sha256 = content.hexdigest()
     vault = stages[0]["params"]["vault"]
     manifest = {
         "tool": {"name": "privpipe", "version": __version__},
@@ -94,7 +96,7 @@ def publish(
         },
         "output": {
             "path": data_path.name,
-            "sha256": sha256_file(data_path),
+            "sha256": whole.hexdigest(),
             "content_sha256": content_sha256,
             "rows": rows,
             "columns": columns,
@@ -110,23 +112,6 @@ def publish(
     }
     atomic_write_json(out_dir / MANIFEST_FILE, manifest)
     return manifest
-
-
-class _HashingSink(io.RawIOBase):
-    """Passes writes through to ``sink`` and hashes them (the plaintext's SHA-256)."""
-
-    def __init__(self, sink: Any) -> None:
-        super().__init__()
-        self._sink = sink
-        self.digest = hashlib.sha256()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        self.digest.update(data)
-        self._sink.write(data)
-        return memoryview(data).nbytes
 
 
 def published_associated_data(
