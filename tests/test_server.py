@@ -134,7 +134,7 @@ def test_a_stale_record_never_signals_the_process_that_now_has_its_pid(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PRIVPIPE_HOME", str(tmp_path / "home"))
-    other = subprocess.Popen(["sleep", "60"])
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)  # a group leader too
     try:
         folder = _server.server_dir()
         folder.mkdir(parents=True)
@@ -148,8 +148,9 @@ def test_a_stale_record_never_signals_the_process_that_now_has_its_pid(
         }
         (folder / "server.json").write_text(json.dumps(record))
         assert main(["server", "status"]) == 1
+        capsys.readouterr()
         assert main(["server", "stop"]) == 0
-        assert "no privpipe Prefect server is running" in capsys.readouterr().out
+        assert capsys.readouterr().out == "no privpipe Prefect server is running\n"
         assert other.poll() is None  # the process that has the recorded PID lives on
         assert not (folder / "server.json").exists()
     finally:
