@@ -6,7 +6,7 @@ results are never persisted, ``print`` is never captured as a log, telemetry is 
 and the console shows only what the command asks for (Prefect's failure logs carry a
 traceback; the CLI prints one ``error:`` line instead, unless ``--debug``).
 
-Prefect's home (``$PREFECT_HOME``, default ``~/.prefect``) holds its database: it is made
+Prefect's home (``$PREFECT_HOME``, default ``~/.privpipe/prefect``) holds its database: it is made
 0700, and the files and folders directly in it 0600 / 0700 (Prefect leaves its SQLite
 database 0644 under a 022 umask; SQLite gives the WAL and shared-memory files the
 database's mode). What Prefect creates later is covered by the CLI's 077 umask, which
@@ -29,6 +29,7 @@ from pathlib import Path
 __all__ = [
     "SECRET_ENV",
     "configure_prefect",
+    "default_prefect_home",
     "prefect_home",
     "private_prefect_home",
     "secrets_withheld",
@@ -47,9 +48,17 @@ _HARDENED = {
 
 
 def configure_prefect(console_level: str = "CRITICAL") -> None:
-    """Set the hardened defaults (the user's own environment wins for console output)."""
+    """Set the hardened defaults (the user's own environment wins for console output),
+    and, unless ``PREFECT_HOME`` is set, privpipe's own persistent Prefect home
+    (:func:`default_prefect_home`): its database is migrated once, not per command, and
+    holds only privpipe's runs. A profiles file in ``~/.prefect`` is still read."""
     for name, value in _HARDENED.items():
         os.environ[name] = value
+    if not os.environ.get("PREFECT_HOME"):
+        os.environ["PREFECT_HOME"] = str(default_prefect_home())
+        profiles = Path("~/.prefect/profiles.toml").expanduser()
+        if profiles.is_file():
+            os.environ.setdefault("PREFECT_PROFILES_PATH", str(profiles))
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", console_level)
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
     # The temporary server takes 8-14 s to start here, and more on a busy 2-core machine;
@@ -86,9 +95,19 @@ def start_temporary_server(extra_secrets: Iterable[str] = ()) -> str | None:
     return server.api_url
 
 
+def default_prefect_home() -> Path:
+    """privpipe's Prefect home where ``PREFECT_HOME`` is unset: ``prefect`` under the
+    privpipe home (``$PRIVPIPE_HOME``, default ``~/.privpipe``)."""
+    from flows._server import privpipe_home
+
+    return privpipe_home() / "prefect"
+
+
 def prefect_home() -> Path:
-    """The folder Prefect keeps its database in: ``$PREFECT_HOME`` or ``~/.prefect``."""
-    return Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    """The folder Prefect keeps its database in: ``$PREFECT_HOME``, else
+    :func:`default_prefect_home`."""
+    value = os.environ.get("PREFECT_HOME")
+    return Path(value).expanduser() if value else default_prefect_home()
 
 
 def private_prefect_home() -> Path:
