@@ -8,11 +8,12 @@ ciphertext it writes in the same pass, instead of reading both again afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["HashingReader", "HashingWriter"]
+__all__ = ["BackgroundHash", "HashingReader", "HashingWriter", "in_background"]
 
 
 class HashingWriter(io.RawIOBase):
@@ -59,3 +60,42 @@ class HashingReader(io.RawIOBase):
         data = self.read(len(memoryview(buffer)))
         memoryview(buffer)[: len(data)] = data
         return len(data)
+
+
+class BackgroundHash:
+    """Feeds ``digest`` on a thread of its own, in order: ``hashlib`` releases the GIL
+    on large updates, so hashing runs beside the encryption on another core. ``join()``
+    (always, in a ``finally``) waits until every update is in; read ``digest`` after."""
+
+    def __init__(self, digest: Any, depth: int = 4) -> None:
+        import queue
+        import threading
+
+        self.digest = digest
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="privpipe-hash", daemon=True)
+        self._thread.start()
+
+    def update(self, data: Any) -> None:
+        # a caller may reuse its buffer once update returns: keep an immutable copy
+        self._queue.put(data if isinstance(data, bytes) else bytes(data))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            self.digest.update(item)
+
+    def join(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
+@contextlib.contextmanager
+def in_background(digests: Iterable[Any]) -> Iterator[list[BackgroundHash]]:
+    """``digests`` fed on threads of their own for the block; all caught up after it."""
+    feeders = [BackgroundHash(d) for d in digests]
+    try:
+        yield feeders
+    finally:
+        for feeder in feeders:
+            feeder.join()

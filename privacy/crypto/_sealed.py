@@ -328,16 +328,18 @@ def seal_file(
     Each hash object in ``plain`` (``hashlib`` / ``hmac``) is fed the plaintext as it is
     read, each in ``sealed`` the file as it is written: one pass gives both digests."""
     from privacy._atomic import atomic_path
-    from privacy._tee import HashingReader, HashingWriter
+    from privacy._tee import HashingReader, HashingWriter, in_background
 
     with (
+        in_background(plain) as plain_feeds,
+        in_background(sealed) as sealed_feeds,
         atomic_path(target) as tmp,
         source.open("rb") as raw,
         tmp.open("wb") as out,
     ):
-        sink = cast(BinaryIO, HashingWriter(out, sealed))
+        sink = cast(BinaryIO, HashingWriter(out, sealed_feeds))
         with SealedWriter(sink, provider, associated_data, segment_size=segment_size) as writer:
-            writer.copy_from(cast(BinaryIO, HashingReader(raw, plain)))
+            writer.copy_from(cast(BinaryIO, HashingReader(raw, plain_feeds)))
     return writer.header
 
 
@@ -355,13 +357,18 @@ def unseal_file(
     Each hash object in ``sealed`` is fed the file as it is read, each in ``plain`` the
     plaintext as it is verified: one pass gives both digests."""
     from privacy._atomic import atomic_path
-    from privacy._tee import HashingReader
+    from privacy._tee import HashingReader, in_background
 
-    plain = list(plain)
-    with source.open("rb") as raw, atomic_path(target) as tmp, tmp.open("wb") as sink:
-        src = cast(BinaryIO, HashingReader(raw, sealed))
+    with (
+        in_background(plain) as plain_feeds,
+        in_background(sealed) as sealed_feeds,
+        source.open("rb") as raw,
+        atomic_path(target) as tmp,
+        tmp.open("wb") as sink,
+    ):
+        src = cast(BinaryIO, HashingReader(raw, sealed_feeds))
         for block in open_sealed(src, provider, expected=expected, name=str(source)):
-            for digest in plain:
+            for digest in plain_feeds:
                 digest.update(block)
             sink.write(block)
 
