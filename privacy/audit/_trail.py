@@ -200,6 +200,9 @@ class AuditTrail:
             "tool": f"privpipe {__version__}",
             **self.context,
         }
+        # serialized once: each record is this prefix and its own fields' JSON, the same
+        # bytes as serializing the whole record (orjson keeps the keys' order)
+        self._base_json = orjson.dumps(self._base)[:-1] + b"," if self._base else b"{"
         self.last_checkpoint: dict[str, Any] | None = None
         self._check_signer()
         if check:
@@ -245,7 +248,6 @@ class AuditTrail:
     ) -> None:
         """Serialize one step's record now; it is linked and written at the next flush."""
         record = {
-            **self._base,
             "time": utc_now(),
             "step": step,
             "outcome": outcome,
@@ -258,7 +260,16 @@ class AuditTrail:
         }
         if fields:
             record.update(fields)
-        self._pending.append(orjson.dumps(record))  # serialized now: later edits can't leak in
+            if not fields.keys().isdisjoint(self._base):  # a field that replaces a base one
+                whole = {**self._base}
+                whole.update(record)
+                self._pending.append(orjson.dumps(whole))
+                return self._flush_if_due()
+        # serialized now: later edits of what the caller passed can't leak in
+        self._pending.append(self._base_json + orjson.dumps(record)[1:])
+        self._flush_if_due()
+
+    def _flush_if_due(self) -> None:
         if len(self._pending) >= self.flush_every:
             self.flush()
 

@@ -189,3 +189,32 @@ def test_every_flush_ends_signed(tmp_path: Path, keyring: Keyring) -> None:
     lines = [orjson.loads(line) for line in _lines(path)]
     assert [r["type"] for r in lines].count("checkpoint") == 3  # flushes of 4, 4 and 2
     assert lines[-1]["type"] == "checkpoint" and lines[4]["type"] == "checkpoint"
+
+
+def test_a_record_is_the_whole_records_json_once_a_field_replaces_a_base_one_too(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    """The base (type, actor, tool, context) is serialized once per writer: each line
+    must still be one JSON object whose keys appear once, in the record's order."""
+    import json
+
+    path = tmp_path / "trail.jsonl"
+    context = {"run_id": "r-1", "flow": "f", "policy": {"id": "p", "sha256": "ab" * 32}}
+    with AuditTrail(path, keyring, context=context) as trail:
+        trail.append("plain", counts={"rows": 3})
+        trail.append("override", type="access", flow="other", extra=[1, 2])
+    steps = []
+    for line in path.read_bytes().splitlines():
+        pairs = json.loads(line, object_pairs_hook=lambda kv: kv)  # every key, in order
+        keys = [k for k, _ in pairs]
+        assert len(keys) == len(set(keys)), keys
+        record = orjson.loads(line)
+        if record.get("step") in ("plain", "override"):
+            steps.append((keys, record))
+    (plain_keys, plain), (override_keys, override) = steps
+    assert plain_keys[:7] == ["seq", "prev", "type", "actor", "tool", "run_id", "flow"]
+    assert plain["type"] == "step" and plain["counts"] == {"rows": 3}
+    assert override_keys[:4] == ["seq", "prev", "type", "actor"]
+    assert override["type"] == "access" and override["flow"] == "other"
+    assert override["extra"] == [1, 2]
+    verify_trail(path, keyring.signing_public_key)
