@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/synth_throughput.py
 	$(BIN)/python benchmarks/sanitize_throughput.py
 	$(BIN)/python benchmarks/sanitize_end_to_end.py
+	$(BIN)/python benchmarks/fixed_cost.py
 	$(BIN)/python benchmarks/seal_throughput.py
 	$(BIN)/python benchmarks/audit_throughput.py
 	$(BIN)/python benchmarks/detect_benchmark.py
