@@ -20,22 +20,30 @@ that unlock a keyring (Dask workers) may get them.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import stat
-from collections.abc import Iterable, Iterator
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "SECRET_ENV",
     "configure_prefect",
     "default_prefect_home",
+    "point_prefect_at",
     "prefect_home",
     "private_prefect_home",
-    "secrets_withheld",
+    "spawn_temporary_server",
     "start_temporary_server",
 ]
 
+_APP = "prefect.server.api.server:create_app"  # what Prefect's own temporary server runs
 SECRET_ENV = ("PRIVPIPE_PASSPHRASE", "PRIVPIPE_NEW_PASSPHRASE", "PRIVPIPE_PSEUDONYM_KEY")
 
 _HARDENED = {
@@ -68,31 +76,126 @@ def configure_prefect(console_level: str = "CRITICAL") -> None:
         private_prefect_home()
 
 
-@contextlib.contextmanager
-def secrets_withheld(extra: Iterable[str] = ()) -> Iterator[None]:
-    """:data:`SECRET_ENV` and ``extra`` out of ``os.environ`` for the block (so a child
-    started in it does not inherit them), put back after. Only for a short block with
-    no other thread reading them: the start of a subprocess."""
-    held = {name: os.environ.pop(name) for name in (*SECRET_ENV, *extra) if name in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(held)
+class _Temporary:
+    """This process's temporary server: started once, reused by every later command in
+    the process (tests run many), stopped when the process exits."""
+
+    process: subprocess.Popen[bytes] | None = None
+    url: str = ""
+    log: Any = None
+    ready = False
+    uses = 0  # commands that used it (the test harness checks its marks with this)
+    registered = False  # its stop, at the process's exit
+
+
+def spawn_temporary_server(extra_secrets: Iterable[str] = ()) -> None:
+    """Start Prefect's temporary server in the background and return at once, so that
+    imports, policy checks and the keyring's unlock run while it boots;
+    :func:`start_temporary_server` then waits for it. Nothing is started where
+    ``PREFECT_API_URL`` names a server, or where this process's server still runs.
+
+    It is Prefect's own temporary server (uvicorn on Prefect's app factory, ephemeral
+    mode, 127.0.0.1), started by privpipe so that its environment is built without the
+    secret variables (and ``extra_secrets``): ``os.environ`` is never changed, so other
+    threads may read the passphrase meanwhile; and this process never imports Prefect's
+    server modules (seconds)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    if _Temporary.process is not None and _Temporary.process.poll() is None:
+        return
+    from flows._server import free_port
+
+    port = free_port()
+    withheld = {*SECRET_ENV, *extra_secrets, "PREFECT_API_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in withheld}
+    env.update(
+        PREFECT_UI_ENABLED="0",
+        PREFECT__SERVER_EPHEMERAL="1",
+        PREFECT__SERVER_FINAL="1",
+        PREFECT_SERVER_API_HOST="127.0.0.1",
+        PREFECT_SERVER_API_PORT=str(port),
+    )
+    log = tempfile.TemporaryFile(prefix="privpipe-prefect-")  # noqa: SIM115 (its life long)
+    command = [sys.executable, "-m", "uvicorn", "--factory", _APP, "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "error", "--lifespan", "on"]
+    _Temporary.process = subprocess.Popen(
+        command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+    )
+    _Temporary.url, _Temporary.log, _Temporary.ready = f"http://127.0.0.1:{port}/api", log, False
+    if not _Temporary.registered:
+        atexit.register(_stop_temporary)
+        _Temporary.registered = True
 
 
 def start_temporary_server(extra_secrets: Iterable[str] = ()) -> str | None:
-    """Start Prefect's temporary server now, without the secret variables in its
-    environment, and return its API URL; None where ``PREFECT_API_URL`` names a server
-    (nothing is started). Prefect reuses this server (one per process) when a flow
-    runs, instead of starting one that inherits the passphrase."""
-    if os.environ.get("PREFECT_API_URL"):
+    """This process's temporary server (started now if :func:`spawn_temporary_server`
+    has not), once it answers; sets ``PREFECT_API_URL`` to it and returns its URL.
+    None where ``PREFECT_API_URL`` named a server already (nothing is started)."""
+    if os.environ.get("PREFECT_API_URL") and not _Temporary.ready:
         return None
-    from prefect.server.api.server import SubprocessASGIServer
+    from flows._server import answers
+    from privacy.errors import ServerError
 
-    server = SubprocessASGIServer()
-    with secrets_withheld(extra_secrets):
-        server.start()  # a no-op when this process started it already
-    return server.api_url
+    for _attempt in range(2):  # a port taken between choosing and binding: once more
+        spawn_temporary_server(extra_secrets)
+        process = _Temporary.process
+        assert process is not None
+        timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 90))
+        deadline = time.monotonic() + timeout
+        while not _Temporary.ready:
+            if answers(_Temporary.url, timeout=1.0):
+                _Temporary.ready = True
+            elif process.poll() is not None:
+                break
+            elif time.monotonic() > deadline:
+                _stop_temporary()
+                raise ServerError(
+                    f"Prefect's temporary server did not answer within {timeout:.0f} s "
+                    "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)"
+                )
+            else:
+                time.sleep(0.1)
+        if _Temporary.ready:
+            _Temporary.uses += 1
+            point_prefect_at(_Temporary.url)
+            return _Temporary.url
+        _Temporary.process = None
+    tail = _log_tail()
+    raise ServerError(f"Prefect's temporary server exited before answering: {tail}")
+
+
+def point_prefect_at(url: str) -> None:
+    """``PREFECT_API_URL`` for this process and those it starts; where Prefect is loaded
+    already (its settings are read once, at import), its settings are read again, or
+    its flows would start a temporary server of their own from the whole environment."""
+    os.environ["PREFECT_API_URL"] = url
+    context = sys.modules.get("prefect.context")
+    refresh = getattr(context, "refresh_global_settings_context", None)
+    if refresh is not None:
+        refresh()
+
+
+def _log_tail() -> str:
+    log = _Temporary.log
+    if log is None:
+        return "no output"
+    with contextlib.suppress(OSError, ValueError):
+        log.seek(0)
+        lines = log.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else "no output"
+    return "no output"
+
+
+def _stop_temporary() -> None:
+    process = _Temporary.process
+    if process is not None and process.poll() is None:
+        process.terminate()  # uvicorn shuts down gracefully: its writers flush
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    _Temporary.process, _Temporary.ready = None, False
 
 
 def default_prefect_home() -> Path:

@@ -112,17 +112,27 @@ def keyring(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 # ---------------------------------------------------------------- the prefect mark
 # A test that starts or talks to Prefect's temporary server carries the ``prefect`` mark,
-# so ``-m "not prefect"`` starts no Prefect. Every flow run and every Prefect client calls
-# ``SubprocessASGIServer.start`` (a no-op once it runs): a call from the test's own thread
-# while an unmarked test runs, or a server newly running after one, fails that test.
+# so ``-m "not prefect"`` starts no Prefect. A flow command uses privpipe's temporary
+# server (flows._prefect_env, counted in ``uses``); a Prefect client outside one calls
+# ``SubprocessASGIServer.start`` (a no-op once it runs). A use or a call from the test's
+# own thread while an unmarked test runs, or a server newly running after one, fails it.
 _UNMARKED_STARTS: list[str] = []
 _RUNNING: dict[str, object] = {"item": None}
+
+
+def _temporary_uses() -> int:
+    module = sys.modules.get("flows._prefect_env")
+    return int(getattr(getattr(module, "_Temporary", None), "uses", 0))
 
 
 def _servers_running() -> bool:
     module = sys.modules.get("prefect.server.api.server")
     instances = getattr(getattr(module, "SubprocessASGIServer", None), "_instances", {})
-    return any(getattr(s, "running", False) for s in instances.values())
+    ours = getattr(sys.modules.get("flows._prefect_env"), "_Temporary", None)
+    process = getattr(ours, "process", None)
+    return any(getattr(s, "running", False) for s in instances.values()) or (
+        process is not None and process.poll() is None
+    )
 
 
 def _watch_prefect_server() -> None:
@@ -149,13 +159,34 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     marked = item.get_closest_marker("prefect") is not None
     _RUNNING["item"] = None if marked else item.nodeid
     _RUNNING["before"] = _servers_running()
+    _RUNNING["uses"] = _temporary_uses()
+
+
+@pytest.fixture(autouse=True)
+def _prefect_api_url_as_it_was() -> Iterator[None]:
+    """A flow command leaves PREFECT_API_URL at the server it used (its process exits
+    soon after); in this process, each test starts from the session's setting (unset),
+    so the processes a later test starts never inherit the session's server."""
+    before = os.environ.get("PREFECT_API_URL")
+    yield
+    if os.environ.get("PREFECT_API_URL") == before:
+        return
+    if before is None:
+        os.environ.pop("PREFECT_API_URL", None)
+    else:
+        os.environ["PREFECT_API_URL"] = before
+    refresh = getattr(sys.modules.get("prefect.context"), "refresh_global_settings_context", None)
+    if refresh is not None:
+        refresh()  # Prefect's settings as the environment says again
 
 
 @pytest.fixture(autouse=True)
 def _prefect_needs_its_mark(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     unmarked = _RUNNING["item"] is not None
-    started = _servers_running() and not _RUNNING["before"]
+    started = (_servers_running() and not _RUNNING["before"]) or _temporary_uses() > int(
+        _RUNNING["uses"]  # type: ignore[call-overload]
+    )
     _RUNNING["item"] = None
     _watch_prefect_server()
     if unmarked and (_UNMARKED_STARTS or started):

@@ -159,6 +159,7 @@ def test_partitioned_runs_publish_what_one_partition_publishes(
 
     server = SubprocessASGIServer()  # the session's own temporary server
     server.start()
+    before = os.environ.get("PREFECT_API_URL")  # the server the runs above used
     mp = pytest.MonkeyPatch()
     mp.setenv("PREFECT_API_URL", server.api_url)  # else each worker starts a server
     try:
@@ -175,7 +176,7 @@ def test_partitioned_runs_publish_what_one_partition_publishes(
         )
     finally:
         mp.undo()
-    assert os.environ.get("PREFECT_API_URL") is None
+    assert os.environ.get("PREFECT_API_URL") == before
     assert _node(dask) == _node(whole)
     assert _sorted(_published(tmp_path / "dask", session_keyring)).equals(_sorted(expected))
     assert main(["audit", "verify", str(tmp_path / "dask" / "audit.jsonl")]) == 0

@@ -60,15 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     The process umask is 077 while the command runs; an in-process caller gets its own
     umask back on return."""
     previous = os.umask(PRIVATE_UMASK)
-    api_url = os.environ.get("PREFECT_API_URL")  # a command may point it at the local server
     try:
         return _main(argv)
     finally:
+        # PREFECT_API_URL stays as the command set it (the server its flows used):
+        # Prefect's log and event writers flush at exit, and without it they would start
+        # a temporary server of their own, from the whole environment.
         os.umask(previous)
-        if api_url is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = api_url
 
 
 def _main(argv: list[str] | None) -> int:

@@ -381,19 +381,34 @@ def progress_bar(console: Any = None) -> Any:
     )
 
 
+def start_prefect_early(policy: Any) -> None:
+    """Once a flow command's policy is known to be valid: start Prefect's temporary
+    server in the background (unless a server is named or ``privpipe server start``
+    runs), so it boots while the keyring unlocks and the flow's modules load."""
+    from flows import _server
+    from flows._prefect_env import configure_prefect, spawn_temporary_server
+
+    configure_prefect("INFO" if STATE["verbose"] else "CRITICAL")
+    if os.environ.get("PREFECT_API_URL") or _server.running() is not None:
+        return
+    key_env = policy.keys.pseudonym_key_env
+    spawn_temporary_server([key_env] if key_env else [])
+
+
 def use_prefect_server(extra_secrets: Iterable[str] = ()) -> str | None:
     """Where this command's flows report (after ``configure_prefect``): the server
     ``PREFECT_API_URL`` names; else the local one ``privpipe server start`` runs, which
     one stderr line names; else Prefect's temporary server, started now without the
-    secret variables (and ``extra_secrets``) in its environment. Returns the API URL of
-    a server outside this process, None for the temporary one."""
+    secret variables (and ``extra_secrets``) in its environment (or once the one
+    :func:`start_prefect_early` started answers). Returns the server's API URL (None:
+    the one ``PREFECT_API_URL`` named already)."""
     from flows import _server
-    from flows._prefect_env import start_temporary_server
+    from flows._prefect_env import point_prefect_at, start_temporary_server
 
     if not os.environ.get("PREFECT_API_URL"):
         local = _server.running()
         if local is not None:
-            os.environ["PREFECT_API_URL"] = local.url  # this process and what it starts
+            point_prefect_at(local.url)  # this process and what it starts
             echo_err(f"using Prefect server at {local.url}")
             return local.url
     return start_temporary_server(extra_secrets)

@@ -61,6 +61,9 @@ def check_run_inputs(
     policy = check_policy_and_input(input_path, policy_file, out)
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise OutputError(f"{out}: output folder exists and is not empty (use --overwrite)")
+    from flows.cli.app import start_prefect_early
+
+    start_prefect_early(policy)  # it boots while the keyring unlocks
     ring_path = _keys.resolve_keyring_path(keyring, policy)
     ring = open_keyring(ring_path)
     seal = policy.keys.seal
