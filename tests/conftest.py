@@ -152,32 +152,27 @@ def _watch_prefect_server() -> None:
     server.start = watched
 
 
+def _reset_prefect_api_url() -> None:
+    """A flow command leaves PREFECT_API_URL at the server it used (its process exits
+    soon after). In this process each test starts from the session's setting (unset),
+    before its fixtures run, so that the processes a test starts never inherit a server
+    an earlier test (or module fixture) used; Prefect's settings follow."""
+    if os.environ.pop("PREFECT_API_URL", None) is None:
+        return
+    refresh = getattr(sys.modules.get("prefect.context"), "refresh_global_settings_context", None)
+    if refresh is not None:
+        refresh()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    _reset_prefect_api_url()
     _watch_prefect_server()
     _UNMARKED_STARTS.clear()
     marked = item.get_closest_marker("prefect") is not None
     _RUNNING["item"] = None if marked else item.nodeid
     _RUNNING["before"] = _servers_running()
     _RUNNING["uses"] = _temporary_uses()
-
-
-@pytest.fixture(autouse=True)
-def _prefect_api_url_as_it_was() -> Iterator[None]:
-    """A flow command leaves PREFECT_API_URL at the server it used (its process exits
-    soon after); in this process, each test starts from the session's setting (unset),
-    so the processes a later test starts never inherit the session's server."""
-    before = os.environ.get("PREFECT_API_URL")
-    yield
-    if os.environ.get("PREFECT_API_URL") == before:
-        return
-    if before is None:
-        os.environ.pop("PREFECT_API_URL", None)
-    else:
-        os.environ["PREFECT_API_URL"] = before
-    refresh = getattr(sys.modules.get("prefect.context"), "refresh_global_settings_context", None)
-    if refresh is not None:
-        refresh()  # Prefect's settings as the environment says again
 
 
 @pytest.fixture(autouse=True)
