@@ -44,6 +44,7 @@ __all__ = [
     "server_dir",
     "start",
     "stop",
+    "wait_until_answers",
 ]
 
 HOME_ENV = "PRIVPIPE_HOME"
@@ -52,7 +53,6 @@ START_TIMEOUT_S = 90.0
 STOP_GRACE_S = 10.0
 STATE_FILE = "server.json"
 LOG_FILE = "server.log"
-_SECRET_ENV = ("PRIVPIPE_PASSPHRASE", "PRIVPIPE_NEW_PASSPHRASE", "PRIVPIPE_PSEUDONYM_KEY")
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # servers this process started
 
 
@@ -150,20 +150,8 @@ def start(port: int = 0, timeout: float = START_TIMEOUT_S) -> tuple[LocalServer,
             start_new_session=True,  # its own process group: stopped as one, by PID
         )
     _CHILDREN[process.pid] = process
-    deadline = time.monotonic() + timeout
     try:
-        while not answers(url, timeout=1.0):
-            if process.poll() is not None:
-                raise ServerError(
-                    f"the Prefect server (port {port}) exited with status "
-                    f"{process.returncode} before answering; its log: {log}"
-                )
-            if time.monotonic() > deadline:
-                raise ServerError(
-                    f"the Prefect server (port {port}) did not answer within "
-                    f"{timeout:.0f} s; its log: {log}"
-                )
-            time.sleep(0.25)
+        wait_until_answers(process, port, log, timeout)
     except BaseException:
         _terminate(process.pid)
         raise
@@ -179,6 +167,29 @@ def start(port: int = 0, timeout: float = START_TIMEOUT_S) -> tuple[LocalServer,
     return state, True
 
 
+def wait_until_answers(
+    process: subprocess.Popen[bytes], port: int, log: Path, timeout: float
+) -> None:
+    """Return once the server ``process`` started on ``port`` answers; a one-line
+    :class:`~privacy.errors.ServerError` naming ``log`` if it exits or times out first."""
+    from privacy.errors import ServerError
+
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + timeout
+    while not answers(url, timeout=1.0):
+        if process.poll() is not None:
+            raise ServerError(
+                f"the Prefect server (port {port}) exited with status "
+                f"{process.returncode} before answering; its log: {log}"
+            )
+        if time.monotonic() > deadline:
+            raise ServerError(
+                f"the Prefect server (port {port}) did not answer within "
+                f"{timeout:.0f} s; its log: {log}"
+            )
+        time.sleep(0.25)
+
+
 def stop(grace: float = STOP_GRACE_S) -> LocalServer | None:
     """Stop the recorded server by its PID and forget it; returns what was stopped
     (None: none was recorded, or its process was gone already)."""
@@ -191,8 +202,10 @@ def stop(grace: float = STOP_GRACE_S) -> LocalServer | None:
 
 
 def _server_env(home: Path, port: int) -> dict[str, str]:
+    from flows._prefect_env import SECRET_ENV  # stdlib only at import, as this module
+
     env = {
-        k: v for k, v in os.environ.items() if k not in _SECRET_ENV and not k.startswith("PREFECT_")
+        k: v for k, v in os.environ.items() if k not in SECRET_ENV and not k.startswith("PREFECT_")
     }
     env.update(
         PREFECT_HOME=str(home),

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flows._server import answers, free_port
+from flows._server import answers, free_port, wait_until_answers
 from flows.cli.app import (
     PASSPHRASE_ENV,
     STATE,
@@ -299,20 +298,8 @@ def _start_server(port: int) -> tuple[subprocess.Popen[bytes], str, Path]:
             env=env,
             start_new_session=True,
         )
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     try:
-        while not answers(url, timeout=1.0):
-            if process.poll() is not None:
-                raise ServerError(
-                    f"the Prefect server (port {port}) exited with status "
-                    f"{process.returncode} before answering; its log: {log}"
-                )
-            if time.monotonic() > deadline:
-                raise ServerError(
-                    f"the Prefect server (port {port}) did not answer within "
-                    f"{SERVER_START_TIMEOUT_S:.0f} s; its log: {log}"
-                )
-            time.sleep(0.25)
+        wait_until_answers(process, port, log, SERVER_START_TIMEOUT_S)
     except BaseException:
         _stop_server(process)
         raise
