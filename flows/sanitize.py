@@ -222,7 +222,7 @@ def gate_task(
     scanner = TextScanner.for_policy(policy, workers=default_workers())
     gate = stages.Gate(policy, scanner, total_rows=sum(p["rows"] for p in raw_parts))
     for raw, out in zip(raw_parts, parts, strict=True):
-        gate.add(work.load(raw["path"]), work.load(out["path"]))
+        gate.add(work.scan(raw["path"]), work.load(out["path"]))
     return {"record": gate.finish().to_dict()}
 
 

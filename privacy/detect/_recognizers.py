@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from privacy.detect._engine import load_presidio
 from privacy.policy import RecognizerSpec
 
 __all__ = [
@@ -46,6 +47,7 @@ def presidio_settings() -> dict[str, Any]:
 
 
 def _build(spec: dict[str, Any]) -> Any:
+    load_presidio()
     from presidio_analyzer import Pattern, PatternRecognizer
 
     flags = re.M | re.S if spec.get("case_sensitive") else re.I | re.M | re.S
@@ -69,6 +71,7 @@ def builtin_recognizers() -> list[Any]:
 def build_registry(nlp_engine: Any) -> Any:
     """Presidio's whole predefined English registry (with its NER recognizer on
     ``nlp_engine``), plus what recognizers.yaml enables, extends and adds."""
+    load_presidio()
     from presidio_analyzer import predefined_recognizers
 
     settings = presidio_settings()
@@ -144,6 +147,7 @@ _DATE_LIKE = re.compile(
 
 @cache
 def _phone_recognizer_class() -> type:
+    load_presidio()
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
     class PrivpipePhoneRecognizer(PhoneRecognizer):
@@ -197,6 +201,7 @@ def _phone_recognizer_class() -> type:
 
 @cache
 def _name_recognizer_class() -> type:
+    load_presidio()
     from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 
     class PrivpipeNameRecognizer(EntityRecognizer):
@@ -277,6 +282,7 @@ def _name_recognizer_class() -> type:
 
 @cache
 def _card_recognizer_class() -> type:
+    load_presidio()
     from presidio_analyzer import Pattern
     from presidio_analyzer.predefined_recognizers import CreditCardRecognizer
 
@@ -364,6 +370,7 @@ def fewest_digits_of(recognizer: Any) -> int:
     """The fewest digits a match of ``recognizer`` holds: the least over its patterns; 7
     for privpipe's phone recognizer (its matcher needs seven); 0 for any other kind (the
     NER model among them)."""
+    load_presidio()
     from presidio_analyzer import PatternRecognizer
 
     patterns: list[Any] = getattr(recognizer, "patterns", None) or []
@@ -375,6 +382,7 @@ def fewest_digits_of(recognizer: Any) -> int:
 
 
 def _registry_class() -> type:
+    load_presidio()
     from presidio_analyzer import RecognizerRegistry
 
     class PrivpipeRegistry(RecognizerRegistry):

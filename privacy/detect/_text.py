@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from privacy.detect._engine import load_presidio
 from privacy.detect._entities import DEFAULT_ENTITIES
 from privacy.detect._normalize import normalize
 
@@ -366,6 +367,7 @@ _NOT_FOR_NER = ["tagger", "attribute_ruler", "lemmatizer", "parser"]
 def _with_words_as_lemmas(artifacts: Any) -> Any:
     """The same artifacts, lower-cased words standing in for the lemmas (and keywords,
     which NlpArtifacts derives from them when built)."""
+    load_presidio()
     from presidio_analyzer.nlp_engine import NlpArtifacts
 
     doc = artifacts.tokens
@@ -383,6 +385,7 @@ def _with_words_as_lemmas(artifacts: Any) -> Any:
 def _tokens_only(engine: Any, text: str) -> Any:
     """NLP artifacts from the tokenizer alone: no entities, lower-cased words as lemmas
     (enough for the context words of pattern recognizers)."""
+    load_presidio()
     from presidio_analyzer.nlp_engine import NlpArtifacts
 
     nlp_engine = engine.nlp_engine

@@ -61,8 +61,10 @@ class Gate:
             n for n, s in policy.columns.items() if s.rule in _DIRECT_RULES and s.type == "string"
         ]
 
-    def add(self, raw: pl.DataFrame, out: pl.DataFrame) -> Gate:
-        """Take in one partition: its input rows and its output rows."""
+    def add(self, raw: pl.DataFrame | pl.LazyFrame, out: pl.DataFrame) -> Gate:
+        """Take in one partition: its input rows and its output rows. A lazy ``raw``
+        is read for its row count and the direct identifiers' columns only (what the
+        gate compares the output against), not whole."""
         declared_out = [n for n, s in self.policy.columns.items() if s.rule != "drop"]
         unexpected = [c for c in out.columns if c not in declared_out]
         if unexpected:
@@ -70,7 +72,12 @@ class Gate:
                 f"gate: output column {', '.join(map(repr, unexpected))} is dropped or "
                 "undeclared in the policy; nothing was published"
             )
-        self.rows_in += raw.height
+        if isinstance(raw, pl.LazyFrame):
+            rows = int(raw.select(pl.len()).collect().item())
+            raw = raw.select(self._sources).collect()
+        else:
+            rows = raw.height
+        self.rows_in += rows
         self.rows_out += out.height
         classes = self._class_counts(out)
         if classes is not None:
@@ -225,10 +232,14 @@ def gate(
 def _residual_pii(
     out: pl.DataFrame, policy: Policy, scanner: TextScanner, sample: int = GATE_SAMPLE_ROWS
 ) -> dict[str, dict[str, int]]:
-    """Cells per entity that Presidio finds in each text column of the output."""
+    """Cells per entity that Presidio finds in each text column of the output. A column
+    the policy types as a number, date or boolean is no text column: its cells are
+    typed values or their hierarchy's labels ("20-29"), and the detect stage does not
+    scan it either; so a policy without text loads no Presidio or spaCy model."""
     found: dict[str, dict[str, int]] = {}
     for column, dtype in out.schema.items():
-        if dtype != pl.String or policy.columns[column].rule in _BY_CONSTRUCTION:
+        spec = policy.columns[column]
+        if dtype != pl.String or spec.rule in _BY_CONSTRUCTION or spec.type != "string":
             continue
         values = out.get_column(column)
         free_text = policy.columns[column].rule == "scrub"
