@@ -21,7 +21,7 @@ from typing import Any
 from privacy.audit import read_trail, verify_trail
 from privacy.errors import InputError, PrivpipeError
 
-__all__ = ["REPORT_FILE", "SECTIONS", "build_report", "find_run", "write_report"]
+__all__ = ["REPORT_FILE", "SECTIONS", "build_report", "find_run", "load_plotting", "write_report"]
 
 REPORT_FILE = "report.html"
 SECTIONS = ("summary", "audit", "policy", "timeline", "pii", "kanon", "dp", "keys")
@@ -78,11 +78,19 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _svg(draw: Any, width: float = 7.0, height: float = 3.0) -> str:
+def load_plotting() -> Any:
+    """matplotlib's pyplot on the Agg backend (imported once; a flow command starts this
+    in the background while Prefect starts)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+
+    return plt
+
+
+def _svg(draw: Any, width: float = 7.0, height: float = 3.0) -> str:
+    plt = load_plotting()
 
     figure, axes = plt.subplots(figsize=(width, height))
     try:
@@ -275,11 +283,71 @@ def _kanon(stages: dict[str, Any]) -> str:
     return _section("kanon", "k-anonymity and re-identification risk", facts + risk + chart)
 
 
+def _model_quality(card: dict[str, Any]) -> str:
+    """What the model trained on and how good it is: the input and why it is safe, the
+    class balance, the metrics at the decision threshold, the confusion matrix, and
+    precision and recall across thresholds (all on the held-out test split)."""
+    data, metrics = card["data"], card["metrics"]
+    scalar = [
+        {"metric": k, "value": v}
+        for k, v in metrics.items()
+        if isinstance(v, int | float | str) and k not in ("split",)
+    ]
+    facts = _table(
+        [
+            {"figure": "training input", "value": data.get("input", "published")},
+            {"figure": "why it is safe", "value": data.get("input_why", "")},
+            {"figure": "training rows", "value": data.get("rows_train")},
+            {"figure": "test rows (held out)", "value": data.get("rows_test")},
+            {
+                "figure": "positive class share in the test split (class balance)",
+                "value": metrics.get("positive_rate"),
+            },
+            {"figure": "class weight", "value": card["model"].get("class_weight")},
+        ]
+    )
+    body = facts + "<h3>Metrics on the test split</h3>" + _table(scalar)
+    matrix = metrics.get("confusion_matrix")
+    if isinstance(matrix, dict):
+        body += f"<h3>Confusion matrix at threshold {metrics.get('threshold')}</h3>" + _table(
+            [
+                {
+                    "": "actual negative",
+                    "predicted negative": matrix["tn"],
+                    "predicted positive": matrix["fp"],
+                },
+                {
+                    "": "actual positive",
+                    "predicted negative": matrix["fn"],
+                    "predicted positive": matrix["tp"],
+                },
+            ]
+        )
+    curve = metrics.get("threshold_curve") or []
+    if curve:
+
+        def draw(ax: Any) -> None:
+            xs = [c["threshold"] for c in curve]
+            ax.plot(xs, [c["precision"] for c in curve], marker="o", label="precision")
+            ax.plot(xs, [c["recall"] for c in curve], marker="s", label="recall")
+            ax.axvline(
+                metrics.get("threshold", 0.5), linestyle="--", color="gray", label="threshold used"
+            )
+            ax.set_xlabel("decision threshold (probability of the positive class)")
+            ax.set_ylabel("share (0-1)")
+            ax.set_ylim(0, 1.02)
+            ax.set_title("Precision and recall across thresholds (test split)")
+            ax.legend(loc="best")
+
+        body += _svg(draw)
+    return body
+
+
 def _dp(card: dict[str, Any] | None) -> str:
     if card is None:
         return _section("dp", "Differential privacy", "<p>No model was trained.</p>")
     privacy = card["privacy"]
-    metrics = _table([{"metric": k, "value": v} for k, v in card["metrics"].items()])
+    metrics = _model_quality(card)
     mia = card["membership_inference"]
     if not privacy["private"]:
         body = f'<p class="warn">{_e(privacy["warning"])}</p>' + metrics

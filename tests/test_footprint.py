@@ -76,3 +76,18 @@ def test_a_kept_text_column_is_audited_with_presidio_and_its_model() -> None:
     loaded = _loaded({"city": {"rule": "keep", "acknowledge_pii": ["LOCATION"]}})
     assert "presidio_analyzer" in loaded and "spacy" in loaded
     assert "torch" not in loaded and "prefect" not in loaded
+
+
+def test_needs_presidio_names_the_policies_with_text_to_scan() -> None:
+    from privacy.detect import needs_presidio
+    from privacy.policy import policy_from_dict
+
+    def policy(**columns: dict[str, object]) -> object:
+        return policy_from_dict({"version": 1, "name": "p", "columns": columns})
+
+    assert not needs_presidio(
+        policy(id={"rule": "pseudonymize"}, n={"rule": "keep", "type": "integer"})
+    )
+    assert needs_presidio(policy(city={"rule": "keep"}))
+    assert needs_presidio(policy(notes={"rule": "scrub"}))
+    assert not needs_presidio(policy(email={"rule": "mask"}, ssn={"rule": "drop"}))

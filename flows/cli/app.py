@@ -5,6 +5,7 @@ modules of this package, which import only public names from here and from each 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterable
@@ -389,10 +390,33 @@ def start_prefect_early(policy: Any) -> None:
     from flows._prefect_env import configure_prefect, spawn_temporary_server
 
     configure_prefect("INFO" if STATE["verbose"] else "CRITICAL")
+    _prewarm(policy)
     if os.environ.get("PREFECT_API_URL") or _server.running() is not None:
         return
     key_env = policy.keys.pseudonym_key_env
     spawn_temporary_server([key_env] if key_env else [])
+
+
+def _prewarm(policy: Any) -> None:
+    """Load in the background what the run will need while Prefect imports and its
+    server answers: Presidio and the spaCy model when the policy has text for them, and
+    the report's plotting library. Each is loaded once per process under its own lock,
+    so a stage that needs one first waits for it rather than loading it twice."""
+    import threading
+
+    from privacy.detect import needs_presidio
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the stage that needs it reports a failure
+            if needs_presidio(policy):
+                from privacy.detect._engine import analyzer
+
+                analyzer()
+            from privacy.report import load_plotting
+
+            load_plotting()
+
+    threading.Thread(target=load, name="privpipe-prewarm", daemon=True).start()
 
 
 def use_prefect_server(extra_secrets: Iterable[str] = ()) -> str | None:

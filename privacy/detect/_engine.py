@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Any
 
-__all__ = ["MODEL_PACKAGE", "analyzer", "load_presidio", "nlp_configuration"]
+__all__ = ["MODEL_PACKAGE", "analyzer", "load_presidio", "needs_presidio", "nlp_configuration"]
 
 # tldextract (imported by Presidio's e-mail and URL recognizers) reads this when it is
 # first imported; empty means: use the suffix list shipped in the package, fetch nothing.
@@ -53,6 +53,19 @@ _IGNORED_LABELS = [
 _lock = threading.Lock()
 _import_lock = threading.Lock()
 _engine: Any = None
+
+
+# Rules whose output holds no text of the input (the gate does not scan them either).
+_NO_TEXT_OUT = frozenset({"drop", "pseudonymize", "redact", "mask"})
+
+
+def needs_presidio(policy: Any) -> bool:
+    """Whether a sanitize run of ``policy`` scans text at all: a text column kept (the
+    detect stage audits it), scrubbed, or generalized (the gate scans its output). A
+    policy of numbers, dates and transformed identifiers loads no Presidio or spaCy."""
+    return any(
+        spec.type == "string" and spec.rule not in _NO_TEXT_OUT for spec in policy.columns.values()
+    )
 
 
 def load_presidio() -> None:
