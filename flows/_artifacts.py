@@ -98,7 +98,11 @@ def publish_train(card: dict[str, Any], audit: dict[str, Any], trail: str) -> No
     ]
     create_markdown_artifact("\n".join(lines), key="privpipe-train-summary")
     create_table_artifact(
-        [{"metric": name, "value": value} for name, value in metrics.items()],
+        [
+            {"metric": name, "value": value}
+            for name, value in metrics.items()
+            if isinstance(value, int | float | str)
+        ],
         key="privpipe-train-metrics",
         description="Held-out metrics (scikit-learn).",
     )

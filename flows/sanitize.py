@@ -237,6 +237,7 @@ def publish_task(
     run_id: str,
     audit_path: str,
     records: list[dict[str, Any]],
+    view_parts: list[dict[str, Any]],
 ) -> dict[str, Any]:
     policy = run_policy(policy_ref)
     started = time.perf_counter()
@@ -245,19 +246,34 @@ def publish_task(
     frame = pl.concat([work.scan(p["path"]) for p in parts])
     rows = sum(p["rows"] for p in parts)
     record = stages.StageRecord("publish", rows_in=rows, rows_out=rows)
+    input_digest = records[0]["params"]["input"]
+    view = None
+    if view_parts:  # training.input: deidentified, written only now that the gate passed
+        view = stages.write_training_view(
+            pl.concat([work.scan(p["path"]) for p in view_parts]),
+            policy,
+            Path(out_dir),
+            keys=ring.for_scope(policy.keys.seal.vault),
+            input_digest=input_digest,
+        )
     manifest = stages.publish(
         frame,
         policy,
         Path(out_dir),
         keys=ring.for_scope(policy.keys.seal.published),
         input_path=Path(input_path),
-        input_digest=records[0]["params"]["input"],
+        input_digest=input_digest,
         run_id=run_id,
         stages=[*records, record.to_dict()],
         audit_trail=Path(audit_path),
+        training_view=view,
     )
     record.duration_s = round(time.perf_counter() - started, 4)
     record.params = {"sealed": manifest["output"]["sealed"], "kek_id": manifest["output"]["kek_id"]}
+    if view is not None:
+        record.params["training_view"] = {
+            k: view[k] for k in ("path", "sha256", "rows", "kek_id", "scope")
+        }
     data = Path(out_dir) / manifest["output"]["path"]
     manifest_path = Path(out_dir) / stages.MANIFEST_FILE
     return {
@@ -266,6 +282,12 @@ def publish_task(
         "manifest_sha256": sha256_file(manifest_path),
         "record": record.to_dict(),
     }
+
+
+def _writes_training_view(policy: Policy) -> bool:
+    """Whether the run keeps the training view: its policy trains on the deidentified
+    data (``training.input``, by default with DP)."""
+    return policy.training.enabled and policy.training.reads == "deidentified"
 
 
 OUTPUTS = (stages.DATA_FILE, stages.SEALED_DATA_FILE, stages.MANIFEST_FILE, "report.html")
@@ -491,6 +513,7 @@ def sanitize_flow(
             run_id,
             str(trail_path),
             steps.records,
+            transformed if _writes_training_view(policy) else [],
             inputs={"anonymized": digest},
         )
     records = steps.records

@@ -58,6 +58,7 @@ __all__ = [
     "MODEL_FILES",
     "WEIGHTS",
     "load_published",
+    "load_training_view",
     "resumable_run",
     "set_progress",
     "train_flow",
@@ -148,6 +149,61 @@ def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str, Dat
     return frame, digest, DataIdentity(hashlib.sha256(plain).hexdigest(), *raw, label)
 
 
+def load_training_view(data: Path, policy: Policy, ring: Any) -> tuple[Any, str, DataIdentity]:
+    """The training view of a sanitize output folder (``training.input: deidentified``),
+    as :func:`load_published` returns the published data: opened in memory under the
+    policy's ``vault`` scope, checked against the manifest's digest, bound to this policy;
+    its identity for the ledger is the raw input's keyed digest, authenticated with the
+    file, so the budget charged is the raw data set's whichever input trains."""
+    import polars as pl
+
+    how = (
+        "training.input is deidentified (the default with dp: true): train on the sanitize "
+        "output folder of this policy, which holds its sealed training view, or set "
+        "training.input: published"
+    )
+    if not data.is_dir():
+        raise InputError(f"{data}: not a sanitize output folder; {how}")
+    manifest_path = data / stages.MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise InputError(f"{data}: no {stages.MANIFEST_FILE}: not a sanitize output; {how}")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        raise InputError(f"{manifest_path}: not a sanitize manifest") from None
+    view = manifest.get("training_view") if isinstance(manifest, dict) else None
+    if not isinstance(view, dict) or not isinstance(view.get("path"), str):
+        raise InputError(
+            f"{data}: no training view (sanitized by a policy that does not train on the "
+            "deidentified data): run sanitize again with this policy, or set "
+            "training.input: published"
+        )
+    path = data / view["path"]
+    if path.parent != data / stages.VAULT_DIR or not path.is_file():
+        raise InputError(f"{path}: the training view the manifest names is missing")
+    keys = ring.for_scope(policy.keys.seal.vault)  # the custodian's: refused without it
+    blob = path.read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != view.get("sha256"):
+        raise IntegrityError(
+            f"{manifest_path}: training_view.sha256 is not the SHA-256 of {path.name} "
+            "(the view was replaced, or the manifest edited)"
+        )
+    plain = unseal_bytes(
+        blob, keys, expected=stages.training_view_associated_data(policy), name=str(path)
+    )
+    found = read_header(io.BytesIO(blob), str(path)).associated_data  # authenticated now
+    frame = pl.read_parquet(io.BytesIO(plain))
+    label = policy.training.dataset or policy.name
+    identity = DataIdentity(
+        hashlib.sha256(plain).hexdigest(),
+        found.get("input_hmac_sha256"),
+        found.get("input_key_id"),
+        label,
+    )
+    return frame, digest, identity
+
+
 def _manifest_of(path: Path, data: Path) -> dict[str, Any] | None:
     """The manifest at ``path`` if it names ``data`` as its output, else None."""
     try:
@@ -187,7 +243,8 @@ def train_task(
 ) -> dict[str, Any]:
     policy = run_policy(policy_ref)
     ring = unlocked(keyring_path)
-    frame, digest, identity = load_published(Path(data_path), policy, ring)
+    load = load_training_view if policy.training.reads == "deidentified" else load_published
+    frame, digest, identity = load(Path(data_path), policy, ring)
     out = Path(out_dir)
     checkpoints = CHECKPOINT_SCOPE in ring.scopes  # intermediates are the custodian's
     result = train_model(
@@ -202,6 +259,7 @@ def train_task(
         keys=ring.for_scope(CHECKPOINT_SCOPE) if checkpoints else None,
         resume=resume,
         progress=_epochs,
+        source=policy.training.reads,
     )
     bound = {"artifact": "model", "dataset": policy.name, "model": result.card["model_version"]}
     atomic_write_bytes(
@@ -286,6 +344,7 @@ def train_flow(
             },
             params={
                 "status": "private" if privacy["private"] else "NOT PRIVATE",
+                "training_input": card["data"]["input"],
                 "training_run": training_run,
                 "resume": resume,
                 **{k: v for k, v in privacy.items() if k != "ledger"},

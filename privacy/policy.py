@@ -329,7 +329,30 @@ class TrainingSpec(_Strict):
     )
     label: str | None = None
     positive_class: str | None = None
-    model: Literal["mlp", "logistic"] = "mlp"
+    input: Literal["published", "deidentified"] | None = Field(
+        None,
+        description=(
+            "What the model trains on: published (the k-anonymous release) or "
+            "deidentified (the transform stage's output before generalization: direct "
+            "identifiers removed or pseudonymized, quasi-identifiers intact; sealed under "
+            "the vault scope in the sanitize output, and read only by DP training). "
+            "Default: deidentified when dp is true, else published."
+        ),
+    )
+    model: str = Field(
+        "mlp",
+        pattern=r"^(mlp|logistic|[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*)$",
+        description=(
+            "mlp, logistic, or your own: 'package.module:factory', a function of (the "
+            "encoder's feature count, the number of classes) that returns a torch.nn.Module "
+            "(imported from the Python path: the policy then runs that code)."
+        ),
+    )
+    fix_modules: bool = Field(
+        False,
+        description="Let Opacus' ModuleValidator.fix replace layers DP-SGD cannot train "
+        "(BatchNorm to GroupNorm) in your own model; otherwise such a model is refused.",
+    )
     hidden_sizes: list[Annotated[int, Field(ge=1)]] = Field(default_factory=lambda: [64, 32])
     epsilon: float = Field(1.0, gt=0)
     delta: float | None = Field(None, gt=0, lt=1, description="Default 1/n; never above 1/n.")
@@ -361,6 +384,12 @@ class TrainingSpec(_Strict):
         ),
     )
     class_weight: Literal["none", "balanced"] = "none"
+    threshold: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="Decision threshold on the positive class's probability.",
+    )
     seed: int = 0
 
     @model_validator(mode="after")
@@ -372,7 +401,20 @@ class TrainingSpec(_Strict):
                 f"epsilon ({self.epsilon}) exceeds budget ({self.budget}): "
                 "one run cannot spend more than the whole budget"
             )
+        if self.input == "deidentified" and not self.dp:
+            raise ValueError(
+                "input: deidentified needs dp: true (the quasi-identifiers are intact there, "
+                "and only differential privacy bounds what the model reveals of a record); "
+                "a non-private baseline trains on input: published"
+            )
         return self
+
+    @property
+    def reads(self) -> Literal["published", "deidentified"]:
+        """The input training reads: ``input``, or its default for ``dp``."""
+        if self.input is not None:
+            return self.input
+        return "deidentified" if self.dp else "published"
 
 
 SealScope = Literal["vault", "published"]

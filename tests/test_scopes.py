@@ -86,7 +86,8 @@ def test_the_analyst_reads_and_trains_but_is_refused_the_raw_side(
     for column in data["columns"].values():
         if (column.get("hierarchy") or {}).get("kind") == "file":
             column["hierarchy"]["path"] = str(demo_policy_path.parent / column["hierarchy"]["path"])
-    data["training"] = {**data.get("training", {}), "epochs": 2}
+    # the analyst trains on the release: the deidentified training view is the custodian's
+    data["training"] = {**data.get("training", {}), "epochs": 2, "input": "published"}
     policy.write_text(yaml.safe_dump(data))
     out = tmp_path / "out"
     custodian_args = ["--policy", str(policy), "--keyring", str(custodian)]

@@ -315,6 +315,16 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"  k-anonymity: k {anonymity['k_achieved']}{extra}; {anonymity['classes']:,} "
             f"classes, {anonymity['suppressed']:,} records suppressed; levels: {levels}"
         )
+        kept = anonymity.get("information") or {}
+        if kept:
+            typer.echo(
+                "  kept: "
+                + "; ".join(
+                    f"{c} {v['distinct_before']:,} -> {v['distinct_after']:,} values"
+                    + (f" ({v['top_share']:.0%} *)" if v["top_share"] else "")
+                    for c, v in kept.items()
+                )
+            )
         typer.echo(
             f"  risk: highest prosecutor risk {before['prosecutor_highest']:.3f} -> "
             f"{after['prosecutor_highest']:.3f}; records above {after['threshold']:g}: "

@@ -147,9 +147,12 @@ def print_card(card: dict[str, Any], out: Path) -> None:
     else:
         echo_err(privacy["warning"])
     majority = metrics["majority_class_rate"]
+    typer.echo(f"  trained on the {card['data'].get('input', 'published')} data")
     typer.echo(
         f"  test accuracy {metrics['accuracy']:.4f} (majority class {majority:.4f}), "
-        f"F1 {metrics['f1']:.4f}, ROC AUC {metrics['roc_auc']:.4f}"
+        f"balanced accuracy {metrics['balanced_accuracy']:.4f}, F1 {metrics['f1']:.4f} "
+        f"at threshold {metrics['threshold']:g}, ROC AUC {metrics['roc_auc']:.4f}, "
+        f"PR AUC {metrics['pr_auc']:.4f}"
     )
     mia = card["membership_inference"]
     typer.echo(

@@ -20,6 +20,7 @@ from privacy.dp._train import (
     TrainingStopped,
     TrainResult,
     train_model,
+    train_private,
 )
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "membership_inference",
     "require_resume_scope",
     "train_model",
+    "train_private",
 ]

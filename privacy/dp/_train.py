@@ -47,7 +47,7 @@ from privacy.dp._ledger import BudgetLedger, DataIdentity
 from privacy.errors import InputError, IntegrityError, PolicyError, PrivpipeError
 from privacy.policy import Policy
 
-__all__ = ["TrainResult", "TrainingStopped", "train_model"]
+__all__ = ["TrainResult", "TrainingStopped", "train_model", "train_private"]
 
 Progress = Callable[[int, int], None]
 
@@ -71,18 +71,88 @@ def _torch_threads() -> None:
         torch.set_num_interop_threads(1)
 
 
-def _model(kind: str, width: int, hidden: list[int]) -> Any:
+def _model(kind: str, width: int, hidden: list[int], fix: bool = False) -> Any:
+    """The policy's model: the built-in MLP or logistic regression, or the module your
+    own factory (``package.module:factory``) returns, checked by Opacus'
+    ModuleValidator (and, with ``fix``, fixed by it)."""
     from torch import nn
 
     if kind == "logistic":
         return nn.Linear(width, 2)
-    layers: list[nn.Module] = []
-    previous = width
-    for size in hidden:
-        layers += [nn.Linear(previous, size), nn.ReLU()]
-        previous = size
-    layers.append(nn.Linear(previous, 2))
-    return nn.Sequential(*layers)
+    if kind == "mlp":
+        layers: list[nn.Module] = []
+        previous = width
+        for size in hidden:
+            layers += [nn.Linear(previous, size), nn.ReLU()]
+            previous = size
+        layers.append(nn.Linear(previous, 2))
+        return nn.Sequential(*layers)
+    return _own_model(kind, width, fix)
+
+
+def _own_model(reference: str, width: int, fix: bool) -> Any:
+    import importlib
+
+    import torch
+    from opacus.validators import ModuleValidator
+
+    where = f"training.model: {reference}"
+    module_name, _, name = reference.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), name)
+    except ImportError as exc:
+        raise PolicyError(f"{where}: cannot import {module_name} ({exc})") from None
+    except AttributeError:
+        raise PolicyError(f"{where}: {module_name} has no {name}") from None
+    try:
+        model = factory(width, 2)
+    except Exception as exc:  # the user's code: its failure is theirs, named, not ours
+        raise PolicyError(
+            f"{where}: the factory failed with {type(exc).__name__} when called with "
+            f"({width} features, 2 classes)"
+        ) from None
+    if not isinstance(model, torch.nn.Module):
+        raise PolicyError(f"{where}: returned {type(model).__name__}, not a torch.nn.Module")
+    if ModuleValidator.validate(model, strict=False):
+        if fix:
+            model = ModuleValidator.fix(model)
+        refused = _refused_layer(model)
+        if refused is not None:
+            layer, kind, why = refused
+            hint = "" if fix else "; training.fix_modules: true lets Opacus replace it"
+            raise PolicyError(
+                f"{where}: layer {layer!r} ({kind}) cannot be trained with DP-SGD: {why}{hint}"
+            )
+    with torch.no_grad():
+        was = model.training
+        model.eval()
+        try:
+            shape = tuple(model(torch.zeros(2, width)).shape)
+        except Exception as exc:
+            raise PolicyError(
+                f"{where}: the model fails on a batch of {width} features ({type(exc).__name__})"
+            ) from None
+        model.train(was)
+    if shape != (2, 2):
+        raise PolicyError(
+            f"{where}: the model maps (batch, {width}) to {shape[1:]}, not to 2 class logits"
+        )
+    return model
+
+
+def _refused_layer(model: Any) -> tuple[str, str, str] | None:
+    """(name, type, the first sentence of Opacus' reason) of the first layer it refuses."""
+    from opacus.validators import ModuleValidator
+
+    errors = ModuleValidator.validate(model, strict=False)
+    if not errors:
+        return None
+    for layer, sub in model.named_modules():
+        if layer and not list(sub.children()):
+            found = ModuleValidator.validate(sub, strict=False)
+            if found:
+                return layer, type(sub).__name__, str(found[0]).split(". ")[0]
+    return "(model)", type(model).__name__, str(errors[0]).split(". ")[0]
 
 
 def _split(frame: pl.DataFrame, label: str, test_size: float, seed: int) -> tuple[Any, Any]:
@@ -118,6 +188,7 @@ def train_model(
     keys: KeyEncryptionProvider | None = None,
     resume: bool = False,
     stop_after: int | None = None,
+    source: str | None = None,
 ) -> TrainResult:
     """Train the policy's model on ``frame`` (a sanitize output), charging the ledger
     before training when the run is private. ``data`` is the data's identity for the
@@ -131,7 +202,9 @@ def train_model(
     an uninterrupted run's. The first resume of a checkpoint is covered by the run's
     charge; resuming the same checkpoint again (a copy) is charged again. ``stop_after``
     ends the run after that many epochs in all (a time-limited job), leaving the
-    checkpoint to resume from."""
+    checkpoint to resume from. ``source`` names what ``frame`` is for the card
+    (``published``, ``deidentified``, ``frame``: one the caller gave; default: the
+    policy's ``training.input``)."""
     import sklearn
     import torch
     from torch import nn
@@ -158,6 +231,9 @@ def train_model(
     train_frame, test_frame = _split(frame, label, spec.test_size, spec.seed)
     columns = feature_columns(policy, frame, label)
     encoder = TabularEncoder.fit(train_frame, columns, label, spec.positive_class)
+    _model(
+        spec.model, encoder.width, spec.hidden_sizes, spec.fix_modules
+    )  # refused before any charge
     x_train = torch.from_numpy(encoder.features(train_frame)).to(target)
     y_train = torch.from_numpy(encoder.labels(train_frame)).to(target)
     x_test = torch.from_numpy(encoder.features(test_frame)).to(target)
@@ -224,7 +300,7 @@ def train_model(
 
     def fresh() -> tuple[Any, Any, Any, Any]:
         torch.manual_seed(spec.seed)
-        model = _model(spec.model, encoder.width, spec.hidden_sizes).to(target)
+        model = _model(spec.model, encoder.width, spec.hidden_sizes, spec.fix_modules).to(target)
         optimizer = torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
         criterion = nn.CrossEntropyLoss(weight=weight)
         loader = torch.utils.data.DataLoader(
@@ -283,7 +359,7 @@ def train_model(
     with torch.no_grad():
         test_logits = base(x_test)
         train_logits = base(x_train)
-    metrics = _metrics(y_test, torch.softmax(test_logits, 1)[:, 1].cpu().numpy())
+    metrics = _metrics(y_test, torch.softmax(test_logits, 1)[:, 1].cpu().numpy(), spec.threshold)
     audit = None
     if canaries is not None:
         canary_x, canary_y, planted = canaries
@@ -341,6 +417,7 @@ def train_model(
         "model": {
             "kind": spec.model,
             "hidden_sizes": spec.hidden_sizes if spec.model == "mlp" else [],
+            "fix_modules": spec.fix_modules if ":" in spec.model else None,
             "features": encoder.width,
             "label": label,
             "positive_class": encoder.positive,
@@ -350,6 +427,8 @@ def train_model(
         },
         "data": {
             "sha256": data_sha256,
+            "input": source or spec.reads,
+            "input_why": _input_why(source or spec.reads, policy),
             "rows_train": n,
             "rows_test": len(y_test),
             "feature_columns": columns,
@@ -370,6 +449,71 @@ def train_model(
         },
     }
     return TrainResult(card, weights, encoder)
+
+
+def train_private(
+    frame: pl.DataFrame,
+    policy: Policy | str | Path,
+    *,
+    ledger: BudgetLedger | None = None,
+    device: str = "auto",
+    **training: Any,
+) -> TrainResult:
+    """Train the policy's model with DP-SGD on ``frame``, from a notebook or a script.
+
+    ``policy`` is a :class:`Policy` or a policy file; keyword arguments override its
+    ``training`` section for this call and are validated as the policy's are
+    (``epsilon=0.5``, ``model="mypackage.models:make"``, ``fix_modules=True``). Only
+    private training: ``dp=False`` is refused. With ``ledger`` the run is charged to the
+    data set's budget before training, as ``privpipe train`` charges it; without one
+    nothing is recorded, and the card's ε is this run's alone.
+
+    >>> result = train_private(frame, "policy.yaml", epsilon=1.0, epochs=10)
+    >>> result.card["privacy"]["epsilon"], result.card["metrics"]["f1"]
+    """
+    import uuid
+
+    from privacy.policy import TrainingSpec, load_policy
+
+    if not isinstance(policy, Policy):
+        policy = load_policy(policy)
+    if training:
+        try:
+            spec = TrainingSpec.model_validate(
+                {**policy.training.model_dump(), "enabled": True, **training}
+            )
+        except ValueError as exc:
+            raise PolicyError(f"training: {exc}") from None
+        policy = policy.model_copy(update={"training": spec})
+    if not policy.training.dp:
+        raise PolicyError("train_private trains with differential privacy only: dp is false")
+    return train_model(
+        frame,
+        policy,
+        run_id=f"notebook-{uuid.uuid4()}",
+        ledger=ledger,
+        device=device,
+        source="frame",
+    )
+
+
+def _input_why(reads: str, policy: Policy) -> str:
+    """Why training on this input is safe, in words, for the card and the report."""
+    if reads == "frame":
+        return (
+            "a frame given to train_private: what it holds is the caller's to judge; DP "
+            "training bounds what the model reveals about any one of its rows"
+        )
+    if reads == "deidentified":
+        return (
+            "the transform stage's output before generalization: direct identifiers "
+            "removed or pseudonymized, quasi-identifiers intact; sealed under the vault "
+            "scope and read only by DP training, whose (epsilon, delta) bounds what the "
+            "model reveals about any one record"
+        )
+    return f"the published release, {policy.privacy.k}-anonymous by the policy" + (
+        "; DP training bounds what the model reveals beyond it" if policy.training.dp else ""
+    )
 
 
 def _base(model: Any) -> Any:
@@ -535,22 +679,52 @@ def _make_private(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _metrics(y: npt.NDArray[np.int64], score: npt.NDArray[np.float32]) -> dict[str, float]:
+THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))  # the report's curve
+
+
+def _metrics(
+    y: npt.NDArray[np.int64], score: npt.NDArray[np.float32], threshold: float = 0.5
+) -> dict[str, Any]:
+    """The model's metrics on the test split at ``threshold``, with what an imbalanced
+    label needs (balanced accuracy, PR AUC, the confusion matrix) and precision and
+    recall across thresholds."""
     from sklearn.metrics import (
         accuracy_score,
+        average_precision_score,
+        balanced_accuracy_score,
+        confusion_matrix,
         f1_score,
         precision_score,
         recall_score,
         roc_auc_score,
     )
 
-    predicted = (score >= 0.5).astype(np.int64)
+    predicted = (score >= threshold).astype(np.int64)
     majority = max(float(y.mean()), 1.0 - float(y.mean())) if len(y) else math.nan
+    both = len(set(y.tolist())) == 2
+    (tn, fp), (fn, tp) = confusion_matrix(y, predicted, labels=[0, 1]).tolist()
+    curve = []
+    for t in THRESHOLDS:
+        at = (score >= t).astype(np.int64)
+        curve.append(
+            {
+                "threshold": t,
+                "precision": round(float(precision_score(y, at, zero_division=0)), 6),
+                "recall": round(float(recall_score(y, at, zero_division=0)), 6),
+            }
+        )
     return {
+        "split": "test",
+        "threshold": threshold,
         "accuracy": round(float(accuracy_score(y, predicted)), 6),
+        "balanced_accuracy": round(float(balanced_accuracy_score(y, predicted)), 6),
         "precision": round(float(precision_score(y, predicted, zero_division=0)), 6),
         "recall": round(float(recall_score(y, predicted, zero_division=0)), 6),
         "f1": round(float(f1_score(y, predicted, zero_division=0)), 6),
-        "roc_auc": round(float(roc_auc_score(y, score)), 6) if len(set(y)) == 2 else math.nan,
+        "roc_auc": round(float(roc_auc_score(y, score)), 6) if both else math.nan,
+        "pr_auc": round(float(average_precision_score(y, score)), 6) if both else math.nan,
         "majority_class_rate": round(majority, 6),
+        "positive_rate": round(float(y.mean()), 6) if len(y) else math.nan,
+        "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+        "threshold_curve": curve,
     }

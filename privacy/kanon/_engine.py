@@ -90,6 +90,8 @@ class KAnonResult:
     risk_after: dict[str, Any]
     search: dict[str, float] = field(default_factory=dict)
     class_sizes: list[dict[str, Any]] = field(default_factory=list)
+    # per quasi-identifier: distinct values before and after, share of cells at the top
+    information: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -107,6 +109,7 @@ class KAnonResult:
             "risk_before": self.risk_before,
             "risk_after": self.risk_after,
             "class_sizes": self.class_sizes,
+            "information": self.information,
             "search": self.search,
         }
 
@@ -367,7 +370,27 @@ def plan(
         maps=maps,
         table=labels_table,
     )
+    report.information = information_kept(counts, rewrite)
     return rewrite, report
+
+
+def information_kept(counts: pl.DataFrame, rewrite: Rewrite) -> dict[str, dict[str, float]]:
+    """What the rewrite keeps of each quasi-identifier, from the record counts: distinct
+    values before and after (of the records published) and the share of published
+    cells generalized to the top of the hierarchy (``*``: nothing left of the value)."""
+    qis = rewrite.quasi_identifiers
+    after = apply(counts.select([*qis, COUNT]), rewrite)
+    total = int(after.get_column(COUNT).sum()) if after.height else 0
+    out: dict[str, dict[str, float]] = {}
+    for column in qis:
+        values = after.get_column(column).cast(pl.String)
+        top = int(after.filter(values == TOP).get_column(COUNT).sum()) if total else 0
+        out[column] = {
+            "distinct_before": int(counts.get_column(column).drop_nulls().n_unique()),
+            "distinct_after": int(values.drop_nulls().n_unique()),
+            "top_share": round(top / total, 6) if total else 0.0,
+        }
+    return out
 
 
 def _satisfied(

@@ -21,8 +21,11 @@ from privacy.stages.publish import (
     DATA_FILE,
     MANIFEST_FILE,
     SEALED_DATA_FILE,
+    TRAINING_VIEW_FILE,
     publish,
     published_associated_data,
+    training_view_associated_data,
+    write_training_view,
 )
 from privacy.stages.record import StageRecord, merge_records
 from privacy.stages.transform import transform
@@ -31,6 +34,7 @@ __all__ = [
     "DATA_FILE",
     "DEFAULT_PARTITION_ROWS",
     "SEALED_DATA_FILE",
+    "TRAINING_VIEW_FILE",
     "VAULT_DIR",
     "AUDIT_FILE",
     "MANIFEST_FILE",
@@ -45,5 +49,7 @@ __all__ = [
     "plan_anonymization",
     "publish",
     "published_associated_data",
+    "training_view_associated_data",
     "transform",
+    "write_training_view",
 ]

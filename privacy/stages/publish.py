@@ -16,20 +16,25 @@ from privacy._tee import HashingWriter
 from privacy.crypto import KeyEncryptionProvider, SealedWriter
 from privacy.io import atomic_path, atomic_write_json
 from privacy.policy import Policy
+from privacy.stages.ingest import VAULT_DIR
 
 __all__ = [
     "AUDIT_FILE",
     "DATA_FILE",
     "MANIFEST_FILE",
     "SEALED_DATA_FILE",
+    "TRAINING_VIEW_FILE",
     "publish",
     "published_associated_data",
+    "training_view_associated_data",
+    "write_training_view",
 ]
 
 DATA_FILE = "data.parquet"
 SEALED_DATA_FILE = "data.parquet.sealed"
 AUDIT_FILE = "audit.jsonl"
 MANIFEST_FILE = "manifest.json"
+TRAINING_VIEW_FILE = "training-view.parquet.sealed"  # in the vault folder
 
 
 def publish(
@@ -43,6 +48,7 @@ def publish(
     run_id: str,
     stages: list[dict[str, Any]],
     audit_trail: Path | None = None,
+    training_view: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the sanitized data (sealed unless the policy says otherwise) and its
     manifest, each atomically; returns the manifest.
@@ -53,26 +59,25 @@ def publish(
     plain SHA-256, for a reviewer to recompute.
 
     ``frame`` may be lazy (the partitions of a run, scanned one after another): the
-    Parquet file is streamed through the sealing writer, never held whole in memory."""
+    Parquet file is streamed through the sealing writer, never held whole in memory.
+    ``training_view``: what :func:`write_training_view` wrote, for the manifest."""
     lazy = frame.lazy()
     rows = int(lazy.select(pl.len()).collect().item())
     columns = lazy.collect_schema().names()
     sealed = policy.outputs.seal
     data_path = out_dir / (SEALED_DATA_FILE if sealed else DATA_FILE)
     kek_id = None
-    content, whole = hashlib.sha256(), hashlib.sha256()  # the Parquet bytes, and the file's
-    with atomic_path(data_path) as tmp, tmp.open("wb") as out:
-        sink = HashingWriter(out, [whole])
-        if sealed:
-            bound = published_associated_data(policy, input_digest)
-            with SealedWriter(cast(BinaryIO, sink), keys, bound) as writer:
-                hashed = HashingWriter(writer, [content])
-                lazy.sink_parquet(cast(IO[bytes], hashed), compression=policy.outputs.compression)
-            kek_id = writer.header.kek_id
-        else:
-            hashed = HashingWriter(sink, [content])
+    if sealed:
+        bound = published_associated_data(policy, input_digest)
+        whole_sha256, content_sha256, kek_id = _sink_sealed(
+            lazy, data_path, keys, bound, policy.outputs.compression
+        )
+    else:
+        content, whole = hashlib.sha256(), hashlib.sha256()  # the Parquet bytes, the file's
+        with atomic_path(data_path) as tmp, tmp.open("wb") as out:
+            hashed = HashingWriter(out, [whole, content])
             lazy.sink_parquet(cast(IO[bytes], hashed), compression=policy.outputs.compression)
-    content_sha256 = content.hexdigest()
+        whole_sha256, content_sha256 = whole.hexdigest(), content.hexdigest()
     vault = stages[0]["params"]["vault"]
     manifest = {
         "tool": {"name": "privpipe", "version": __version__},
@@ -96,7 +101,7 @@ def publish(
         },
         "output": {
             "path": data_path.name,
-            "sha256": whole.hexdigest(),
+            "sha256": whole_sha256,
             "content_sha256": content_sha256,
             "rows": rows,
             "columns": columns,
@@ -110,8 +115,73 @@ def publish(
         "stages": stages,
         "audit": {"trail": str(audit_trail) if audit_trail else None},
     }
+    if training_view is not None:
+        manifest["training_view"] = dict(training_view)
     atomic_write_json(out_dir / MANIFEST_FILE, manifest)
     return manifest
+
+
+def _sink_sealed(
+    lazy: pl.LazyFrame,
+    path: Path,
+    keys: KeyEncryptionProvider,
+    bound: Mapping[str, str],
+    compression: Any,
+) -> tuple[str, str, str]:
+    """Stream ``lazy`` as Parquet through a sealing writer into ``path`` (atomically);
+    returns (the file's SHA-256, the Parquet bytes' SHA-256, the KEK id)."""
+    content, whole = hashlib.sha256(), hashlib.sha256()
+    with atomic_path(path) as tmp, tmp.open("wb") as out:
+        sink = HashingWriter(out, [whole])
+        with SealedWriter(cast(BinaryIO, sink), keys, bound) as writer:
+            lazy.sink_parquet(
+                cast(IO[bytes], HashingWriter(writer, [content])), compression=compression
+            )
+    return whole.hexdigest(), content.hexdigest(), writer.header.kek_id
+
+
+def write_training_view(
+    frame: pl.DataFrame | pl.LazyFrame,
+    policy: Policy,
+    out_dir: Path,
+    *,
+    keys: KeyEncryptionProvider,
+    input_digest: Mapping[str, str],
+) -> dict[str, Any]:
+    """Seal the training view (``training.input: deidentified``) into the output's vault
+    folder; returns what the manifest records of it.
+
+    The view is the transform stage's output before generalization: direct identifiers
+    removed, masked or pseudonymized, the quasi-identifiers as they were. It is not
+    k-anonymous, so it is sealed under the policy's ``vault`` scope (the custodian's),
+    never published, and bound to this policy and the raw input's keyed digest: DP
+    training reads it (the ledger charges the raw data set's budget), an analyst's
+    keyring cannot open it. Call it only after the gate has passed."""
+    lazy = frame.lazy()
+    rows = int(lazy.select(pl.len()).collect().item())
+    path = out_dir / VAULT_DIR / TRAINING_VIEW_FILE
+    bound = training_view_associated_data(policy, input_digest)
+    whole, content, kek_id = _sink_sealed(lazy, path, keys, bound, policy.outputs.compression)
+    return {
+        "path": str(path.relative_to(out_dir)),
+        "sha256": whole,
+        "content_sha256": content,
+        "rows": rows,
+        "kek_id": kek_id,
+        "scope": policy.keys.seal.vault,
+    }
+
+
+def training_view_associated_data(
+    policy: Policy, input_digest: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """What a training view is bound to (as :func:`published_associated_data`): a view
+    cannot be opened as another policy's, nor as the published data, nor the reverse."""
+    bound = {"artifact": "training-view", "dataset": policy.name, "policy_sha256": policy.hash}
+    if input_digest is not None:
+        bound["input_hmac_sha256"] = str(input_digest["hmac_sha256"])
+        bound["input_key_id"] = str(input_digest["key_id"])
+    return bound
 
 
 def published_associated_data(

@@ -45,7 +45,9 @@ def test_train_writes_a_sealed_model_its_card_and_an_audit_trail(
     assert card["privacy"]["private"] is True
     assert epsilon_from_card(card) == pytest.approx(card["privacy"]["epsilon"], rel=1e-6)
     manifest = json.loads((sanitized / "manifest.json").read_text())
-    assert card["data"]["sha256"] == manifest["output"]["sha256"]
+    # DP training reads the deidentified training view by default, not the release
+    assert card["data"]["input"] == "deidentified"
+    assert card["data"]["sha256"] == manifest["training_view"]["sha256"]
     assert card["policy"]["sha256"] == manifest["policy"]["sha256"]
     weights = unseal_bytes(
         out / "model.safetensors.sealed",
@@ -135,7 +137,7 @@ def test_run_sanitizes_then_trains_in_one_flow(
     card = json.loads((out / "model" / "model_card.json").read_text())
     assert summary["train"]["card"]["model_version"] == card["model_version"]
     manifest = json.loads((out / "sanitized" / "manifest.json").read_text())
-    assert card["data"]["sha256"] == manifest["output"]["sha256"]
+    assert card["data"]["sha256"] == manifest["training_view"]["sha256"]
 
 
 def test_a_non_private_baseline_is_marked_in_the_card_and_the_audit_trail(
@@ -173,13 +175,13 @@ def test_resume_continues_only_the_run_the_trail_records_as_stopped(
     session_keyring: Keyring,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from flows.train import CHECKPOINT, load_published
+    from flows.train import CHECKPOINT, load_training_view
     from privacy.audit import AuditTrail
     from privacy.dp import TrainingStopped, train_model
     from privacy.policy import load_policy
 
     policy = load_policy(demo_policy_path)
-    frame, _, identity = load_published(sanitized, policy, session_keyring)
+    frame, _, identity = load_training_view(sanitized, policy, session_keyring)
     raw = json.loads((sanitized / "manifest.json").read_text())["input"]
     assert (identity.input_hmac_sha256, identity.input_key_id) == (
         raw["hmac_sha256"],
