@@ -318,7 +318,16 @@ class PrivacySpec(_Strict):
     max_suppression: float = Field(0.05, ge=0, le=1, description="Share of records removable.")
     suppressed_records: Literal["remove", "mask"] = "remove"
     algorithm: Literal["optimal", "mondrian"] = "optimal"
-    metric: Literal["discernibility", "aecs", "loss", "entropy"] = "loss"
+    metric: Literal["discernibility", "aecs", "loss", "entropy", "classification"] = Field(
+        "loss",
+        description="What the optimal search minimizes; classification keeps privacy.target "
+        "most predictable from the quasi-identifiers.",
+    )
+    target: str | None = Field(
+        None,
+        description="The column metric: classification keeps predictable: the policy's "
+        "sensitive column (role: sensitive), often the training label.",
+    )
     risk_threshold: float = Field(0.2, gt=0, le=1)
 
 
@@ -521,6 +530,17 @@ class Policy(_Strict):
                 raise ValueError(
                     f"privacy.{key}: needs exactly one column with role sensitive "
                     f"(found {len(sensitive)})"
+                )
+        target = self.privacy.target
+        if self.privacy.metric == "classification" and target is None:
+            raise ValueError("privacy.target: metric classification needs a target column")
+        if target is not None:
+            if target not in self.columns:
+                raise ValueError(f"privacy.target: no column named {target!r}")
+            if sensitive != [target]:
+                raise ValueError(
+                    f"privacy.target: {target!r} must be the one column with role sensitive "
+                    "(the search counts that column's values per class)"
                 )
         ld = self.privacy.l_diversity
         if ld is not None and ld.variant == "recursive" and ld.c is None:

@@ -148,3 +148,44 @@ def test_schema_accepts_demo_policy_shape() -> None:
     bad = {**data, "privacy": {"k": -1}}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, policy_json_schema())
+
+
+def test_the_classification_metric_needs_the_sensitive_column_as_its_target(
+    tmp_path: Path,
+) -> None:
+    columns = {
+        **MINIMAL["columns"],
+        "diagnosis": {"rule": "keep", "role": "sensitive"},
+        "note": {"rule": "keep"},
+    }
+    base = {**MINIMAL, "columns": columns}
+    no_target = {**base, "privacy": {"metric": "classification"}}
+    assert "metric classification needs a target" in _error(tmp_path, no_target)
+    not_sensitive = {**base, "privacy": {"metric": "classification", "target": "note"}}
+    assert "must be the one column with role sensitive" in _error(tmp_path, not_sensitive)
+    missing = {**base, "privacy": {"metric": "classification", "target": "nope"}}
+    assert "no column named 'nope'" in _error(tmp_path, missing)
+    ok = {**base, "privacy": {"metric": "classification", "target": "diagnosis"}}
+    assert load_policy(_write(tmp_path, ok)).privacy.target == "diagnosis"
+
+
+def test_deidentified_training_input_needs_dp(tmp_path: Path) -> None:
+    columns = {**MINIMAL["columns"], "y": {"rule": "keep", "role": "label"}}
+    training = {"enabled": True, "label": "y", "input": "deidentified", "dp": False}
+    assert "needs dp: true" in _error(
+        tmp_path, {**MINIMAL, "columns": columns, "training": training}
+    )
+    training = {"enabled": True, "label": "y", "dp": False}
+    assert (
+        load_policy(
+            _write(tmp_path, {**MINIMAL, "columns": columns, "training": training})
+        ).training.reads
+        == "published"
+    )
+    training = {"enabled": True, "label": "y"}
+    assert (
+        load_policy(
+            _write(tmp_path, {**MINIMAL, "columns": columns, "training": training})
+        ).training.reads
+        == "deidentified"
+    )

@@ -295,7 +295,11 @@ def plan(
     privacy = policy.privacy
     sensitive = _sensitive_column(policy)
     # the search splits the counts by sensitive value only where a model reads it
-    needs_sensitive = privacy.l_diversity is not None or privacy.t_closeness is not None
+    needs_sensitive = (
+        privacy.l_diversity is not None
+        or privacy.t_closeness is not None
+        or privacy.metric == "classification"
+    )
     search_counts = counts
     if sensitive is not None and sensitive in counts.columns and not needs_sensitive:
         search_counts = merge_counts([counts.drop(sensitive)])

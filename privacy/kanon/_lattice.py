@@ -14,6 +14,10 @@ and every generalization of it, whatever the privacy models:
 - loss and non-uniform entropy: the value without suppression, which depends only on
   the levels, grows with every level, and suppression only adds to it.
 - AECS: (N - allowed suppression) / classes, since merging only lowers the class count.
+- classification (Iyengar 2002, as ARX's classification utility): the share of records
+  whose target value is not the majority of their class, a suppressed record counting
+  as one. Without suppression: merging classes never raises the sum of their majority
+  counts, and a suppressed class costs |E| >= |E| - its majority.
 
 The sweep goes bottom-up by height; a node whose bound exceeds the best value found so
 far is skipped with everything above it. A greedy descent from the top first finds a
@@ -44,7 +48,7 @@ from privacy.kanon._models import PrivacyModel
 __all__ = ["METRICS", "Evaluation", "Lattice", "Node", "SearchResult"]
 
 Node = tuple[int, ...]
-METRICS = ("discernibility", "aecs", "loss", "entropy")
+METRICS = ("discernibility", "aecs", "loss", "entropy", "classification")
 # Metric values are float sums whose order depends on which table a node's counts were
 # rolled up from, so one value can come out a few 1e-12 apart along two paths. Pruning
 # allows that much slack (a looser bound only prunes less), and ranking compares values
@@ -155,14 +159,20 @@ class Lattice:
             ]
             for h, shift in zip(self.hierarchies, self.shift, strict=True)
         ]
-        self.needs_histogram = any(m.needs_histogram for m in self.models)
+        # the classification metric reads the target's histogram (the sensitive column's)
+        self.needs_histogram = metric == "classification" or any(
+            m.needs_histogram for m in self.models
+        )
         self.smallest = max((m.min_class_size() for m in self.models), default=1)
         self.sensitive: npt.NDArray[np.int64] | None = None
         self.sensitive_domain: list[str] = []
         if sensitive is not None:
             self._encode_sensitive(counts, sensitive, sensitive_domain)
         elif self.needs_histogram:
-            raise InputError("l-diversity and t-closeness need a column with role 'sensitive'")
+            raise InputError(
+                "l-diversity, t-closeness and the classification metric need a column "
+                "with role 'sensitive'"
+            )
         self._freq = [
             np.bincount(self.codes[:, i], weights=self.counts, minlength=len(h.domain))
             for i, h in enumerate(self.hierarchies)
@@ -420,6 +430,10 @@ class Lattice:
         if self.metric == "aecs":
             classes = int(kept.sum())
             return (self.total - e.suppressed) / classes if classes else math.inf
+        if self.metric == "classification":
+            assert t.hist is not None
+            majority = t.hist[kept].max(axis=1).astype(np.int64).sum() if kept.any() else 0
+            return float(self.total - majority) / max(self.total, 1)
         attributes = len(e.node)
         if self.metric == "loss":  # suppressed cells lose everything: 1 each
             value = float(e.suppressed * attributes)
@@ -456,22 +470,32 @@ class Lattice:
             label_log = np.where(kept_rows, self._label_log[i][level][labels], np.log2(total))
             entropy += float((label_log - own) @ self.counts)
         classes_kept = int(kept.sum())
-        return {
+        figures = {
             "discernibility": float((table.sizes[kept] ** 2).sum() + e.suppressed * total),
             "aecs": (total - e.suppressed) / classes_kept if classes_kept else math.inf,
             "loss": loss / (total * attributes),
             "entropy": entropy,
         }
+        if self.metric == "classification" and table.hist is not None:
+            majority = int(table.hist[kept].max(axis=1).astype(np.int64).sum()) if kept.any() else 0
+            figures["classification"] = (total - majority) / max(total, 1)
+        return figures
 
-    def bound(self, node: Node, sizes: npt.NDArray[np.int64] | None) -> float:
-        """A lower bound of the metric at ``node`` and at every generalization of it."""
+    def bound(self, node: Node, table: ClassTable | None) -> float:
+        """A lower bound of the metric at ``node`` and at every generalization of it
+        (``table``: the node's classes, where counted)."""
+        sizes = None if table is None else table.sizes
         if self.metric == "loss":
             cells = sum(self._level_sums[i][level] for i, level in enumerate(node))
             return cells / (self.total * max(len(node), 1))
         if self.metric == "entropy":
             return sum(self._level_sums[i][level] for i, level in enumerate(node))
-        if sizes is None:
+        if sizes is None or table is None:
             return -math.inf
+        if self.metric == "classification":
+            assert table.hist is not None  # every record off its class's majority, kept
+            majority = int(table.hist.max(axis=1).astype(np.int64).sum()) if len(sizes) else 0
+            return float(self.total - majority) / max(self.total, 1)
         if self.metric == "discernibility":
             # a record of a class of size s ends, above, in an accepted class of at least
             # max(s, smallest) records or suppressed (costing N >= that): s*max(s, smallest)
@@ -544,7 +568,7 @@ class Lattice:
                 table = tables[node]
                 e = self.evaluate(node, table)
                 evaluated += 1
-                if best is not None and _exceeds(self.bound(node, table.sizes), best.value):
+                if best is not None and _exceeds(self.bound(node, table), best.value):
                     pruned.add(node)  # nothing above it can do better; it may be the best
                 if better(e):
                     best = e

@@ -127,3 +127,73 @@ def test_every_metric_of_a_node_agrees_with_the_search_that_uses_it(metric: str)
     lattice = _lattice(frame, [KAnonymity(3)], metric, 0.05)
     node = lattice.optimal().best.node
     assert lattice.measures(node)[metric] == pytest.approx(lattice.evaluate(node).value)
+
+
+def test_classification_is_the_share_off_the_class_majority_plus_the_suppressed() -> None:
+    frame = _data(seed=13)
+    lattice = _lattice(frame, [KAnonymity(4)], "classification", 0.05)
+    node = lattice.optimal().best.node
+    e = lattice.evaluate(node)
+    codes = lattice.group_classes(node)[0]  # per row of the counts, its class
+    counts = count_records(frame, ["age", "zip", "sex"], "disease")
+    by_class = (
+        counts.with_columns(pl.Series("class", codes))
+        .group_by("class", "disease")
+        .agg(pl.col("__records").sum())
+    )
+    sizes = by_class.group_by("class").agg(pl.col("__records").sum().alias("size"))
+    majority = by_class.group_by("class").agg(pl.col("__records").max().alias("top"))
+    table = sizes.join(majority, on="class")
+    kept = table.filter(pl.col("size") >= 4)
+    expected = (frame.height - int(kept["top"].sum())) / frame.height
+    assert e.value == pytest.approx(expected)
+    assert 0 < e.value < 1
+
+
+def test_classification_keeps_the_quasi_identifier_that_predicts_the_target() -> None:
+    rng = np.random.default_rng(7)
+    rows = 600
+    sex = rng.choice(["F", "M"], rows)
+    frame = pl.DataFrame(
+        {
+            "age": rng.integers(18, 80, rows),
+            "zip": [f"{z:05d}" for z in rng.choice([10115, 10117, 20095, 20097], rows)],
+            "sex": sex,
+            # the target follows sex, not age or zip
+            "disease": np.where(sex == "F", "flu", "cold"),
+        }
+    )
+    lattice = _lattice(frame, [KAnonymity(5)], "classification", 0.0)
+    best = lattice.optimal().best
+    assert best.node[2] == 0  # sex kept exact: the target stays predictable
+    assert best.value == pytest.approx(0.0)
+    # and the exhaustive search agrees
+    assert lattice.with_metric("classification").exhaustive().best.node == best.node
+
+
+def _predictive(seed: int, rows: int = 500) -> pl.DataFrame:
+    """The disease follows age band and ZIP region, with noise: the classification
+    value then differs from node to node, and pruning has something to cut."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 80, rows)
+    zips = rng.choice([10115, 10117, 10243, 10245, 20095, 20097], rows)
+    sex = rng.choice(["F", "M"], rows)
+    domain = np.array(["asthma", "cancer", "cold", "flu"])
+    signal = (age // 15 + (zips // 10000) + (sex == "F")) % 4
+    noisy = np.where(rng.random(rows) < 0.25, rng.integers(0, 4, rows), signal)
+    return pl.DataFrame(
+        {"age": age, "zip": [f"{z:05d}" for z in zips], "sex": sex, "disease": domain[noisy]}
+    )
+
+
+@pytest.mark.parametrize("models", list(MODELS))
+@pytest.mark.parametrize("limit", [0.0, 0.04])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_classification_optimal_equals_exhaustive_on_a_predictable_target(
+    models: str, limit: float, seed: int
+) -> None:
+    frame = _predictive(seed)
+    lattice = _lattice(frame, MODELS[models](frame), "classification", limit)
+    fast, every = lattice.optimal(), lattice.exhaustive()
+    assert fast.best.node == every.best.node
+    assert fast.best.value == pytest.approx(every.best.value, rel=1e-12)
