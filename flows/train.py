@@ -240,6 +240,7 @@ def train_task(
     device: str,
     run_id: str,
     resume: bool,
+    nproc: int = 1,
 ) -> dict[str, Any]:
     policy = run_policy(policy_ref)
     ring = unlocked(keyring_path)
@@ -260,6 +261,7 @@ def train_task(
         resume=resume,
         progress=_epochs,
         source=policy.training.reads,
+        nproc=nproc,
     )
     bound = {"artifact": "model", "dataset": policy.name, "model": result.card["model_version"]}
     atomic_write_bytes(
@@ -291,6 +293,7 @@ def train_flow(
     device: str = "auto",
     overwrite: bool = False,
     resume: bool = False,
+    nproc: int = 1,
 ) -> dict[str, Any]:
     """Train the policy's model on a sanitize output into ``out_dir``; returns the card.
     ``resume`` continues the training run ``out_dir``'s trail records as stopped, from
@@ -322,6 +325,7 @@ def train_flow(
                 device,
                 training_run,
                 resume,
+                nproc,
             )
         except BaseException as exc:
             trail.append(

@@ -62,6 +62,16 @@ def train(
     keyring: Annotated[
         Path | None, keyring_option("Keyring for sealed data and the sealed weights.")
     ] = None,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Train in N processes (PyTorch distributed data parallel with Opacus: "
+            "gloo on CPU, NCCL with one GPU each on CUDA); the same ε, steps and noise "
+            "as one process, one budget charge, one model.",
+        ),
+    ] = 1,
 ) -> None:
     """Train the policy's model with differential privacy (Opacus, DP-SGD) on DATA.
 
@@ -72,7 +82,7 @@ def train(
     model.safetensors.sealed, encoder.json, model_card.json and audit.jsonl into --out."""
     from flows import _keys
     from privacy.dp import default_ledger_path, require_resume_scope
-    from privacy.errors import InputError, OutputError
+    from privacy.errors import InputError, OutputError, PolicyError
 
     STATE["json"] = as_json
     loaded = check_training(policy, device)
@@ -85,8 +95,11 @@ def train(
     ring.for_scope(loaded.keys.seal.model)  # refused here, before Prefect starts
     if resume:
         require_resume_scope(ring)
+    if nproc > 1 and (resume or not loaded.training.dp):
+        why = "--resume" if resume else "training.dp: false"
+        raise PolicyError(f"--nproc {nproc}: not with {why}; train in one process")
     ledger_path = ledger or default_ledger_path()
-    summary = run_train(data, policy, out, ring_path, ledger_path, device, overwrite, resume)
+    summary = run_train(data, policy, out, ring_path, ledger_path, device, overwrite, resume, nproc)
     card = summary["card"]
     if as_json:
         typer.echo(json.dumps(summary, sort_keys=True))
@@ -103,6 +116,7 @@ def run_train(
     device: str,
     overwrite: bool,
     resume: bool = False,
+    nproc: int = 1,
 ) -> dict[str, Any]:
     from flows._prefect_env import configure_prefect
     from flows.cli.app import use_prefect_server
@@ -128,6 +142,7 @@ def run_train(
                 device,
                 overwrite,
                 resume,
+                nproc,
             )
         finally:
             train_module.set_progress(None)
@@ -141,7 +156,9 @@ def print_card(card: dict[str, Any], out: Path) -> None:
             f"trained {card['model']['kind']} with DP-SGD: ε {privacy['epsilon']:.3f} "
             f"(target {privacy['target_epsilon']:g}), δ {privacy['delta']:.2g}, "
             f"{privacy['accountant'].upper()} accountant, noise {privacy['noise_multiplier']:.3f}, "
-            f"{privacy['steps']} steps; budget of {ledger.get('label')} "
+            f"{privacy['steps']} steps"
+            + (f" in {privacy['processes']} processes" if privacy.get("processes", 1) > 1 else "")
+            + f"; budget of {ledger.get('label')} "
             f"({ledger['dataset']}): {ledger['spent_after']:g} of {ledger['budget']:g} spent"
         )
     else:

@@ -189,6 +189,7 @@ def train_model(
     resume: bool = False,
     stop_after: int | None = None,
     source: str | None = None,
+    nproc: int = 1,
 ) -> TrainResult:
     """Train the policy's model on ``frame`` (a sanitize output), charging the ledger
     before training when the run is private. ``data`` is the data's identity for the
@@ -204,7 +205,9 @@ def train_model(
     ends the run after that many epochs in all (a time-limited job), leaving the
     checkpoint to resume from. ``source`` names what ``frame`` is for the card
     (``published``, ``deidentified``, ``frame``: one the caller gave; default: the
-    policy's ``training.input``)."""
+    policy's ``training.input``). ``nproc`` > 1 trains in that many processes with
+    distributed data parallel (:mod:`privacy.dp._distributed`): the same ε, δ, steps and
+    noise as one process, one charge; no per-epoch checkpoint is written then."""
     import sklearn
     import torch
     from torch import nn
@@ -215,6 +218,21 @@ def train_model(
     label = spec.label
     if label is None or label not in frame.columns:
         raise PolicyError(f"training.label: the data has no column {label!r}")
+    if nproc < 1:
+        raise PolicyError(f"--nproc: at least 1, not {nproc}")
+    if nproc > 1:
+        refused = (
+            "training.dp: false (a non-private baseline runs in one process)"
+            if not spec.dp
+            else "--resume"
+            if resume
+            else "training.max_physical_batch_size"
+            if spec.max_physical_batch_size is not None
+            else None
+        )
+        if refused:
+            raise PolicyError(f"--nproc {nproc}: not with {refused}")
+        checkpoint = None  # a distributed run is not checkpointed per epoch
     started = time.perf_counter()
     _torch_threads()
     torch.manual_seed(spec.seed)
@@ -311,50 +329,76 @@ def train_model(
         )
         return model, optimizer, criterion, loader
 
-    model, optimizer, criterion, loader = fresh()
+    distributed: dict[str, Any] | None = None
+    mode: str
     engine = None
-    mode: str = spec.grad_sample_mode
-    if spec.dp:
-        noise = saved.noise_multiplier if saved is not None else None
-        model, optimizer, criterion, loader, engine, mode = _make_private(fresh, spec, delta, noise)
-    first_epoch = 0
-    if saved is not None:
-        first_epoch = saved.restore(model, optimizer, engine, loader, target)
-    steps_per_epoch = len(loader)
-    last = spec.epochs if stop_after is None else min(spec.epochs, stop_after)
-    physical = spec.max_physical_batch_size
-    split = engine is not None and physical is not None and physical < spec.batch_size
-    for epoch in range(first_epoch, last):
-        model.train()
-        with contextlib.ExitStack() as stack:
-            batches = loader
-            if split:  # a logical batch in physical pieces; one noisy step per logical batch
-                from opacus.utils.batch_memory_manager import BatchMemoryManager
+    if nproc > 1:  # DDP: one accountant's figures (rank 0's), the weights it trained
+        from privacy.dp._distributed import train_distributed
 
-                batches = stack.enter_context(
-                    BatchMemoryManager(
-                        data_loader=loader, max_physical_batch_size=physical, optimizer=optimizer
-                    )
-                )
-            for xb, yb in batches:
-                if len(xb) == 0:  # Poisson sampling can draw an empty batch
-                    continue
-                optimizer.zero_grad()
-                loss = criterion(model(xb), yb)
-                loss.backward()
-                optimizer.step()
-        if checkpoint is not None and keys is not None:
-            payload = _Saved.encode(
-                model, optimizer, engine, loader, target, encoder, run_id, session_checkpoint
-            )
-            seal_checkpoint(checkpoint, payload(epoch + 1), keys, bound)
-        if progress is not None:
-            progress(epoch + 1, spec.epochs)
-    if last < spec.epochs:
-        raise TrainingStopped(
-            f"training stopped after epoch {last} of {spec.epochs}; resume from {checkpoint}"
+        distributed = train_distributed(
+            nproc,
+            x_train,
+            y_train,
+            spec,
+            delta=delta,
+            width=encoder.width,
+            weight=weight,
+            device=target.type,
         )
-    base = model._module if hasattr(model, "_module") else model
+        base = _model(spec.model, encoder.width, spec.hidden_sizes, spec.fix_modules)
+        base.load_state_dict(distributed["state"])
+        base = base.to(target)
+        mode = f"hooks ({nproc} processes, {distributed['backend']})"
+        if progress is not None:
+            progress(spec.epochs, spec.epochs)
+    else:
+        model, optimizer, criterion, loader = fresh()
+        mode = spec.grad_sample_mode
+        if spec.dp:
+            noise = saved.noise_multiplier if saved is not None else None
+            model, optimizer, criterion, loader, engine, mode = _make_private(
+                fresh, spec, delta, noise
+            )
+        first_epoch = 0
+        if saved is not None:
+            first_epoch = saved.restore(model, optimizer, engine, loader, target)
+        steps_per_epoch = len(loader)
+        last = spec.epochs if stop_after is None else min(spec.epochs, stop_after)
+        physical = spec.max_physical_batch_size
+        split = engine is not None and physical is not None and physical < spec.batch_size
+        for epoch in range(first_epoch, last):
+            model.train()
+            with contextlib.ExitStack() as stack:
+                batches = loader
+                if split:  # a logical batch in physical pieces; one noisy step per logical batch
+                    from opacus.utils.batch_memory_manager import BatchMemoryManager
+
+                    batches = stack.enter_context(
+                        BatchMemoryManager(
+                            data_loader=loader,
+                            max_physical_batch_size=physical,
+                            optimizer=optimizer,
+                        )
+                    )
+                for xb, yb in batches:
+                    if len(xb) == 0:  # Poisson sampling can draw an empty batch
+                        continue
+                    optimizer.zero_grad()
+                    loss = criterion(model(xb), yb)
+                    loss.backward()
+                    optimizer.step()
+            if checkpoint is not None and keys is not None:
+                payload = _Saved.encode(
+                    model, optimizer, engine, loader, target, encoder, run_id, session_checkpoint
+                )
+                seal_checkpoint(checkpoint, payload(epoch + 1), keys, bound)
+            if progress is not None:
+                progress(epoch + 1, spec.epochs)
+        if last < spec.epochs:
+            raise TrainingStopped(
+                f"training stopped after epoch {last} of {spec.epochs}; resume from {checkpoint}"
+            )
+        base = model._module if hasattr(model, "_module") else model
     base.eval()
     with torch.no_grad():
         test_logits = base(x_test)
@@ -377,18 +421,29 @@ def train_model(
     )
     weights = encode_weights(base.state_dict())
     privacy: dict[str, Any]
-    if engine is not None:
-        sample_rate = 1.0 / steps_per_epoch
-        steps = sum(n_steps for _, _, n_steps in engine.accountant.history)
+    figures: dict[str, Any] | None = None
+    if distributed is not None:
+        figures = {k: distributed[k] for k in ("epsilon", "noise_multiplier", "sample_rate")}
+        figures |= {"steps": distributed["steps"], "processes": nproc}
+    elif engine is not None:
+        figures = {
+            "epsilon": float(engine.get_epsilon(delta)),
+            "noise_multiplier": float(optimizer.noise_multiplier),
+            "sample_rate": 1.0 / steps_per_epoch,
+            "steps": sum(n_steps for _, _, n_steps in engine.accountant.history),
+            "processes": 1,
+        }
+    if figures is not None:
         privacy = {
             "private": True,
-            "epsilon": round(float(engine.get_epsilon(delta)), 6),
+            "epsilon": round(figures["epsilon"], 6),
             "target_epsilon": spec.epsilon,
             "delta": delta,
             "accountant": spec.accountant,
-            "noise_multiplier": float(optimizer.noise_multiplier),
-            "sample_rate": sample_rate,
-            "steps": int(steps),
+            "noise_multiplier": figures["noise_multiplier"],
+            "sample_rate": figures["sample_rate"],
+            "steps": int(figures["steps"]),
+            "processes": figures["processes"],
             "epochs": spec.epochs,
             "max_grad_norm": spec.max_grad_norm,
             "poisson_sampling": True,

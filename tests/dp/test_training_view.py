@@ -150,3 +150,19 @@ def test_published_input_writes_no_view_and_trains_on_the_release(
     card = json.loads((model / "model_card.json").read_text())
     assert card["data"]["input"] == "published"
     assert card["data"]["sha256"] == manifest["output"]["sha256"]
+
+
+def test_train_in_two_processes_charges_once_and_seals_one_model(
+    run: dict[str, Path], tmp_path: Path, session_keyring: Any
+) -> None:
+    from privacy.dp import BudgetLedger
+
+    model, ledger = tmp_path / "model", tmp_path / "ledger.jsonl"
+    args = ["-q", "train", str(run["out"]), "--policy", str(run["policy"]), "--out", str(model)]
+    assert main([*args, "--ledger", str(ledger), "--nproc", "2"]) == 0
+    card = json.loads((model / "model_card.json").read_text())
+    assert card["privacy"]["processes"] == 2 and card["data"]["input"] == "deidentified"
+    assert BudgetLedger(ledger, session_keyring).spent("demo") == card["privacy"]["target_epsilon"]
+    assert sorted(p.name for p in model.glob("*.sealed")) == ["model.safetensors.sealed"]
+    train = [r for r in read_trail(model / "audit.jsonl") if r.get("step") == "train"]
+    assert len(train) == 1 and train[0]["params"]["processes"] == 2
