@@ -93,6 +93,8 @@ def train(
     ring_path = _keys.resolve_keyring_path(keyring, loaded)
     ring = open_keyring(ring_path)
     ring.for_scope(loaded.keys.seal.model)  # refused here, before Prefect starts
+    if loaded.training.reads == "deidentified":  # the training view is the custodian's
+        ring.for_scope(loaded.keys.seal.vault)
     if resume:
         require_resume_scope(ring)
     if nproc > 1 and (resume or not loaded.training.dp):

@@ -166,3 +166,29 @@ def test_train_in_two_processes_charges_once_and_seals_one_model(
     assert sorted(p.name for p in model.glob("*.sealed")) == ["model.safetensors.sealed"]
     train = [r for r in read_trail(model / "audit.jsonl") if r.get("step") == "train"]
     assert len(train) == 1 and train[0]["params"]["processes"] == 2
+
+
+def test_an_analysts_keyring_cannot_open_the_view(
+    run: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import os
+
+    from tests.conftest import KEYRING
+
+    analyst = tmp_path / "analyst" / "keyring.json"
+    monkeypatch.setenv("PRIVPIPE_NEW_PASSPHRASE", "analyst passphrase")
+    export = ["keys", "export", "--keyring", str(KEYRING), "--scope", "published"]
+    assert main([*export, "--out", str(analyst)]) == 0
+    monkeypatch.setenv("PRIVPIPE_PASSPHRASE", "analyst passphrase")
+    assert os.environ["PRIVPIPE_PASSPHRASE"] == "analyst passphrase"
+    capsys.readouterr()
+    model = tmp_path / "model"
+    args = ["train", str(run["out"]), "--policy", str(run["policy"]), "--out", str(model)]
+    code = main([*args, "--keyring", str(analyst), "--ledger", str(tmp_path / "ledger.jsonl")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'vault' scope" in err[0]
+    assert not (model / "model_card.json").exists()
