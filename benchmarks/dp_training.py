@@ -53,10 +53,10 @@ def _epoch_seconds(x, y, spec, private: bool, device: str) -> float:  # type: ig
     from opacus import PrivacyEngine
     from torch import nn
 
-    from privacy.dp._train import _model
+    from privacy.dp._train import build_model
 
     torch.manual_seed(0)
-    model = _model(spec.model, x.shape[1], spec.hidden_sizes).to(device)
+    model = build_model(spec.model, x.shape[1], spec.hidden_sizes).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
     criterion = nn.CrossEntropyLoss()
     loader = torch.utils.data.DataLoader(

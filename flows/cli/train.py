@@ -93,10 +93,10 @@ def train(
     ring_path = _keys.resolve_keyring_path(keyring, loaded)
     ring = open_keyring(ring_path)
     ring.for_scope(loaded.keys.seal.model)  # refused here, before Prefect starts
-    if loaded.training.reads == "deidentified":  # the training view is the custodian's
-        ring.for_scope(loaded.keys.seal.vault)
     if resume:
         require_resume_scope(ring)
+    if loaded.training.reads == "deidentified":  # the training view is the custodian's
+        ring.for_scope(loaded.keys.seal.vault)
     if nproc > 1 and (resume or not loaded.training.dp):
         why = "--resume" if resume else "training.dp: false"
         raise PolicyError(f"--nproc {nproc}: not with {why}; train in one process")

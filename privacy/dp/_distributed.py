@@ -99,10 +99,10 @@ def _worker(rank: int, world: int, init: str, payload: dict[str, Any], queue: An
     from torch import nn
 
     from privacy.dp._checkpoint import encode_weights
-    from privacy.dp._train import _QUIET, _model
+    from privacy.dp._train import QUIET_WARNINGS, build_model
     from privacy.policy import TrainingSpec
 
-    for message in _QUIET:
+    for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=UserWarning)
     spec = TrainingSpec.model_validate(payload["spec"])
     cuda = payload["device"] == "cuda"
@@ -116,7 +116,9 @@ def _worker(rank: int, world: int, init: str, payload: dict[str, Any], queue: An
     try:
         torch.manual_seed(spec.seed)  # the same initial weights in every process
         model = DPDDP(
-            _model(spec.model, payload["width"], spec.hidden_sizes, spec.fix_modules).to(target)
+            build_model(spec.model, payload["width"], spec.hidden_sizes, spec.fix_modules).to(
+                target
+            )
         )
         optimizer = torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
         weight = payload["weight"]

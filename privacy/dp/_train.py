@@ -71,7 +71,7 @@ def _torch_threads() -> None:
         torch.set_num_interop_threads(1)
 
 
-def _model(kind: str, width: int, hidden: list[int], fix: bool = False) -> Any:
+def build_model(kind: str, width: int, hidden: list[int], fix: bool = False) -> Any:
     """The policy's model: the built-in MLP or logistic regression, or the module your
     own factory (``package.module:factory``) returns, checked by Opacus'
     ModuleValidator (and, with ``fix``, fixed by it)."""
@@ -167,7 +167,7 @@ def _split(frame: pl.DataFrame, label: str, test_size: float, seed: int) -> tupl
 # Opacus' notices that say nothing about this run: secure_mode needs torchcsprng, which
 # has no build here (documented in the README); the backward-hook notice is how ghost
 # clipping works; the RDP notice comes from the PRV accountant's internal bounds.
-_QUIET = (
+QUIET_WARNINGS = (
     r"Secure RNG turned off",
     r"Full backward hook is firing",
     r"Optimal order is the largest alpha",
@@ -212,7 +212,7 @@ def train_model(
     import torch
     from torch import nn
 
-    for message in _QUIET:
+    for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=UserWarning)
     spec = policy.training
     label = spec.label
@@ -249,7 +249,7 @@ def train_model(
     train_frame, test_frame = _split(frame, label, spec.test_size, spec.seed)
     columns = feature_columns(policy, frame, label)
     encoder = TabularEncoder.fit(train_frame, columns, label, spec.positive_class)
-    _model(
+    build_model(
         spec.model, encoder.width, spec.hidden_sizes, spec.fix_modules
     )  # refused before any charge
     x_train = torch.from_numpy(encoder.features(train_frame)).to(target)
@@ -318,7 +318,9 @@ def train_model(
 
     def fresh() -> tuple[Any, Any, Any, Any]:
         torch.manual_seed(spec.seed)
-        model = _model(spec.model, encoder.width, spec.hidden_sizes, spec.fix_modules).to(target)
+        model = build_model(spec.model, encoder.width, spec.hidden_sizes, spec.fix_modules).to(
+            target
+        )
         optimizer = torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
         criterion = nn.CrossEntropyLoss(weight=weight)
         loader = torch.utils.data.DataLoader(
@@ -345,7 +347,7 @@ def train_model(
             weight=weight,
             device=target.type,
         )
-        base = _model(spec.model, encoder.width, spec.hidden_sizes, spec.fix_modules)
+        base = build_model(spec.model, encoder.width, spec.hidden_sizes, spec.fix_modules)
         base.load_state_dict(distributed["state"])
         base = base.to(target)
         mode = f"hooks ({nproc} processes, {distributed['backend']})"
