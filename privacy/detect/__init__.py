@@ -1,7 +1,7 @@
 """PII detection with Presidio (offline spaCy model): spans in text, and column types."""
 
 from privacy.detect._columns import ColumnFinding, classify_columns, name_hint
-from privacy.detect._engine import MODEL_PACKAGE, analyzer, needs_presidio
+from privacy.detect._engine import MODEL_PACKAGE, analyzer, holds_text, needs_presidio
 from privacy.detect._entities import DEFAULT_ENTITIES, IDENTIFIERS, Identifier
 from privacy.detect._normalize import NormalizedText, normalize
 from privacy.detect._recognizers import builtin_recognizers, policy_recognizers
@@ -18,6 +18,7 @@ __all__ = [
     "normalize",
     "ColumnFinding",
     "classify_columns",
+    "holds_text",
     "name_hint",
     "needs_presidio",
     "MODEL_PACKAGE",

@@ -14,7 +14,14 @@ import sys
 import threading
 from typing import Any
 
-__all__ = ["MODEL_PACKAGE", "analyzer", "load_presidio", "needs_presidio", "nlp_configuration"]
+__all__ = [
+    "MODEL_PACKAGE",
+    "analyzer",
+    "holds_text",
+    "load_presidio",
+    "needs_presidio",
+    "nlp_configuration",
+]
 
 # tldextract (imported by Presidio's e-mail and URL recognizers) reads this when it is
 # first imported; empty means: use the suffix list shipped in the package, fetch nothing.
@@ -59,13 +66,17 @@ _engine: Any = None
 _NO_TEXT_OUT = frozenset({"drop", "pseudonymize", "redact", "mask"})
 
 
+def holds_text(spec: Any) -> bool:
+    """Whether a column spec's output can hold text of the input: a string column that
+    is kept, scrubbed or generalized (not dropped, pseudonymized, redacted or masked)."""
+    return bool(spec.type == "string" and spec.rule not in _NO_TEXT_OUT)
+
+
 def needs_presidio(policy: Any) -> bool:
     """Whether a sanitize run of ``policy`` scans text at all: a text column kept (the
     detect stage audits it), scrubbed, or generalized (the gate scans its output). A
     policy of numbers, dates and transformed identifiers loads no Presidio or spaCy."""
-    return any(
-        spec.type == "string" and spec.rule not in _NO_TEXT_OUT for spec in policy.columns.values()
-    )
+    return any(holds_text(spec) for spec in policy.columns.values())
 
 
 def load_presidio() -> None:

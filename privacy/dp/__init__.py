@@ -10,6 +10,7 @@ from privacy.dp._checkpoint import (
     require_resume_scope,
 )
 from privacy.dp._encode import TabularEncoder, feature_columns
+from privacy.dp._inputs import load_published, load_training_view
 from privacy.dp._ledger import (
     BudgetLedger,
     DataIdentity,
@@ -39,6 +40,8 @@ __all__ = [
     "encode_weights",
     "epsilon_from_card",
     "feature_columns",
+    "load_published",
+    "load_training_view",
     "membership_inference",
     "require_resume_scope",
     "train_model",

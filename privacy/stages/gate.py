@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from privacy.detect import TextScanner
+from privacy.detect import TextScanner, holds_text
 from privacy.errors import PrivacyGuaranteeError
 from privacy.policy import Policy
 from privacy.stages.record import StageRecord
@@ -20,7 +20,6 @@ _DIRECT_RULES = ("drop", "redact", "mask", "pseudonymize")
 # Rules whose output cannot hold what they replaced (keyed tokens, a constant, mask
 # characters): the residual scan would only find false positives in them (a hex token
 # matching a licence-number pattern, say).
-_BY_CONSTRUCTION = ("pseudonymize", "redact", "mask")
 _SEED = 0x5EED  # of the gate's value hashes (fixed: every partition hashes alike)
 
 
@@ -238,8 +237,7 @@ def _residual_pii(
     scan it either; so a policy without text loads no Presidio or spaCy model."""
     found: dict[str, dict[str, int]] = {}
     for column, dtype in out.schema.items():
-        spec = policy.columns[column]
-        if dtype != pl.String or spec.rule in _BY_CONSTRUCTION or spec.type != "string":
+        if dtype != pl.String or not holds_text(policy.columns[column]):
             continue
         values = out.get_column(column)
         free_text = policy.columns[column].rule == "scrub"

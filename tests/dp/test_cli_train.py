@@ -175,9 +175,9 @@ def test_resume_continues_only_the_run_the_trail_records_as_stopped(
     session_keyring: Keyring,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from flows.train import CHECKPOINT, load_training_view
+    from flows.train import CHECKPOINT
     from privacy.audit import AuditTrail
-    from privacy.dp import TrainingStopped, train_model
+    from privacy.dp import TrainingStopped, load_training_view, train_model
     from privacy.policy import load_policy
 
     policy = load_policy(demo_policy_path)
@@ -221,7 +221,8 @@ def test_a_manifest_that_does_not_describe_the_data_is_refused(
 ) -> None:
     import shutil
 
-    from flows.train import load_published, resumable_run
+    from flows.train import resumable_run
+    from privacy.dp import load_published
     from privacy.errors import InputError
     from privacy.policy import load_policy
 

@@ -15,10 +15,9 @@ import polars as pl
 import pytest
 import yaml
 
-from flows.train import load_published
 from privacy import stages
 from privacy.crypto import Keyring, read_header
-from privacy.dp import BudgetLedger, DataIdentity
+from privacy.dp import BudgetLedger, DataIdentity, load_published
 from privacy.errors import BudgetExhausted, IntegrityError
 from privacy.hashing import content_key
 from privacy.policy import Policy, policy_from_dict
