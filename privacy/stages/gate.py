@@ -59,6 +59,11 @@ class Gate:
         self._sources = [
             n for n, s in policy.columns.items() if s.rule in _DIRECT_RULES and s.type == "string"
         ]
+        # quasi-identifiers that hold text: the search rewrites them to labels made of
+        # their input values, which the residual scan reads as those values (at finish)
+        self._qi_text = [c for c in self._qis if holds_text(policy.columns[c])]
+        self._qi_raw: dict[str, set[str]] = {c: set() for c in self._qi_text}
+        self._qi_out: dict[str, set[str]] = {c: set() for c in self._qi_text}
 
     def add(self, raw: pl.DataFrame | pl.LazyFrame, out: pl.DataFrame) -> Gate:
         """Take in one partition: its input rows and its output rows. A lazy ``raw``
@@ -73,9 +78,16 @@ class Gate:
             )
         if isinstance(raw, pl.LazyFrame):
             rows = int(raw.select(pl.len()).collect().item())
-            raw = raw.select(self._sources).collect()
+            raw = raw.select(*self._sources, *self._qi_text).collect()
         else:
             rows = raw.height
+        for column in self._qi_text:
+            self._qi_raw[column].update(
+                raw.get_column(column).cast(pl.String).drop_nulls().unique().to_list()
+            )
+            if column in out.columns:
+                values = out.get_column(column).cast(pl.String).drop_nulls().unique()
+                self._qi_out[column].update(values.to_list())
         self.rows_in += rows
         self.rows_out += out.height
         classes = self._class_counts(out)
@@ -89,7 +101,7 @@ class Gate:
         if self.scanner is not None:
             share = out.height / self.total_rows if self.total_rows else 1.0
             sample = max(1, math.ceil(GATE_SAMPLE_ROWS * min(share, 1.0)))
-            found = _residual_pii(out, self.policy, self.scanner, sample)
+            found = _residual_pii(out.drop(self._qi_text), self.policy, self.scanner, sample)
             for column, entities in found.items():
                 cell = self._residual.setdefault(column, {})
                 for entity, n in entities.items():
@@ -123,6 +135,8 @@ class Gate:
                 f"gate: {lost} rows removed, over privacy.max_suppression; nothing was published"
             )
         self._recount_classes()
+        if self.scanner is not None:
+            self._scan_quasi_identifiers()
         leaks = self._verbatim_leaks()
         if leaks:
             where = ", ".join(f"{src!r} in {dst!r}" for src, dst in leaks)
@@ -179,6 +193,30 @@ class Gate:
                     "published"
                 )
 
+    def _scan_quasi_identifiers(self) -> None:
+        """The residual scan of the quasi-identifiers that hold text, over their distinct
+        published values, each read as the input values it is made of: a Mondrian range
+        ``02720-02864`` as ``02720`` and ``02864``, a set ``{Mexico|Poland}`` as its
+        members, so that a label the search joined from two ZIP codes is not taken for a
+        phone number. A value not made of input values (a hierarchy's label, ``*``, or
+        anything else) is scanned as it stands. Counts are of distinct values."""
+        assert self.scanner is not None
+        for column in self._qi_text:
+            raw = self._qi_raw[column]
+            values = sorted(
+                {m for v in self._qi_out[column] for m in _label_members(v, raw) if m != "*"}
+            )
+            if len(values) > GATE_SAMPLE_ROWS:
+                values = pl.Series(values).sample(GATE_SAMPLE_ROWS, seed=0).to_list()
+            counts: dict[str, int] = {}
+            for spans in self.scanner.scan(values):
+                for entity in {span.entity_type for span in spans if not span.from_ner}:
+                    counts[entity] = counts.get(entity, 0) + 1
+            if counts:
+                cell = self._residual.setdefault(column, {})
+                for entity, n in counts.items():
+                    cell[entity] = cell.get(entity, 0) + n
+
     def _verbatim_leaks(self) -> list[tuple[str, str]]:
         """(protected column, output column) pairs where a protected value appears as a
         cell: one hash join of the distinct hashes, not a scan per pair of columns."""
@@ -216,6 +254,25 @@ def _distinct_hashes(
     if previous is not None:
         parts.append(previous.lazy())
     return pl.concat(parts).unique().collect()
+
+
+def _label_members(value: str, raw: set[str]) -> list[str]:
+    """The input values a published quasi-identifier value is made of: itself where it
+    is an input value; the members of a set label ``{a|b}`` or the ends of a range label
+    ``lo-hi`` where each is an input value; otherwise the value itself."""
+    if value in raw:
+        return [value]
+    if value.startswith("{") and value.endswith("}"):
+        members = value[1:-1].split("|")
+        if all(m in raw for m in members):
+            return members
+    at = value.find("-")
+    while at > 0:
+        low, high = value[:at], value[at + 1 :]
+        if low in raw and high in raw:
+            return [low, high]
+        at = value.find("-", at + 1)
+    return [value]
 
 
 def gate(
