@@ -69,11 +69,23 @@ def publish_sanitize(summary: dict[str, Any], records: list[dict[str, Any]]) -> 
         key="privpipe-sanitize-stages",
         description="One row per stage: counts and durations.",
     )
-    if anonymity.get("node"):
+    node, kept = anonymity.get("node") or {}, anonymity.get("information") or {}
+    if node or kept:
         create_table_artifact(
-            [{"quasi_identifier": c, "level": v} for c, v in anonymity["node"].items()],
+            [
+                {
+                    "quasi_identifier": column,
+                    "level": node.get(column, "per class (Mondrian)"),
+                    "distinct_before": kept.get(column, {}).get("distinct_before"),
+                    "distinct_after": kept.get(column, {}).get("distinct_after"),
+                    "values_per_label": kept.get(column, {}).get("values_per_label"),
+                    "top_share": kept.get(column, {}).get("top_share"),
+                }
+                for column in anonymity["quasi_identifiers"]
+            ],
             key="privpipe-sanitize-generalization",
-            description="The generalization level chosen per quasi-identifier.",
+            description="Per quasi-identifier: the generalization level (a lattice node, or "
+            "per class under Mondrian) and what the release keeps.",
         )
 
 

@@ -56,6 +56,14 @@ def test_sanitize_publishes_a_summary_and_tables_to_prefect(
         "publish",
     ]
     assert rows[-1]["rows_out"] == summary["rows_out"]
+    table = by_key["privpipe-sanitize-generalization"].data
+    kept = json.loads(table) if isinstance(table, str) else table
+    anonymity = summary["anonymization"]
+    assert [r["quasi_identifier"] for r in kept] == anonymity["quasi_identifiers"]
+    assert all(
+        r["distinct_after"] == anonymity["information"][r["quasi_identifier"]]["distinct_after"]
+        for r in kept
+    )
 
 
 def test_quiet_silences_progress_but_not_the_result(

@@ -320,7 +320,12 @@ def print_summary(summary: dict[str, Any]) -> None:
             typer.echo(
                 "  kept: "
                 + "; ".join(
-                    f"{c} {v['distinct_before']:,} -> {v['distinct_after']:,} values"
+                    f"{c} {v['distinct_before']:,} values -> {v['distinct_after']:,} labels"
+                    + (
+                        f" of {v['values_per_label']:.3g} values"
+                        if v.get("values_per_label", 1) != 1
+                        else ""
+                    )
                     + (f" ({v['top_share']:.0%} *)" if v["top_share"] else "")
                     for c, v in kept.items()
                 )

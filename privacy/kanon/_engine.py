@@ -380,18 +380,35 @@ def plan(
 
 def information_kept(counts: pl.DataFrame, rewrite: Rewrite) -> dict[str, dict[str, float]]:
     """What the rewrite keeps of each quasi-identifier, from the record counts: distinct
-    values before and after (of the records published) and the share of published
-    cells generalized to the top of the hierarchy (``*``: nothing left of the value)."""
+    values before and distinct labels after (of the records published); how many input
+    values a published label stands for, on average over the records (``1`` where the
+    value is kept as it was, the ``distinct_before`` where it is ``*``); and the share of
+    published cells generalized to the top of the hierarchy (``*``: nothing left)."""
     qis = rewrite.quasi_identifiers
-    after = apply(counts.select([*qis, COUNT]), rewrite)
+    originals = [f"__original_{i}" for i in range(len(qis))]
+    after = apply(
+        counts.select([*qis, COUNT]).with_columns(
+            pl.col(c).alias(o) for c, o in zip(qis, originals, strict=True)
+        ),
+        rewrite,
+    )
     total = int(after.get_column(COUNT).sum()) if after.height else 0
     out: dict[str, dict[str, float]] = {}
-    for column in qis:
+    for column, original in zip(qis, originals, strict=True):
         values = after.get_column(column).cast(pl.String)
         top = int(after.filter(values == TOP).get_column(COUNT).sum()) if total else 0
+        behind = after.with_columns(values.alias("__label")).with_columns(
+            pl.col(original).n_unique().over("__label").alias("__behind")
+        )
+        spread = (
+            float((behind.get_column("__behind") * behind.get_column(COUNT)).sum()) / total
+            if total
+            else 0.0
+        )
         out[column] = {
             "distinct_before": int(counts.get_column(column).drop_nulls().n_unique()),
             "distinct_after": int(values.drop_nulls().n_unique()),
+            "values_per_label": round(spread, 3),
             "top_share": round(top / total, 6) if total else 0.0,
         }
     return out

@@ -1,5 +1,6 @@
-"""What the release keeps of each quasi-identifier: distinct values before and after,
-and the share of published cells generalized to ``*`` (counted on the records kept)."""
+"""What the release keeps of each quasi-identifier: distinct values before and labels
+after, the input values behind a record's label, and the share of published cells
+generalized to ``*`` (counted on the records kept)."""
 
 from __future__ import annotations
 
@@ -38,9 +39,20 @@ def test_information_counts_distinct_values_and_top_cells_of_the_published_recor
     )
     _, result = anonymize(frame, _policy())
     info = result.summary()["information"]
-    assert info["sex"] == {"distinct_before": 2, "distinct_after": 2, "top_share": 0.0}
+    assert info["sex"] == {
+        "distinct_before": 2,
+        "distinct_after": 2,
+        "values_per_label": 1.0,
+        "top_share": 0.0,
+    }
     assert result.node == {"zip": 1, "sex": 0}  # 1234* and 1235*
-    assert info["zip"] == {"distinct_before": 4, "distinct_after": 2, "top_share": 0.0}
+    # each label stands for two ZIPs
+    assert info["zip"] == {
+        "distinct_before": 4,
+        "distinct_after": 2,
+        "values_per_label": 2.0,
+        "top_share": 0.0,
+    }
 
 
 def test_a_column_taken_to_the_top_has_all_its_cells_at_star() -> None:
@@ -49,5 +61,26 @@ def test_a_column_taken_to_the_top_has_all_its_cells_at_star() -> None:
     info = result.summary()["information"]
     # no common prefix below *: k = 2 takes the ZIP to the top, sex stays
     assert result.node == {"zip": 5, "sex": 0}
-    assert info["zip"] == {"distinct_before": 4, "distinct_after": 1, "top_share": 1.0}
+    assert info["zip"] == {
+        "distinct_before": 4,
+        "distinct_after": 1,
+        "values_per_label": 4.0,
+        "top_share": 1.0,
+    }
     assert info["sex"]["top_share"] == 0.0
+
+
+def test_mondrian_labels_count_the_input_values_each_stands_for() -> None:
+    # Mondrian cuts the ZIPs into ranges of two: more labels than a full-domain level
+    # would keep, each standing for two input values; nothing at the top
+    frame = pl.DataFrame(
+        {
+            "zip": ["10001", "10002", "20001", "20002"] * 2,
+            "sex": ["F"] * 4 + ["M"] * 4,
+        }
+    )
+    _, result = anonymize(frame, _policy(algorithm="mondrian"))
+    info = result.summary()["information"]
+    assert info["zip"]["top_share"] == 0.0
+    assert 1.0 < info["zip"]["values_per_label"] <= 2.0
+    assert info["zip"]["distinct_before"] == 4
