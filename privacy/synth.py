@@ -5,7 +5,7 @@ The quasi-identifiers and the label follow the published marginals of UCI Adult
 ARX hierarchies apply; the direct identifiers (name, e-mail, phone, SSN, address) are
 drawn from pools that Faker makes for the seed. ``income`` is drawn from a logistic
 model of education, age, marital status, sex, occupation and hours, calibrated to
-Adult's 24.9 % share of ``>50K``, so a model can learn it.
+Adult's 24.9 % share of ``>50K`` and to how well a logistic model learns Adult.
 
 Generation is vectorized (NumPy draws, polars string expressions): a million rows take
 a few seconds. The same seed gives the same frame, byte for byte.
@@ -177,6 +177,10 @@ _MARITAL_BY_AGE = (
     (200, (0.60, 0.06, 0.17, 0.03, 0.13, 0.01, 0.00)),
 )
 _POSITIVE_SHARE = 0.2489  # Adult's share of ">50K"
+# How sharply the label follows the features. 1.5 makes the label as learnable as in UCI
+# Adult: a logistic regression reaches accuracy 0.85 and F1 0.67 on 20,000 rows (as it
+# does on the full Adult), where 1.0 gave 0.81 and 0.53, a label a model barely learns.
+_LABEL_STRENGTH = 1.5
 _REFERENCE_DATE = date(2026, 1, 1)
 
 _NOTE_TEMPLATES = (
@@ -294,7 +298,7 @@ def _income(
 ) -> np.ndarray:
     years = np.vectorize(_EDUCATION_YEARS.__getitem__, otypes=[np.float64])(education)
     white_collar = np.isin(occupation, ["Exec-managerial", "Prof-specialty", "Tech-support"])
-    score = (
+    score = _LABEL_STRENGTH * (
         0.35 * (years - 9)
         + 0.045 * (np.minimum(age, 60) - 38)
         + 2.1 * (marital == "Married-civ-spouse")

@@ -65,3 +65,24 @@ def test_income_is_learnable(big: pl.DataFrame) -> None:
     model = LogisticRegression(max_iter=500).fit(features[:15000], label[:15000])
     auc = roc_auc_score(label[15000:], model.predict_proba(features[15000:])[:, 1])
     assert auc > 0.75
+
+
+def test_income_is_as_learnable_as_in_adult(big: pl.DataFrame) -> None:
+    """A logistic regression on every demographic column reaches UCI Adult's well-known
+    0.85 accuracy and an F1 near Adult's (0.60 on ARX's 8-column copy, about 0.66 on the
+    full table): a label a model barely learns would make every demo model look broken."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+
+    categorical = ["sex", "race", "marital_status", "education", "occupation", "workclass"]
+    features = (
+        big.select("age", "hours_per_week", *categorical)
+        .to_dummies(columns=categorical)
+        .to_numpy()
+        .astype(float)
+    )
+    label = (big.get_column("income") == ">50K").to_numpy()
+    model = LogisticRegression(max_iter=2000).fit(features[:15000], label[:15000])
+    predicted = model.predict(features[15000:])
+    assert accuracy_score(label[15000:], predicted) > 0.83
+    assert f1_score(label[15000:], predicted) > 0.6
