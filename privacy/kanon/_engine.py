@@ -344,7 +344,10 @@ def plan(
     if suppressed > privacy.max_suppression * records + 1e-9:
         raise PrivacyGuaranteeError(
             f"anonymize: {suppressed} records would be suppressed, over "
-            "privacy.max_suppression; nothing was published"
+            "privacy.max_suppression; nothing was published",
+            guarantee="suppression",
+            required=privacy.max_suppression,
+            achieved=round(suppressed / records, 6) if records else 0.0,
         )
     achieved = _achieved(sizes[ok], None if hist is None else hist[ok], setup)
     search["seconds"] = round(time.perf_counter() - started, 4)
@@ -383,7 +386,8 @@ def information_kept(counts: pl.DataFrame, rewrite: Rewrite) -> dict[str, dict[s
     values before and distinct labels after (of the records published); how many input
     values a published label stands for, on average over the records (``1`` where the
     value is kept as it was, the ``distinct_before`` where it is ``*``); and the share of
-    published cells generalized to the top of the hierarchy (``*``: nothing left)."""
+    published cells generalized to the top of the hierarchy (``*``: nothing left) and
+    the share of published cells that differ from the input value at all."""
     qis = rewrite.quasi_identifiers
     originals = [f"__original_{i}" for i in range(len(qis))]
     after = apply(
@@ -405,11 +409,14 @@ def information_kept(counts: pl.DataFrame, rewrite: Rewrite) -> dict[str, dict[s
             if total
             else 0.0
         )
+        differs = values.ne_missing(after.get_column(original).cast(pl.String))
+        changed = int(after.filter(differs).get_column(COUNT).sum()) if total else 0
         out[column] = {
             "distinct_before": int(counts.get_column(column).drop_nulls().n_unique()),
             "distinct_after": int(values.drop_nulls().n_unique()),
             "values_per_label": round(spread, 3),
             "top_share": round(top / total, 6) if total else 0.0,
+            "changed_share": round(changed / total, 6) if total else 0.0,
         }
     return out
 
@@ -546,7 +553,7 @@ def _mondrian_labels(
     """Mondrian's partitions, as one row per distinct quasi-identifier combination (as
     text) with its partition's labels (``__label_<i>``); and the metrics."""
     lat = lattice(setup, policy)
-    result = mondrian(lat.codes, lat.counts, _row_hist(lat), setup.hierarchies, setup.models)
+    result = mondrian(lat.codes, lat.counts, _sensitive(lat), setup.hierarchies, setup.models)
     qis = setup.quasi_identifiers
     combos = (
         setup.counts.select(qis)
@@ -595,12 +602,12 @@ def _join_labels(
     )
 
 
-def _row_hist(lat: Lattice) -> npt.NDArray[np.int64] | None:
+def _sensitive(lat: Lattice) -> tuple[npt.NDArray[np.integer], int] | None:
+    """Each distinct combination's sensitive value code and the number of codes, where
+    a model needs the sensitive histogram."""
     if lat.sensitive is None or not lat.needs_histogram:
         return None
-    hist = np.zeros((lat.n_groups, len(lat.sensitive_domain)), dtype=np.int64)
-    hist[np.arange(lat.n_groups), lat.sensitive] = lat.counts
-    return hist
+    return lat.sensitive, len(lat.sensitive_domain)
 
 
 # --------------------------------------------------------------------------- risk

@@ -799,7 +799,10 @@ def _exceeds(bound: float, best: float) -> bool:
 def _nothing_accepted() -> PrivacyGuaranteeError:
     return PrivacyGuaranteeError(
         "anonymize: no generalization satisfies the privacy models within "
-        "privacy.max_suppression; nothing was published"
+        "privacy.max_suppression; nothing was published",
+        guarantee="anonymity",
+        required="k, l, t within privacy.max_suppression",
+        achieved="no node",
     )
 
 

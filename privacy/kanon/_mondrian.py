@@ -60,21 +60,26 @@ def _acceptable(
 def mondrian(
     codes: npt.NDArray[np.int32],
     counts: npt.NDArray[np.int64],
-    hist_rows: npt.NDArray[np.int64] | None,
+    sensitive: tuple[npt.NDArray[np.integer], int] | None,
     hierarchies: Sequence[CodedHierarchy],
     models: Sequence[PrivacyModel],
 ) -> MondrianResult:
     """Partition the distinct combinations (``codes``: rows x attributes, level-0 codes,
-    with ``counts`` records each, and per row its sensitive histogram ``hist_rows``)."""
+    with ``counts`` records each); ``sensitive``, where a model needs it: each row's
+    sensitive value code and the number of codes. A half's histogram is counted from
+    those when it is tested, so no rows x values matrix is ever held."""
     ordinals = [_ordinal(h) for h in hierarchies]
-    ranks = np.stack([o[0][codes[:, i]] for i, o in enumerate(ordinals)], axis=1)
+    ranks = np.stack([o[0][codes[:, i]].astype(np.int32) for i, o in enumerate(ordinals)], axis=1)
     spans = np.array([max(len(h.domain) - 1, 1) for h in hierarchies], dtype=np.float64)
-    if not _acceptable(models, int(counts.sum()), _sum(hist_rows, None)):
+    if not _acceptable(models, int(counts.sum()), _histogram(sensitive, counts, None)):
         from privacy.errors import PrivacyGuaranteeError
 
         raise PrivacyGuaranteeError(
             "anonymize: the whole data set does not satisfy the privacy models; nothing "
-            "was published"
+            "was published",
+            guarantee="anonymity",
+            required="k, l, t",
+            achieved="not even as one class",
         )
 
     def split(rows: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]] | None:
@@ -88,7 +93,10 @@ def mondrian(
             if cut is None:
                 continue
             halves = [rows[values <= cut], rows[values > cut]]
-            if all(_acceptable(models, int(counts[h].sum()), _sum(hist_rows, h)) for h in halves):
+            if all(
+                _acceptable(models, int(counts[h].sum()), _histogram(sensitive, counts, h))
+                for h in halves
+            ):
                 return halves
         return None
 
@@ -104,16 +112,21 @@ def mondrian(
     return _result(final, ranks, counts, ordinals, hierarchies)
 
 
-def _sum(
-    hist_rows: npt.NDArray[np.int64] | None, rows: npt.NDArray[np.int64] | None
+def _histogram(
+    sensitive: tuple[npt.NDArray[np.integer], int] | None,
+    counts: npt.NDArray[np.int64],
+    rows: npt.NDArray[np.int64] | None,
 ) -> npt.NDArray[np.int64] | None:
-    if hist_rows is None:
+    """Records per sensitive value over ``rows`` (all rows: None)."""
+    if sensitive is None:
         return None
-    block = hist_rows if rows is None else hist_rows[rows]
-    return np.asarray(block.sum(axis=0), dtype=np.int64)
+    codes, size = sensitive
+    if rows is not None:
+        codes, counts = codes[rows], counts[rows]
+    return np.bincount(codes, weights=counts, minlength=size).astype(np.int64)
 
 
-def _median(values: npt.NDArray[np.int64], weights: npt.NDArray[np.int64]) -> int | None:
+def _median(values: npt.NDArray[np.int32], weights: npt.NDArray[np.int64]) -> int | None:
     """The weighted median value, as a cut point with values on both sides; None when
     all values are equal."""
     uniq, inverse = np.unique(values, return_inverse=True)
@@ -128,7 +141,7 @@ def _median(values: npt.NDArray[np.int64], weights: npt.NDArray[np.int64]) -> in
 
 def _result(
     final: list[npt.NDArray[np.int64]],
-    ranks: npt.NDArray[np.int64],
+    ranks: npt.NDArray[np.int32],
     counts: npt.NDArray[np.int64],
     ordinals: list[tuple[npt.NDArray[np.int64], list[int], bool]],
     hierarchies: Sequence[CodedHierarchy],

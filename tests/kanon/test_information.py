@@ -44,6 +44,7 @@ def test_information_counts_distinct_values_and_top_cells_of_the_published_recor
         "distinct_after": 2,
         "values_per_label": 1.0,
         "top_share": 0.0,
+        "changed_share": 0.0,
     }
     assert result.node == {"zip": 1, "sex": 0}  # 1234* and 1235*
     # each label stands for two ZIPs
@@ -52,6 +53,7 @@ def test_information_counts_distinct_values_and_top_cells_of_the_published_recor
         "distinct_after": 2,
         "values_per_label": 2.0,
         "top_share": 0.0,
+        "changed_share": 1.0,
     }
 
 
@@ -66,6 +68,7 @@ def test_a_column_taken_to_the_top_has_all_its_cells_at_star() -> None:
         "distinct_after": 1,
         "values_per_label": 4.0,
         "top_share": 1.0,
+        "changed_share": 1.0,
     }
     assert info["sex"]["top_share"] == 0.0
 
@@ -84,3 +87,4 @@ def test_mondrian_labels_count_the_input_values_each_stands_for() -> None:
     assert info["zip"]["top_share"] == 0.0
     assert 1.0 < info["zip"]["values_per_label"] <= 2.0
     assert info["zip"]["distinct_before"] == 4
+    assert info["zip"]["changed_share"] == 1.0 and info["sex"]["changed_share"] == 0.0
