@@ -40,7 +40,7 @@ from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: 
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail, witness_path  # noqa: E402
 from privacy.detect import TextScanner, default_workers  # noqa: E402
-from privacy.errors import PolicyError  # noqa: E402
+from privacy.errors import PolicyError, PrivacyGuaranteeError  # noqa: E402
 from privacy.hashing import content_key  # noqa: E402
 from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
@@ -356,6 +356,8 @@ class _Steps:
             error=type(exc).__name__,
             duration_s=round(time.perf_counter() - started, 4),
             inputs=inputs or {},
+            # which guarantee failed, for the report's verdict; counts and names only
+            params=exc.audit_fields() if isinstance(exc, PrivacyGuaranteeError) else {},
         )
         self.trail.flush()
 

@@ -80,7 +80,34 @@ class IntegrityError(PrivpipeError):
 
 
 class PrivacyGuaranteeError(PrivpipeError):
-    """Publishing would break a privacy guarantee; the run fails closed."""
+    """Publishing would break a privacy guarantee; the run fails closed. ``guarantee``
+    names which one (``k``, ``l``, ``t``, ``suppression``, ``anonymity`` (no release
+    meets them together), ``residual-pii``, ``undeclared-pii``, ``columns``,
+    ``verbatim-identifiers``) and ``required`` / ``achieved`` give the
+    figures, so that a failed run's audit record and report can say what failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        guarantee: str = "",
+        required: float | str | None = None,
+        achieved: float | str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.guarantee = guarantee
+        self.required = required
+        self.achieved = achieved
+
+    def audit_fields(self) -> dict[str, object]:
+        """What the failed step's audit record keeps: the guarantee, its figures and the
+        message (which, like every privpipe message, names places, never values)."""
+        return {
+            "guarantee": self.guarantee,
+            "required": self.required,
+            "achieved": self.achieved,
+            "message": str(self),
+        }
 
 
 class BudgetExhausted(PrivpipeError):

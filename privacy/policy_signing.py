@@ -325,7 +325,8 @@ def verify_policy_signature(policy: Policy, trusted: TrustedSigners) -> list[Ver
 def enforce_policy_signature(policy: Policy) -> dict[str, Any]:
     """Refuse ``policy`` where a signature is required and it has no valid one by a
     signer trusted through ``PRIVPIPE_POLICY_SIGNERS``; return the fields for the run's
-    audit context: ``{"signed_by": [{name, key_id, signed_at}, …]}``, or ``{}``.
+    audit context: ``{"signed_by": [{name, key_id, signed_at}, …]}`` (with
+    ``"signature_required": True`` where it was required), or ``{}``.
 
     Required: the policy's ``require_signed_policy``, or the signers file's. Where it is
     not required, a valid trusted signature is still recorded, and anything else is
@@ -346,7 +347,10 @@ def enforce_policy_signature(policy: Policy) -> dict[str, Any]:
         if required:
             raise
         return {}
-    return {"signed_by": [s.to_dict() for s in signers]}
+    signed: dict[str, Any] = {"signed_by": [s.to_dict() for s in signers]}
+    if required:
+        signed["signature_required"] = True
+    return signed
 
 
 def signature_status(policy: Policy, trusted: TrustedSigners | None) -> SignatureStatus:

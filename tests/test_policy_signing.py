@@ -198,6 +198,7 @@ def test_enforcement_follows_the_policy_or_the_operator(
     sign_policy(optional, reviewer, "alice")
     [entry] = enforce_policy_signature(optional)["signed_by"]  # not required, yet recorded
     assert entry["name"] == "reviewer-0" and set(entry) == {"name", "key_id", "signed_at"}
+    assert "signature_required" not in enforce_policy_signature(optional)
 
     # the operator's file can require it of every policy: removing the policy's own
     # flag (an edit a signature would catch only if one were asked for) does not help
@@ -205,6 +206,8 @@ def test_enforcement_follows_the_policy_or_the_operator(
     stripped = load_policy(_policy(tmp_path, demo_policy_path, "", "stripped.yaml"))
     with pytest.raises(PolicySignatureError, match="not signed"):
         enforce_policy_signature(stripped)
+    # and the run's audit context says it was required, for the reviewer's report
+    assert enforce_policy_signature(optional)["signature_required"] is True
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,10 @@ def detect(frame: pl.DataFrame, policy: Policy, scanner: TextScanner) -> StageRe
             raise PrivacyGuaranteeError(
                 f"detect: column {column!r} is declared keep but holds {entity} (in "
                 f"{share:.0%} of sampled cells): transform it, or list {entity} under "
-                f"columns.{column}.acknowledge_pii"
+                f"columns.{column}.acknowledge_pii",
+                guarantee="undeclared-pii",
+                required=0,
+                achieved=share,
             )
     return StageRecord(
         "detect",

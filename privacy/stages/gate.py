@@ -74,7 +74,10 @@ class Gate:
         if unexpected:
             raise PrivacyGuaranteeError(
                 f"gate: output column {', '.join(map(repr, unexpected))} is dropped or "
-                "undeclared in the policy; nothing was published"
+                "undeclared in the policy; nothing was published",
+                guarantee="columns",
+                required="declared, not dropped",
+                achieved=f"{len(unexpected)} other",
             )
         if isinstance(raw, pl.LazyFrame):
             rows = int(raw.select(pl.len()).collect().item())
@@ -132,7 +135,10 @@ class Gate:
         lost = self.rows_in - self.rows_out
         if lost < 0 or lost > policy.privacy.max_suppression * self.rows_in:
             raise PrivacyGuaranteeError(
-                f"gate: {lost} rows removed, over privacy.max_suppression; nothing was published"
+                f"gate: {lost} rows removed, over privacy.max_suppression; nothing was published",
+                guarantee="suppression",
+                required=policy.privacy.max_suppression,
+                achieved=round(lost / self.rows_in, 6) if self.rows_in else float(lost),
             )
         self._recount_classes()
         if self.scanner is not None:
@@ -142,7 +148,10 @@ class Gate:
             where = ", ".join(f"{src!r} in {dst!r}" for src, dst in leaks)
             raise PrivacyGuaranteeError(
                 f"gate: values of protected columns appear verbatim in the output ({where}); "
-                "nothing was published"
+                "nothing was published",
+                guarantee="verbatim-identifiers",
+                required=0,
+                achieved=len(leaks),
             )
         for column, entities in self._residual.items():
             allowed = policy.columns[column].acknowledge_pii
@@ -152,7 +161,10 @@ class Gate:
                 raise PrivacyGuaranteeError(
                     f"gate: residual PII in output column {column!r}: {entity} in {cells} "
                     f"checked cells; nothing was published (transform the column, or list "
-                    f"{entity} under columns.{column}.acknowledge_pii if it is kept on purpose)"
+                    f"{entity} under columns.{column}.acknowledge_pii if it is kept on purpose)",
+                    guarantee="residual-pii",
+                    required=0,
+                    achieved=sum(unexplained.values()),
                 )
         checks = ["columns", "suppression", "k-anonymity-recount", "verbatim-identifiers"]
         if self.scanner is not None:
@@ -181,7 +193,10 @@ class Gate:
         if smallest < self.policy.privacy.k:
             raise PrivacyGuaranteeError(
                 f"gate: an equivalence class of the output has {smallest} records, below "
-                f"privacy.k={self.policy.privacy.k}; nothing was published"
+                f"privacy.k={self.policy.privacy.k}; nothing was published",
+                guarantee="k",
+                required=self.policy.privacy.k,
+                achieved=smallest,
             )
         ld = self.policy.privacy.l_diversity
         if distinct and ld is not None:
@@ -190,7 +205,10 @@ class Gate:
                 raise PrivacyGuaranteeError(
                     f"gate: an equivalence class of the output has {fewest} distinct values "
                     f"of {distinct[0]!r}, below privacy.l_diversity.l={ld.l:g}; nothing was "
-                    "published"
+                    "published",
+                    guarantee="l",
+                    required=ld.l,
+                    achieved=fewest,
                 )
 
     def _scan_quasi_identifiers(self) -> None:

@@ -58,6 +58,13 @@ def apply_policy(
         # the user gets privpipe's one line (the operator's message names the column)
         exc.args = (str(exc).split("\n", 1)[0],)
         raise
+    for op in operators:  # the share of cells each rule changed, for the reviewer
+        if op.rule in ("keep", "drop") or op.column not in out.columns:
+            continue
+        before = frame.get_column(op.column).cast(pl.String)
+        after = out.get_column(op.column).cast(pl.String)
+        changed = int(before.ne_missing(after).sum())
+        ctx.stats.setdefault(op.column, {})["cells_changed"] = changed
     key_id = (
         keys.pseudonym_key_id
         if keys is not None and any(op.uses_key() for op in operators)

@@ -91,6 +91,7 @@ class Scrub(ColumnOperator):
             for name in sources:
                 rows, hits = _replace_own_values(rows, column, name, replacements[name])
                 found += hits
+                stats[f"own:{name}"] = stats.get(f"own:{name}", 0) + hits
             stats["spans_replaced"] = stats.get("spans_replaced", 0) + found
             texts = rows.get_column(column).to_list()
             if scanner is not None:

@@ -30,6 +30,11 @@ def test_only_the_rows_own_identifier_spans_are_replaced(key) -> None:
     assert notes[1] == "Ann Lee called"  # another row's name: for Presidio, not this pass
     assert notes[2] is None
     assert result.stats["notes"]["spans_replaced"] == 2
+    # what the reviewer's report shows: spans per source and the share of cells changed
+    assert result.stats["notes"]["own:name"] == 1 and result.stats["notes"]["own:email"] == 1
+    assert result.stats["notes"]["cells_changed"] == 1  # row 1 unchanged, row 2 null
+    assert result.stats["email"]["cells_changed"] == 3
+    assert "city" not in result.stats  # kept: nothing changed by definition
 
 
 def test_pseudonymize_operator_matches_the_column_tokens(key) -> None:
