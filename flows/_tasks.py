@@ -48,7 +48,11 @@ def sanitized(stage: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
             try:
                 return fn(*args, **kwargs)
             except PrivpipeError as exc:
-                raise type(exc)(str(exc)) from None
+                # a fresh error (no traceback, no frames holding data), keeping its fields
+                # (a failed guarantee's names and figures, for the audit record)
+                clean = type(exc)(str(exc))
+                clean.__dict__.update(exc.__dict__)
+                raise clean from None
             except Exception as exc:
                 _internal.append(exc)
                 raise InternalStageError(
