@@ -42,11 +42,15 @@ def run_flow(
     )
     from flows._keys import keyring as _keyring
     from privacy.audit import witness_path
-    from privacy.report import write_report
+    from privacy.report import record_report, write_report
 
-    write_report(
+    ring = _keyring(keyring_path)
+    report = write_report(
         Path(out_dir),
-        _keyring(keyring_path).signing_public_key,
+        ring.signing_public_key,
         witness=witness_path(keyring_path),
+        ledger=Path(ledger_path) if Path(ledger_path).is_file() else None,
     )
+    # the run's report, recorded in the last trail it covers (the model's)
+    record_report(report, Path(out_dir) / "model" / "audit.jsonl", ring)
     return {"status": "ok", "sanitize": sanitized, "train": trained}

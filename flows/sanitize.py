@@ -38,14 +38,14 @@ from flows._artifacts import publish_sanitize, trail_head  # noqa: E402
 from flows._keys import pseudonym_provider  # noqa: E402
 from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
-from privacy.audit import AuditTrail, witness_path  # noqa: E402
+from privacy.audit import AuditTrail  # noqa: E402
 from privacy.detect import TextScanner, default_workers  # noqa: E402
 from privacy.errors import PolicyError, PrivacyGuaranteeError  # noqa: E402
 from privacy.hashing import content_key  # noqa: E402
 from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
 from privacy.policy_signing import enforce_policy_signature  # noqa: E402
-from privacy.report import REPORT_FILE, write_report  # noqa: E402
+from privacy.report import report_on_failure, report_run  # noqa: E402
 from privacy.workspace import Workspace  # noqa: E402
 
 __all__ = [
@@ -429,7 +429,9 @@ def sanitize_flow(
     }
     root = Path(workdir) / f"privpipe-work-{run_id}" if workdir else None
     ref = {"path": policy_path, "sha256": policy.hash}  # every task re-checks it
+    own_trail = audit_path is None  # the report reads the run's own trail, signed
     with (
+        report_on_failure(out, ring, trail_path, context, keyring=ring.path, enabled=own_trail),
         AuditTrail(trail_path, ring, context=context) as trail,
         Workspace(ring.for_scope(policy.keys.seal.intermediates), root, run_id=run_id) as work,
     ):
@@ -538,8 +540,9 @@ def sanitize_flow(
         },
         "anonymization": next(r["counts"] for r in records if r["stage"] == "anonymize"),
     }
+    if own_trail:  # the report, its SHA-256 then recorded in the trail
+        recorded = report_run(out, ring, trail_path, context, keyring=ring.path)
+        summary["outputs"]["report"] = str(recorded.path)
+        summary["audit"] = trail_head(recorded.trail)  # the final signed head
     publish_sanitize(summary, records)
-    if audit_path is None:  # the report reads the run's own trail, now signed
-        write_report(out, ring.signing_public_key, witness=witness_path(ring.path))
-        summary["outputs"]["report"] = str(out / REPORT_FILE)
     return summary

@@ -52,6 +52,7 @@ from privacy.schedule import (  # noqa: E402
     STATE_FILE,
     make_run_folder,
     read_json,
+    record_skip,
     unchanged_since,
 )
 
@@ -92,6 +93,16 @@ def scheduled_sanitize_flow(
                     f"- policy `{policy.name}` sha256 `{policy.hash}`",
                     f"- last successful run `{root / previous}`",
                 ],
+            )
+            record_skip(
+                root,
+                {
+                    "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    "last_run": previous,
+                    "flow_run_id": str(flow_run.id or "local"),
+                    "input": {"hmac_sha256": digest["hmac_sha256"], "key_id": digest["key_id"]},
+                    "policy": {"name": policy.name, "sha256": policy.hash},
+                },
             )
             logger.info(message)
             return {

@@ -49,7 +49,7 @@ from privacy.io import (  # noqa: E402
 )
 from privacy.policy import load_policy  # noqa: E402
 from privacy.policy_signing import enforce_policy_signature  # noqa: E402
-from privacy.report import write_report  # noqa: E402
+from privacy.report import report_on_failure, report_run  # noqa: E402
 
 __all__ = [
     "CHECKPOINT",
@@ -187,7 +187,11 @@ def train_flow(
         "flow": "train",
         "policy": {"id": policy.name, "sha256": policy.hash, **signed},
     }
-    with AuditTrail(out / stages.AUDIT_FILE, ring, context=context) as trail:
+    trail_path = out / stages.AUDIT_FILE
+    with (
+        report_on_failure(out, ring, trail_path, context, keyring=ring.path),
+        AuditTrail(trail_path, ring, context=context) as trail,
+    ):
         try:
             result = train_task(
                 data_path,
@@ -230,7 +234,9 @@ def train_flow(
                 "membership_inference": card["membership_inference"],
             },
         )
-    audit = trail_head(trail)
+    recorded = report_run(
+        out, ring, trail_path, context, keyring=ring.path, ledger=Path(ledger_path)
+    )
+    audit = trail_head(recorded.trail)  # the final signed head: the report's record is in it
     publish_train(card, audit, str(out / stages.AUDIT_FILE))
-    write_report(out, ring.signing_public_key, witness=witness_path(ring.path))
     return {"status": "ok", "run_id": run_id, "model_dir": str(out), "card": card, "audit": audit}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,18 @@ from privacy.stages import MANIFEST_FILE
 
 __all__ = [
     "MANIFEST_FILE",
+    "SKIPS_FILE",
     "STATE_FILE",
     "make_run_folder",
     "read_json",
+    "read_skips",
+    "record_skip",
     "run_folder_name",
     "unchanged_since",
 ]
 
 STATE_FILE = "latest.json"
+SKIPS_FILE = "skipped.jsonl"  # one line per run skipped as unchanged, for the schedule report
 _FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{6}Z(-\d+)?$")
 
 
@@ -88,3 +93,34 @@ def unchanged_since(root: Path, input_hmac: str, key_id: str, policy_sha256: str
     ):
         return str(state["run"])
     return None
+
+
+def record_skip(root: Path, entry: dict[str, Any]) -> None:
+    """Append ``entry`` (time, the last run, the input's keyed digest, the policy hash:
+    never a value) to ``ROOT/skipped.jsonl``. A skipped run writes no run folder, so
+    this line is what the schedule report shows of it. It is bookkeeping, not evidence:
+    a skip publishes nothing, and a forged or deleted line changes no release."""
+    private_dir(root)
+    line = (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
+    descriptor = os.open(root / SKIPS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(descriptor, line)
+    finally:
+        os.close(descriptor)
+
+
+def read_skips(root: Path) -> list[dict[str, Any]]:
+    """The skipped runs ``record_skip`` recorded under ``root`` (unreadable lines left out)."""
+    try:
+        lines = (root / SKIPS_FILE).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out

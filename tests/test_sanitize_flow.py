@@ -125,8 +125,10 @@ def test_sanitize_publishes_sealed_data_vault_and_manifest(
         "anonymize",
         "gate",
         "publish",
+        "report",  # the report's SHA-256, recorded once it is written
     ]
     by_step = {r["step"]: r for r in steps}
+    assert by_step["report"]["outputs"]["sha256"] == _sha(out / "report.html")
     assert by_step["vault"]["outputs"]["vault"] == manifest["vault"]["sha256"]
     assert by_step["publish"]["outputs"]["sha256"] == manifest["output"]["sha256"]
     assert by_step["transform"]["inputs"]["raw"] == by_step["ingest"]["outputs"]["sha256"]
@@ -187,12 +189,16 @@ def test_failed_run_publishes_nothing_and_says_one_line(
 
     public = read_public_signing_key(os.environ["PRIVPIPE_KEYRING"])[1]
     assert verify_trail(out / "audit.jsonl", public).failed_steps == 1
-    (failed,) = read_trail(out / "audit.jsonl")
+    failed, reported = read_trail(out / "audit.jsonl")
     assert (failed["step"], failed["outcome"], failed["error"]) == (
         "ingest",
         "failed",
         "InputError",
     )
+    # the failed run's report says so, and is recorded like any other
+    assert "NOT RELEASABLE" in (out / "report.html").read_text()
+    assert reported["step"] == "report"
+    assert reported["outputs"]["sha256"] == _sha(out / "report.html")
 
 
 def test_gate_fails_closed_on_a_verbatim_identifier(

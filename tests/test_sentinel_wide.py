@@ -234,6 +234,7 @@ def test_no_file_a_run_leaves_holds_a_planted_value_or_a_passphrase(
         "out/manifest.json",
         "out/report.html",
         "out-bad/audit.jsonl",
+        "out-bad/report.html",  # a failed run's report: NOT RELEASABLE, and why
         "model/model_card.json",
         "model/encoder.json",
         "model/report.html",

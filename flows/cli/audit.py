@@ -84,6 +84,19 @@ def audit_verify(
     else:
         seen = "no witness consulted (--witness FILE)"
     pinned = f", --expect-head held at record {summary.pinned}" if summary.pinned else ""
+    from privacy.audit import AuditVerificationError
+    from privacy.report import recorded_reports
+
+    reports = recorded_reports(path)  # a report edited after the run no longer matches
+    for changed in (r for r in reports if r["status"] == "changed"):
+        raise AuditVerificationError(
+            f"{changed['path']}: changed since the run recorded its SHA-256 (audit "
+            f"#{changed['seq']}): it is not the report the run wrote; regenerate it with "
+            "`privpipe report` into another file, or treat it as forged"
+        )
+    matching = sum(1 for r in reports if r["status"] == "matches")
+    if reports:
+        pinned += f"; {matching} of {len(reports)} recorded report(s) match"
     typer.echo(
         f"{path}: intact: {summary.records} records ({summary.steps} steps, "
         f"{summary.failed_steps} failed; {summary.checkpoints} signed checkpoints), "

@@ -99,9 +99,14 @@ def demo(
         ledger = out / f"demo-ledger-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.jsonl"
         trained = run_train(result_dir, policy_file, model_dir, ring_path, ledger, "auto", True)
         print_card(trained["card"], model_dir)
-    from privacy.report import write_report
+    from privacy.report import load_run, record_report, verdict, write_report
 
-    typer.echo(f"review report: {write_report(out, ring.signing_public_key, witness=witness)}")
+    ledger_file = ledger if load_policy(policy_file).training.enabled else None
+    report = write_report(out, ring.signing_public_key, witness=witness, ledger=ledger_file)
+    last_trail = (model_dir if ledger_file is not None else result_dir) / "audit.jsonl"
+    record_report(report, last_trail, ring)  # the run's report, in the last trail it covers
+    line = verdict(load_run(out, ring.signing_public_key, witness=witness)).line
+    typer.echo(f"review report: {report}  ({line})")
 
 
 def _demo_policy_path() -> Path:

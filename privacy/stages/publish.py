@@ -109,7 +109,15 @@ def publish(
             "kek_id": kek_id,
         },
         "columns": {
-            name: {"rule": spec.rule, "role": spec.role, "type": spec.type}
+            name: {
+                "rule": spec.rule,
+                "role": spec.role,
+                "type": spec.type,
+                # what the report reads: the entity types the gate lets stay, and how a
+                # quasi-identifier generalizes (policy settings, never values)
+                "acknowledge_pii": list(spec.acknowledge_pii),
+                "hierarchy": spec.hierarchy.model_dump() if spec.hierarchy else None,
+            }
             for name, spec in policy.columns.items()
         },
         "stages": stages,

@@ -1,0 +1,225 @@
+"""A schedule at a glance: one page for a `privpipe serve` output root.
+
+For each dated run folder: its verdict (the same rules as a run's report), rows in and
+out, k achieved, suppression, residual PII found by the gate, and for a failed run the
+step and error class; the runs skipped because their input had not changed
+(``ROOT/skipped.jsonl``); trends across runs (rows, suppression, risk); and a link to
+each run's own report."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from privacy.errors import InputError, PrivpipeError
+from privacy.report._html import chart, details, document, e, num, pct, section, table
+from privacy.report._run import Run, load_run
+from privacy.report._verdict import verdict
+from privacy.schedule import STATE_FILE, read_json, read_skips
+
+__all__ = ["SCHEDULE_CHARTS", "SCHEDULE_SECTIONS", "build_schedule_report", "is_schedule_root"]
+
+SCHEDULE_SECTIONS = ("schedule-summary", "runs", "skipped", "trends")
+SCHEDULE_CHARTS = ("trend-rows", "trend-suppression", "trend-risk")
+_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{6}Z(-\d+)?$")
+
+
+def _run_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and _FOLDER.match(p.name))
+
+
+def is_schedule_root(path: Path) -> bool:
+    """Whether ``path`` is a serve output root (dated run folders or ``latest.json``)."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    return (path / STATE_FILE).is_file() or bool(_run_folders(path))
+
+
+def _row(folder: Path, public_key: bytes | None, witness: Path | None) -> dict[str, Any]:
+    try:
+        run: Run | None = load_run(folder, public_key, witness=witness)
+    except PrivpipeError:
+        run = None
+    if run is None:
+        return {
+            "folder": folder.name,
+            "run": None,
+            "verdict": None,
+            "reason": "no audit trail or manifest (the run did not start)",
+        }
+    result = verdict(run)
+    found = run.step("anonymize")
+    counts = (found[1].get("counts") or {}) if found else {}
+    gate = run.step("gate")
+    residual = (gate[1].get("counts") or {}).get("residual_pii") if gate else None
+    ingest = run.step("ingest")
+    rows_in = (ingest[1].get("counts") or {}).get("rows_in") if ingest else None
+    records_in = counts.get("records_in") or 0
+    failure = next(iter(run.failures), None)
+    failed = ""
+    if failure is not None:
+        record = failure[1]
+        guarantee = (record.get("params") or {}).get("guarantee")
+        failed = f"{record.get('step')}: {record.get('error')}" + (
+            f" ({guarantee})" if guarantee else ""
+        )
+    sanitize = run.trail("sanitize")
+    started = (
+        str(sanitize.records[0].get("time", ""))[:19].replace("T", " ")
+        if sanitize and sanitize.records
+        else ""
+    )
+    return {
+        "folder": folder.name,
+        "run": run,
+        "verdict": result,
+        "started": started,
+        "rows_in": rows_in,
+        "rows_out": (run.manifest or {}).get("output", {}).get("rows"),
+        "k": counts.get("k_achieved"),
+        "suppressed": counts.get("suppressed"),
+        "suppression": (counts.get("suppressed", 0) / records_in) if records_in else None,
+        "risk_highest": (counts.get("risk_after") or {}).get("prosecutor_highest"),
+        "risk_average": (counts.get("risk_after") or {}).get("prosecutor_average"),
+        "residual": sum(int(n) for entities in residual.values() for n in entities.values())
+        if residual
+        else (0 if gate else None),
+        "failure": failed,
+        "report": (folder / "report.html").is_file(),
+    }
+
+
+def build_schedule_report(
+    root: Path, public_key: bytes | None, *, witness: Path | None = None
+) -> str:
+    """The page for the serve output root ``root``, as one HTML document."""
+    root = Path(root)
+    if not is_schedule_root(root):
+        raise InputError(
+            f"{root}: no dated run folders or latest.json: not a `privpipe serve` output root"
+        )
+    rows = [_row(folder, public_key, witness) for folder in _run_folders(root)]
+    skips = read_skips(root)
+    state = read_json(root / STATE_FILE) or {}
+    releasable = sum(1 for r in rows if r["verdict"] is not None and r["verdict"].releasable)
+    parts = [f"<h1>privpipe schedule report: {e(root)}</h1>"]
+    summary = table(
+        [
+            {"item": "dated runs", "value": num(len(rows))},
+            {"item": "releasable", "value": num(releasable)},
+            {"item": "not releasable", "value": num(len(rows) - releasable)},
+            {"item": "skipped as unchanged", "value": num(len(skips))},
+            {"item": "last successful run (latest.json)", "value": state.get("run", "—")},
+        ]
+    )
+    parts.append(section("schedule-summary", "Summary", summary))
+    shown = []
+    for r in rows:
+        result = r["verdict"]
+        if result is None:
+            mark = '<span class="bad">NOT RELEASABLE</span>'
+        else:
+            mark = f'<span class="{"ok" if result.releasable else "bad"}">{result.line}</span>'
+        link = (
+            f'<a href="{e(r["folder"])}/report.html">{e(r["folder"])}</a>'
+            if r.get("report")
+            else e(r["folder"])
+        )
+        shown.append(
+            {
+                "run": link,
+                "started (UTC)": e(r.get("started", "")),
+                "verdict": mark,
+                "rows in → out": e(f"{num(r.get('rows_in'))} → {num(r.get('rows_out'))}"),
+                "k achieved": e(num(r.get("k"))),
+                "suppression": e(
+                    f"{num(r.get('suppressed'))} ({pct(r.get('suppression'))})"
+                    if r.get("suppressed") is not None
+                    else "—"
+                ),
+                "residual PII cells": e(num(r.get("residual"))),
+                "failure (step: error class)": e(r.get("failure") or r.get("reason") or ""),
+            }
+        )
+    parts.append(
+        section(
+            "runs",
+            "Runs",
+            table(
+                shown,
+                raw_html=tuple(shown[0]) if shown else (),
+                row_ids=[f"run-{r['folder']}" for r in rows],
+                empty="No runs yet.",
+            ),
+        )
+    )
+    skipped = [
+        {
+            "time (UTC)": str(s.get("time", ""))[:19].replace("T", " "),
+            "unchanged since": s.get("last_run", ""),
+            "input (keyed digest)": str((s.get("input") or {}).get("hmac_sha256", ""))[:16] + "…",
+            "policy": (s.get("policy") or {}).get("name", ""),
+        }
+        for s in skips
+    ]
+    note = (
+        "<p>Runs whose input had the same keyed digest as the last successful run's, "
+        "under the same policy: nothing was reprocessed or written.</p>"
+    )
+    parts.append(
+        section("skipped", "Skipped unchanged inputs", note + table(skipped, empty="None skipped."))
+    )
+    parts.append(section("trends", "Trends across runs", _trends(rows)))
+    exact = [
+        {k: v for k, v in r.items() if k not in ("run", "verdict")}
+        | {"verdict": r["verdict"].line if r["verdict"] else None}
+        for r in rows
+    ]
+    parts.append(details({"runs": exact, "skipped": skips}))
+    return document(f"privpipe schedule report: {root.name}", "".join(parts))
+
+
+def _trends(rows: list[dict[str, Any]]) -> str:
+    names = [r["folder"] for r in rows]
+    if not rows:
+        return "<p>No runs yet.</p>"
+    ticks = list(range(len(names)))
+
+    def axis(ax: Any, ylabel: str, title: str) -> None:
+        ax.set_xticks(ticks, [n.replace("T", "\n") for n in names], fontsize=7)
+        ax.set_xlabel("run (UTC start)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+
+    def values(key: str) -> list[float]:
+        return [
+            float(r[key]) if isinstance(r.get(key), int | float) else float("nan") for r in rows
+        ]
+
+    def draw_rows(ax: Any) -> None:
+        ax.plot(ticks, values("rows_in"), marker="o", label="rows read")
+        ax.plot(ticks, values("rows_out"), marker="s", label="rows published")
+        axis(ax, "rows", "Rows per run")
+        ax.legend(loc="best", fontsize=8)
+
+    def draw_suppression(ax: Any) -> None:
+        ax.plot(ticks, [100 * v for v in values("suppression")], marker="o", color="#d1242f")
+        axis(ax, "records suppressed (%)", "Suppression per run")
+        ax.set_ylim(bottom=0)
+
+    def draw_risk(ax: Any) -> None:
+        ax.plot(ticks, values("risk_highest"), marker="o", label="highest prosecutor risk")
+        ax.plot(ticks, values("risk_average"), marker="s", label="average prosecutor risk")
+        axis(ax, "probability of re-identification (0-1)", "Re-identification risk of each release")
+        ax.set_ylim(0, 1.05)
+        ax.legend(loc="best", fontsize=8)
+
+    note = "<p>Failed runs have no published data: their points are missing.</p>"
+    return (
+        note
+        + chart("trend-rows", "Rows read and published by each run.", draw_rows)
+        + chart("trend-suppression", "Share of records suppressed by each run.", draw_suppression)
+        + chart("trend-risk", "Re-identification risk of each run's published data.", draw_risk)
+    )

@@ -1,0 +1,427 @@
+"""The verdict: may this data set and this model be released?
+
+One row per guarantee the policy asks for, each with the required and the achieved
+figure, pass or fail, and its evidence (the audit record by ``seq``, a manifest field or
+a model card field). The run is RELEASABLE only when every row passes, every step
+succeeded and every audit trail verified against the trusted key. A failed step's record
+names the guarantee it broke (``params.guarantee``, see
+:class:`privacy.errors.PrivacyGuaranteeError`): that row fails with the figures it
+recorded; guarantees its run never reached say so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from privacy.report._html import num, pct
+from privacy.report._run import Run, Trail
+
+__all__ = ["Guarantee", "Verdict", "verdict"]
+
+_EPS = 1e-9
+
+
+@dataclass
+class Guarantee:
+    key: str  # the row's id: k, l, t, suppression, residual-pii, ...
+    name: str
+    required: str
+    achieved: str
+    passed: bool | None  # None: not asked by the policy, or not reached
+    evidence: str
+
+
+@dataclass
+class Verdict:
+    releasable: bool
+    rows: list[Guarantee]
+    reasons: list[str]  # why not, in words; empty when releasable
+
+    @property
+    def line(self) -> str:
+        return "RELEASABLE" if self.releasable else "NOT RELEASABLE"
+
+
+def _cite(trail: Trail, record: dict[str, Any], field: str = "") -> str:
+    where = f"audit #{record.get('seq')} ({record.get('step')}, {trail.flow} trail)"
+    return f"{where}, {field}" if field else where
+
+
+def _failed_guarantees(run: Run) -> dict[str, tuple[Trail, dict[str, Any]]]:
+    out = {}
+    for trail, record in run.failures:
+        guarantee = (record.get("params") or {}).get("guarantee")
+        if guarantee:
+            out[str(guarantee)] = (trail, record)
+    return out
+
+
+def _from_failure(key: str, name: str, found: tuple[Trail, dict[str, Any]]) -> Guarantee:
+    trail, record = found
+    params = record.get("params") or {}
+    required, achieved = params.get("required"), params.get("achieved")
+    return Guarantee(
+        key,
+        name,
+        num(required) if required is not None else "—",
+        num(achieved) if achieved is not None else "—",
+        False,
+        _cite(trail, record, "params.guarantee"),
+    )
+
+
+def _not_reached(
+    key: str, name: str, why: str = "not reached: the run stopped before"
+) -> Guarantee:
+    return Guarantee(key, name, "—", why, None, "—")
+
+
+def _kanon_rows(run: Run, failed: dict[str, tuple[Trail, dict[str, Any]]]) -> list[Guarantee]:
+    found = run.step("anonymize")
+    gate = run.step("gate")
+    rows: list[Guarantee] = []
+    if found is None or found[1].get("outcome") == "failed":
+        if "anonymity" in failed:
+            rows.append(
+                _from_failure(
+                    "k", "k-anonymity (with l, t and the suppression limit)", failed["anonymity"]
+                )
+            )
+        elif "k" in failed:
+            rows.append(_from_failure("k", "k-anonymity", failed["k"]))
+        else:
+            rows.append(_not_reached("k", "k-anonymity"))
+        return rows
+    trail, record = found
+    params, counts = record.get("params") or {}, record.get("counts") or {}
+    if "k_achieved" not in counts:
+        return [
+            Guarantee(
+                "k", "k-anonymity", "—", "no quasi-identifiers declared", None, _cite(trail, record)
+            )
+        ]
+    recount = ""
+    if gate is not None and gate[1].get("outcome") != "failed":
+        recount = f"; recounted by the gate, {_cite(*gate)}"
+    k, k_got = params.get("k"), counts.get("k_achieved")
+    if "k" in failed:
+        rows.append(_from_failure("k", "k-anonymity (gate recount)", failed["k"]))
+    else:
+        rows.append(
+            Guarantee(
+                "k",
+                "k-anonymity",
+                f"every class ≥ {num(k)} records",
+                f"smallest class {num(k_got)}",
+                isinstance(k, int | float) and isinstance(k_got, int | float) and k_got >= k,
+                _cite(trail, record, "counts.k_achieved") + recount,
+            )
+        )
+    ld = params.get("l_diversity")
+    if ld:
+        variant, want = ld.get("variant", "distinct"), ld.get("l")
+        got = counts.get("entropy_l_achieved") if variant == "entropy" else counts.get("l_achieved")
+        if variant == "recursive":
+            ok = record.get("outcome") == "ok"
+            required = f"recursive (c={num(ld.get('c'))}, l={num(want)})-diversity"
+        else:
+            ok = (
+                isinstance(got, int | float)
+                and isinstance(want, int | float)
+                and got + _EPS >= want
+            )
+            required = f"{variant} l ≥ {num(want)}"
+        if "l" in failed:
+            rows.append(_from_failure("l", "l-diversity (gate recount)", failed["l"]))
+        else:
+            field = "counts.entropy_l_achieved" if variant == "entropy" else "counts.l_achieved"
+            rows.append(
+                Guarantee(
+                    "l",
+                    "l-diversity",
+                    required,
+                    f"lowest {num(got)}",
+                    ok,
+                    _cite(trail, record, field),
+                )
+            )
+    tc = params.get("t_closeness")
+    if tc:
+        want, got = tc.get("t"), counts.get("t_achieved")
+        ok = isinstance(got, int | float) and isinstance(want, int | float) and got <= want + _EPS
+        rows.append(
+            Guarantee(
+                "t",
+                "t-closeness",
+                f"every class within t ≤ {num(want)} ({tc.get('distance', 'auto')} distance)",
+                f"largest distance {num(got)}",
+                ok,
+                _cite(trail, record, "counts.t_achieved"),
+            )
+        )
+    limit = params.get("max_suppression")
+    suppressed, total = counts.get("suppressed", 0), counts.get("records_in") or 0
+    share = suppressed / total if total else 0.0
+    if "suppression" in failed:
+        rows.append(_from_failure("suppression", "suppression", failed["suppression"]))
+    else:
+        rows.append(
+            Guarantee(
+                "suppression",
+                "suppression",
+                f"≤ {pct(limit)} of records",
+                f"{num(suppressed)} of {num(total)} records ({pct(share)}), "
+                f"{counts.get('suppressed_records', 'remove')}d",
+                isinstance(limit, int | float) and share <= limit + _EPS,
+                _cite(trail, record, "counts.suppressed"),
+            )
+        )
+    return rows
+
+
+def _gate_rows(run: Run, failed: dict[str, tuple[Trail, dict[str, Any]]]) -> list[Guarantee]:
+    rows: list[Guarantee] = []
+    found = run.step("detect")
+    name = "no undeclared personal data in columns kept as they are (detect)"
+    if "undeclared-pii" in failed:
+        rows.append(_from_failure("undeclared-pii", name, failed["undeclared-pii"]))
+    elif found is not None:
+        found_pii = (found[1].get("counts") or {}).get("pii_found") or {}
+        rows.append(
+            Guarantee(
+                "undeclared-pii",
+                name,
+                "none unless acknowledged in the policy",
+                (
+                    f"findings in {len(found_pii)} column(s), each acknowledged or below "
+                    "the noise floor"
+                    if found_pii
+                    else "none found"
+                ),
+                True,
+                _cite(*found, "counts.pii_found"),
+            )
+        )
+    else:
+        rows.append(_not_reached("undeclared-pii", name))
+    gate = run.step("gate")
+    specs = (
+        ("residual-pii", "no residual personal data in the output (gate)"),
+        ("columns", "undeclared and dropped columns absent"),
+        ("verbatim-identifiers", "no protected value verbatim in the output"),
+    )
+    if gate is None or gate[1].get("outcome") == "failed":
+        for key, title in specs:
+            rows.append(
+                _from_failure(key, title, failed[key])
+                if key in failed
+                else _not_reached(key, title)
+            )
+        return rows
+    trail, record = gate
+    counts = record.get("counts") or {}
+    residual = counts.get("residual_pii") or {}
+    columns = (run.manifest or {}).get("columns") or {}
+    acknowledged = unacknowledged = 0
+    for column, entities in residual.items():
+        allowed = set((columns.get(column) or {}).get("acknowledge_pii") or [])
+        for entity, cells in entities.items():
+            if entity in allowed:
+                acknowledged += int(cells)
+            else:
+                unacknowledged += int(cells)
+    checked = "residual-pii" in ((record.get("params") or {}).get("checks") or [])
+    rows.append(
+        Guarantee(
+            "residual-pii",
+            specs[0][1],
+            "0 cells, except entity types the policy acknowledges",
+            (
+                f"{num(unacknowledged)} unacknowledged, {num(acknowledged)} acknowledged cell(s)"
+                if checked
+                else "not checked (no column holds text)"
+            ),
+            unacknowledged == 0 if checked else None,
+            _cite(trail, record, "counts.residual_pii"),
+        )
+    )
+    rows.append(_columns_row(run, trail, record))
+    leaks = counts.get("verbatim_leaks", 0)
+    rows.append(
+        Guarantee(
+            "verbatim-identifiers",
+            specs[2][1],
+            "0",
+            num(leaks),
+            leaks == 0,
+            _cite(trail, record, "counts.verbatim_leaks"),
+        )
+    )
+    return rows
+
+
+def _columns_row(run: Run, trail: Trail, gate: dict[str, Any]) -> Guarantee:
+    name = "undeclared and dropped columns absent"
+    if run.manifest is None:
+        return Guarantee(
+            "columns", name, "—", "no manifest: nothing was published", None, _cite(trail, gate)
+        )
+    declared = run.manifest.get("columns") or {}
+    published = run.manifest.get("output", {}).get("columns") or []
+    dropped = [c for c in published if (declared.get(c) or {}).get("rule") == "drop"]
+    undeclared = [c for c in published if c not in declared]
+    n_dropped = sum(1 for c in declared.values() if c.get("rule") == "drop")
+    achieved = (
+        f"{len(published)} published columns, all declared; none of the {n_dropped} dropped"
+        if not dropped and not undeclared
+        else f"{len(dropped)} dropped and {len(undeclared)} undeclared column(s) published"
+    )
+    return Guarantee(
+        "columns",
+        name,
+        "every published column declared and not dropped",
+        achieved,
+        not dropped and not undeclared,
+        f"manifest output.columns; {_cite(trail, gate)}",
+    )
+
+
+def _audit_rows(run: Run) -> list[Guarantee]:
+    rows = []
+    for trail in run.trails:
+        check = trail.check
+        rows.append(
+            Guarantee(
+                f"audit-{trail.flow}",
+                f"{trail.flow} audit trail verified",
+                "every hash link and signed checkpoint checks out under the trusted key",
+                check.text + (f" (signer {check.signer})" if check.signer else ""),
+                bool(check.ok),
+                f"{trail.path.name} ({trail.flow})",
+            )
+        )
+    if not rows:
+        rows.append(
+            Guarantee(
+                "audit", "audit trail verified", "a verified trail", "no audit trail", False, "—"
+            )
+        )
+    return rows
+
+
+def _signature_row(run: Run) -> Guarantee:
+    policy: dict[str, Any] = {}
+    cited = "—"
+    for trail in run.trails:
+        if trail.records:
+            policy = trail.records[0].get("policy") or {}
+            cited = _cite(trail, trail.records[0], "policy")
+            break
+    signers = policy.get("signed_by") or []
+    required = bool(policy.get("signature_required"))
+    achieved = f"signed by {', '.join(map(str, signers))}" if signers else "unsigned"
+    return Guarantee(
+        "policy-signature",
+        "policy signature",
+        "signed by a trusted key (require_signed_policy)"
+        if required
+        else "not required by the policy",
+        achieved + f"; policy {policy.get('id', '?')} sha256 {str(policy.get('sha256', ''))[:16]}…",
+        True if signers else (False if required else None),
+        cited,
+    )
+
+
+def _dp_rows(run: Run, failed_train: list[dict[str, Any]], trail: Trail | None) -> list[Guarantee]:
+    if failed_train and trail is not None:
+        record = failed_train[-1]
+        return [
+            Guarantee(
+                "epsilon",
+                "ε spent against the budget",
+                "training within its ε target and the data set's budget",
+                f"training failed: {record.get('error')}",
+                False,
+                _cite(trail, record),
+            )
+        ]
+    card = run.card
+    if card is None:
+        return []
+    privacy = card.get("privacy") or {}
+    if not privacy.get("private"):
+        return [
+            Guarantee(
+                "epsilon",
+                "differential privacy of the model",
+                "not asked by the policy (training.dp: false)",
+                "the model is NOT differentially private",
+                None,
+                "model card privacy.private",
+            )
+        ]
+    target, eps = privacy.get("target_epsilon"), privacy.get("epsilon")
+    ledger = privacy.get("ledger") or {}
+    budget, spent = ledger.get("budget"), ledger.get("spent_after")
+    train = trail.step("train") if trail is not None else None
+    cite = _cite(trail, train) + "; " if trail is not None and train is not None else ""
+    return [
+        Guarantee(
+            "epsilon",
+            "ε of this model",
+            f"ε ≤ {num(target)} at δ = {num(privacy.get('delta'))}",
+            f"ε = {num(eps)} ({str(privacy.get('accountant', '')).upper()} accountant)",
+            isinstance(eps, int | float)
+            and isinstance(target, int | float)
+            and eps <= target + _EPS,
+            cite + "model card privacy.epsilon",
+        ),
+        Guarantee(
+            "budget",
+            "ε spent on the data set against its budget",
+            f"≤ {num(budget)} in all (ledger {ledger.get('dataset')})",
+            f"{num(spent)} spent after this run (this run charged {num(ledger.get('charged'))})",
+            isinstance(spent, int | float)
+            and isinstance(budget, int | float)
+            and spent <= budget + _EPS,
+            cite + "model card privacy.ledger.spent_after",
+        ),
+    ]
+
+
+def verdict(run: Run) -> Verdict:
+    """The verdict on ``run`` and its guarantee rows."""
+    failed = _failed_guarantees(run)
+    rows: list[Guarantee] = []
+    sanitize = run.trail("sanitize")
+    if sanitize is not None or run.manifest is not None:
+        rows += _kanon_rows(run, failed)
+        rows += _gate_rows(run, failed)
+    train = run.trail("train")
+    rows += _dp_rows(run, train.failed() if train else [], train)
+    rows += _audit_rows(run)
+    rows.append(_signature_row(run))
+    reasons = [
+        f"{r.name}: required {r.required}, achieved {r.achieved}" for r in rows if r.passed is False
+    ]
+    for trail, record in run.failures:
+        params = record.get("params") or {}
+        if params.get("message"):
+            reasons.append(f"{record.get('step')} failed: {params['message']}")
+        if not params.get("guarantee"):
+            reasons.append(
+                f"step {record.get('step')} failed ({record.get('error')}), {_cite(trail, record)}"
+            )
+            rows.append(
+                Guarantee(
+                    "run",
+                    f"{trail.flow} run completed",
+                    "every step succeeds",
+                    f"step {record.get('step')} failed: {record.get('error')}",
+                    False,
+                    _cite(trail, record),
+                )
+            )
+    if run.manifest is None and run.card is None:
+        reasons.append("nothing was published")
+    return Verdict(not reasons, rows, reasons)
