@@ -217,10 +217,12 @@ def iter_json_lines(source: Path | bytes, name: Path) -> Iterator[tuple[int, dic
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
+            if number == 1 and line.startswith(_UTF8_BOM):
+                line = line[3:]
             try:
-                value = json.loads(line)
+                value = json.loads(line.decode("utf-8"))
             except UnicodeDecodeError:
-                raise InputError(f"{name}: line {number}: invalid UTF-8") from None
+                raise _not_utf8(source, name) from None
             except json.JSONDecodeError as exc:
                 raise InputError(f"{name}: line {number}: invalid JSON ({exc.msg})") from None
             if not isinstance(value, dict):
@@ -279,14 +281,16 @@ def _read_csv(source: Path | bytes, name: Path, separator: str) -> pl.DataFrame:
 
 def _read_csv_header(source: Path | bytes, path: Path, separator: str) -> list[str]:
     try:
-        with io.TextIOWrapper(_binary(source), encoding="utf-8", newline="") as handle:
+        with io.TextIOWrapper(_binary(source), encoding="utf-8-sig", newline="") as handle:
             header = next(csv.reader(handle, delimiter=separator, strict=True))
     except StopIteration:
         raise InputError(f"{path}: input file is empty") from None
     except UnicodeDecodeError:  # the decoder reads ahead: find the line
-        raise InputError(f"{path}: line {_first_bad_utf8_line(source)}: invalid UTF-8") from None
+        raise _not_utf8(source, path) from None
     except csv.Error as exc:
         raise InputError(f"{path}: line 1: malformed CSV header ({exc})") from None
+    if any("\x00" in name for name in header):  # UTF-16 without a byte-order mark
+        raise _not_utf8(source, path)
     _check_header(path, header)
     return header
 
@@ -296,7 +300,7 @@ def _check_csv_structure(source: Path | bytes, path: Path, separator: str) -> No
     raising with the line where it is not."""
     line = 1
     try:
-        with io.TextIOWrapper(_binary(source), encoding="utf-8", newline="") as handle:
+        with io.TextIOWrapper(_binary(source), encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle, delimiter=separator, strict=True)
             try:
                 header = next(reader)
@@ -320,8 +324,7 @@ def _check_csv_structure(source: Path | bytes, path: Path, separator: str) -> No
                         f"fields, the header has {width}"
                     )
     except UnicodeDecodeError:
-        bad = _first_bad_utf8_line(source)
-        raise InputError(f"{path}: line {bad}: invalid UTF-8") from None
+        raise _not_utf8(source, path) from None
     except csv.Error as exc:  # the csv module's messages describe syntax, never field values
         raise InputError(f"{path}: after line {line}: malformed CSV ({exc})") from None
 
@@ -334,6 +337,27 @@ def _check_header(path: Path, header: list[str]) -> None:
         if name in seen:
             raise InputError(f"{path}: column {name!r} appears twice in the header")
         seen.add(name)
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _not_utf8(source: Path | bytes, path: Path) -> InputError:
+    """The error for a text input that is not UTF-8, naming the encoding it seems to be
+    in (by its byte-order mark or its bytes; never quoting them) and how to convert it."""
+    with _binary(source) as handle:
+        head = handle.read(4096)
+    if head.startswith(_UTF16_BOMS) or (len(head) >= 4 and head.count(b"\x00") * 3 >= len(head)):
+        encoding, iconv = "UTF-16", "UTF-16"
+        where = "it"
+    else:
+        encoding, iconv = "Latin-1 or Windows-1252", "WINDOWS-1252"
+        where = f"line {_first_bad_utf8_line(source)}"
+    return InputError(
+        f"{path}: {where} is not UTF-8 (it looks like {encoding}): save it as UTF-8 (Excel: "
+        f'"CSV UTF-8") or convert it: iconv -f {iconv} -t UTF-8 {path} > utf8.csv'
+    )
 
 
 def _first_bad_utf8_line(source: Path | bytes) -> int:
@@ -354,6 +378,10 @@ def _read_parquet(source: Path | bytes, name: Path) -> pl.DataFrame:
 
 
 def _read_jsonl(source: Path | bytes, name: Path) -> pl.DataFrame:
+    with _binary(source) as handle:
+        marked = handle.read(3) == _UTF8_BOM
+    if marked:  # a UTF-8 byte-order mark, which polars' JSON reader refuses
+        source = (source.read_bytes() if isinstance(source, Path) else source)[3:]
     try:
         return pl.read_ndjson(
             _binary(source) if isinstance(source, bytes) else source, infer_schema_length=None

@@ -10,7 +10,13 @@ import polars as pl
 import pytest
 
 from privacy.errors import InputError, OutputError, SchemaError
-from privacy.io import atomic_path, prepare_output_dir, read_input, write_frame
+from privacy.io import (
+    atomic_path,
+    prepare_output_dir,
+    read_input,
+    read_input_batches,
+    write_frame,
+)
 from privacy.policy import policy_from_dict
 
 POLICY = policy_from_dict(
@@ -92,7 +98,10 @@ def test_empty_last_field_is_a_null_not_a_short_row(tmp_path: Path) -> None:
 def test_invalid_utf8_far_past_the_header_is_found_on_its_line(tmp_path: Path) -> None:
     rows = "".join(f"a{i},34,1990-01-02,1.5,yes\n" for i in range(2000))
     text = (HEADER + rows).encode() + b"a\xff,34,1990-01-02,1.5,no\n"
-    with pytest.raises(InputError, match=r"in\.csv: line 2002: invalid UTF-8"):
+    with pytest.raises(
+        InputError,
+        match=r"in\.csv: line 2002 is not UTF-8 \(it looks like Latin-1 or Windows-1252\)",
+    ):
         read_input(_csv(tmp_path, text), POLICY)
 
 
@@ -145,7 +154,7 @@ def test_not_nullable(tmp_path: Path) -> None:
 
 def test_invalid_utf8_names_line(tmp_path: Path) -> None:
     text = (HEADER + "a1,34,1990-01-02,1.5,yes\n").encode() + b"a\xff2,34,1990-01-02,1.5,no\n"
-    with pytest.raises(InputError, match=r"in\.csv: line 3: invalid UTF-8"):
+    with pytest.raises(InputError, match=r"in\.csv: line 3 is not UTF-8"):
         read_input(_csv(tmp_path, text), POLICY)
 
 
@@ -242,7 +251,7 @@ def test_a_bad_value_in_a_later_batch_is_named_by_its_row_in_the_file(tmp_path: 
     ("tail", "message"),
     [
         ("a9,34,1990-01-02\n", r"row 702 \(line 703\) has 3 fields, the header has 5"),
-        (b"a9,34,1990-01-02,1.5,\xff\xfe\n", r"line 703: invalid UTF-8"),
+        (b"a9,34,1990-01-02,1.5,\xff\xfe\n", r"line 703 is not UTF-8"),
     ],
 )
 def test_a_broken_row_in_a_later_batch_is_named_by_its_line(
@@ -335,3 +344,59 @@ def test_a_folder_fsync_failure_is_raised_unless_the_filesystem_cannot_fsync_fol
     failure["errno"] = errno.EINVAL  # e.g. a FUSE or network filesystem: nothing to flush
     atomic_write_bytes(tmp_path / "b.json", b"{}")
     assert (tmp_path / "b.json").read_bytes() == b"{}"
+
+
+# ---------------------------------------------------------------- files as people save them
+
+EXCEL = {  # "CSV UTF-8" as Excel saves it: a byte-order mark, CRLF, a quoted newline
+    "name": "t",
+    "columns": {
+        "id": {"rule": "pseudonymize"},
+        "Mü\u015fteri ad\u0131": {"rule": "drop"},  # a non-Latin column name
+        "notes": {"rule": "keep"},
+    },
+}
+
+
+@pytest.mark.parametrize("batch_rows", [None, 1])
+def test_an_excel_csv_utf8_with_a_byte_order_mark_is_read(
+    tmp_path: Path, batch_rows: int | None
+) -> None:
+    text = 'id,Mü\u015fteri ad\u0131,notes\r\na1,Zoë,"two\r\nlines"\r\na2,Иван,plain\r\n'
+    path = _csv(tmp_path, b"\xef\xbb\xbf" + text.encode())
+    policy = policy_from_dict(EXCEL)
+    frame = pl.concat(list(read_input_batches(path, policy, batch_rows=batch_rows)))
+    assert frame.columns == ["id", "Mü\u015fteri ad\u0131", "notes"]
+    assert frame.get_column("id").to_list() == ["a1", "a2"]
+    assert frame.get_column("notes").to_list() == ["two\r\nlines", "plain"]
+    assert frame.get_column("Mü\u015fteri ad\u0131").to_list() == ["Zoë", "Иван"]
+
+
+def test_a_jsonl_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    policy = policy_from_dict({"name": "t", "columns": {"id": {"rule": "keep"}}})
+    path = _csv(tmp_path, b'\xef\xbb\xbf{"id": "a1"}\n{"id": "a2"}\n', "in.jsonl")
+    assert read_input(path, policy).get_column("id").to_list() == ["a1", "a2"]
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        ("id,age\r\na1,34\r\n".encode("utf-16"), "it is not UTF-8 (it looks like UTF-16)"),
+        ("id,age\na1,34\n".encode("utf-16-le"), "it is not UTF-8 (it looks like UTF-16)"),
+        (
+            "id,age\nJosé,34\n".encode("latin-1"),
+            "line 2 is not UTF-8 (it looks like Latin-1 or Windows-1252)",
+        ),
+    ],
+)
+def test_a_file_in_another_encoding_is_named_with_how_to_convert_it(
+    tmp_path: Path, data: bytes, named: str
+) -> None:
+    columns = {"id": {"rule": "keep"}, "age": {"rule": "keep"}}
+    policy = policy_from_dict({"name": "t", "columns": columns})
+    path = _csv(tmp_path, data)
+    with pytest.raises(InputError) as caught:
+        read_input(path, policy)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {named}") and "iconv -f " in message
+    assert "José" not in message and "\n" not in message

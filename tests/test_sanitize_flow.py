@@ -340,7 +340,24 @@ def test_invalid_utf8_through_the_cli(
     lines[9] = lines[9].replace(b"a", b"\xe9", 1)  # a Latin-1 byte in UTF-8
     source.write_bytes(b"".join(lines))
     assert _sanitize(source, demo_policy_path, tmp_path / "out") == 2
-    assert capsys.readouterr().err == f"error: {source}: line 10: invalid UTF-8\n"
+    assert capsys.readouterr().err == (
+        f"error: {source}: line 10 is not UTF-8 (it looks like Latin-1 or Windows-1252): "
+        f'save it as UTF-8 (Excel: "CSV UTF-8") or convert it: iconv -f WINDOWS-1252 '
+        f"-t UTF-8 {source} > utf8.csv\n"
+    )
+
+
+def test_an_excel_csv_utf8_file_is_sanitized(
+    tmp_path: Path, people, demo_policy_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Excel's "CSV UTF-8": a byte-order mark and CRLF line ends."""
+    source = tmp_path / "excel.csv"
+    text = people.write_csv().replace("\n", "\r\n")
+    source.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    before = _sha(source)
+    assert _sanitize(source, demo_policy_path, tmp_path / "out") == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["input"]["rows"] == people.height and _sha(source) == before
 
 
 def _with_notes(people, notes: dict[int, str]):  # type: ignore[no-untyped-def]
