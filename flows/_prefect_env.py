@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from typing import Any
 
 __all__ = [
     "SECRET_ENV",
+    "is_secret",
     "configure_prefect",
     "default_prefect_home",
     "point_prefect_at",
@@ -45,6 +47,16 @@ __all__ = [
 
 _APP = "prefect.server.api.server:create_app"  # what Prefect's own temporary server runs
 SECRET_ENV = ("PRIVPIPE_PASSPHRASE", "PRIVPIPE_NEW_PASSPHRASE", "PRIVPIPE_PSEUDONYM_KEY")
+_CREDENTIAL_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@")
+
+
+def is_secret(name: str, value: str) -> bool:
+    """Whether the variable ``name`` (holding ``value``) must stay out of a Prefect
+    server's environment: privpipe's secrets, and any variable that holds a URL with a
+    password in it (a database URI such as ``input.uri_env`` names, whatever it is
+    called)."""
+    return name in SECRET_ENV or bool(_CREDENTIAL_URL.match(value))
+
 
 _HARDENED = {
     "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
@@ -107,7 +119,7 @@ def spawn_temporary_server(extra_secrets: Iterable[str] = ()) -> None:
 
     port = free_port()
     withheld = {*SECRET_ENV, *extra_secrets, "PREFECT_API_URL"}
-    env = {k: v for k, v in os.environ.items() if k not in withheld}
+    env = {k: v for k, v in os.environ.items() if k not in withheld and not is_secret(k, v)}
     env.update(
         PREFECT_UI_ENABLED="0",
         PREFECT__SERVER_EPHEMERAL="1",

@@ -202,10 +202,10 @@ def stop(grace: float = STOP_GRACE_S) -> LocalServer | None:
 
 
 def _server_env(home: Path, port: int) -> dict[str, str]:
-    from flows._prefect_env import SECRET_ENV  # stdlib only at import, as this module
+    from flows._prefect_env import is_secret  # stdlib only at import, as this module
 
     env = {
-        k: v for k, v in os.environ.items() if k not in SECRET_ENV and not k.startswith("PREFECT_")
+        k: v for k, v in os.environ.items() if not is_secret(k, v) and not k.startswith("PREFECT_")
     }
     env.update(
         PREFECT_HOME=str(home),

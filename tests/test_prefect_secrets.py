@@ -103,3 +103,20 @@ def test_attack_the_passphrase_in_prefects_server_environment(
         assert b"PRIVPIPE_PASSPHRASE" not in names
         assert passphrase.encode() not in environ
         assert b"PREFECT__SERVER_EPHEMERAL=1" in environ.split(b"\0")  # it is the server
+
+
+def test_a_database_uri_with_a_password_is_withheld_whatever_its_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """input.uri_env may name any variable: a URL with a password in it never reaches a
+    Prefect server's environment (serve's, `privpipe server start`'s, the temporary one)."""
+    from flows._prefect_env import is_secret
+    from flows.cli.serve import server_env
+
+    uri = "postgresql://analyst:s3cr3t-pw@db.internal:5432/crm"
+    assert is_secret("CRM_DB", uri) and is_secret("X", "s3://key:secret@bucket/k")
+    assert is_secret("PRIVPIPE_PASSPHRASE", "anything")
+    assert not is_secret("CRM_HOST", "postgresql://db.internal:5432/crm")  # no password
+    assert not is_secret("HOME", "/root") and not is_secret("URL", "https://a.example/x:y@z")
+    monkeypatch.setenv("CRM_DB", uri)
+    assert "CRM_DB" not in server_env() and uri not in server_env().values()
