@@ -46,6 +46,7 @@ from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
 from privacy.policy_signing import enforce_policy_signature  # noqa: E402
 from privacy.report import report_on_failure, report_run  # noqa: E402
+from privacy.sources import PostgresSource, PostgresTable  # noqa: E402
 from privacy.workspace import Workspace  # noqa: E402
 
 __all__ = [
@@ -112,15 +113,26 @@ def ingest_task(
             "rows": frame.height,
         }
 
-    parts, record = stages.ingest(
-        Path(input_path),
-        policy,
-        ring.for_scope(policy.keys.seal.vault),
-        Path(out_dir) / stages.VAULT_DIR,
-        content=content_key(pseudonym_provider(policy, ring)),
-        partition_rows=partition_rows,
-        save=save,
-    )
+    if policy.input.kind == "postgres":  # input_path is the source's description
+        parts, record = stages.ingest_database(
+            PostgresSource.from_policy(policy.input),
+            policy,
+            ring.for_scope(policy.keys.seal.vault),
+            Path(out_dir) / stages.VAULT_DIR,
+            content=content_key(pseudonym_provider(policy, ring)),
+            partition_rows=partition_rows,
+            save=save,
+        )
+    else:
+        parts, record = stages.ingest(
+            Path(input_path),
+            policy,
+            ring.for_scope(policy.keys.seal.vault),
+            Path(out_dir) / stages.VAULT_DIR,
+            content=content_key(pseudonym_provider(policy, ring)),
+            partition_rows=partition_rows,
+            save=save,
+        )
     return {"parts": parts, "sha256": _digest(parts), "record": record.to_dict()}
 
 
@@ -256,20 +268,28 @@ def publish_task(
             keys=ring.for_scope(policy.keys.seal.vault),
             input_digest=input_digest,
         )
+    database = None
+    if policy.outputs.database is not None:  # one transaction, before the files
+        spec = policy.outputs.database
+        table = PostgresTable(spec.uri_env, spec.table, spec.mode)
+        database = table.write(work.scan(p["path"]).collect() for p in parts)
     manifest = stages.publish(
         frame,
         policy,
         Path(out_dir),
         keys=ring.for_scope(policy.keys.seal.published),
-        input_path=Path(input_path),
+        input_path=input_path,  # a file path, or a database source's description
         input_digest=input_digest,
         run_id=run_id,
         stages=[*records, record.to_dict()],
         audit_trail=Path(audit_path),
         training_view=view,
+        database=database,
     )
     record.duration_s = round(time.perf_counter() - started, 4)
     record.params = {"sealed": manifest["output"]["sealed"], "kek_id": manifest["output"]["kek_id"]}
+    if database is not None:
+        record.params["database"] = database  # host, port, database, table, mode, rows
     if view is not None:
         record.params["training_view"] = {
             k: view[k] for k in ("path", "sha256", "rows", "kek_id", "scope")

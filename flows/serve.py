@@ -55,6 +55,8 @@ from privacy.schedule import (  # noqa: E402
     record_skip,
     unchanged_since,
 )
+from privacy.sources import PostgresSource  # noqa: E402
+from privacy.stages import DEFAULT_PARTITION_ROWS, result_set_digest  # noqa: E402
 
 __all__ = [
     "ARTIFACT_KEY",
@@ -77,12 +79,18 @@ def scheduled_sanitize_flow(
     last successful run. Returns a summary (paths, hashes, counts)."""
     logger = get_run_logger()
     policy = load_policy(policy_path)
-    source, root = Path(input_path), Path(out_root)
-    if not source.is_file():
+    database = policy.input.kind == "postgres"  # input_path: the source's description
+    source, root = (input_path if database else Path(input_path)), Path(out_root)
+    if not database and not Path(source).is_file():
         raise InputError(f"{source}: input file not found")
     if policy.schedule.skip_unchanged:
         content = content_key(pseudonym_provider(policy, keyring(keyring_path)))
-        digest = content.record(source, keyring(keyring_path))
+        if database:  # the result set as ingest will read it (one more read of it)
+            digest = result_set_digest(
+                PostgresSource.from_policy(policy.input), content, DEFAULT_PARTITION_ROWS
+            )
+        else:
+            digest = content.record(Path(source), keyring(keyring_path))
         previous = unchanged_since(root, digest["hmac_sha256"], digest["key_id"], policy.hash)
         if previous is not None:
             message = f"input unchanged since {previous}; not reprocessed"
@@ -175,7 +183,7 @@ def _publish(message: str, lines: list[str]) -> None:
 
 def serve_schedule(
     *,
-    input_path: Path,
+    input_path: Path | None,
     policy_path: Path,
     out_root: Path,
     keyring_path: Path,
@@ -198,8 +206,12 @@ def serve_schedule(
     refresh_global_settings_context()
     if not get_current_settings().api.url:
         raise ServerError("scheduled runs need a Prefect server: set PREFECT_API_URL")
+    if input_path is None:  # a database source: its description, never its URI
+        source = PostgresSource.from_policy(load_policy(policy_path).input).describe()
+    else:
+        source = str(input_path.resolve())
     parameters = {
-        "input_path": str(input_path.resolve()),
+        "input_path": source,
         "policy_path": str(policy_path.resolve()),
         "out_root": str(out_root.resolve()),
         "keyring_path": str(keyring_path.resolve()),

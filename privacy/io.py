@@ -38,6 +38,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "SEALED_SUFFIX",
+    "conform_frame",
     "detect_format",
     "plain_name",
     "iter_json_lines",
@@ -396,7 +397,17 @@ def _read_jsonl(source: Path | bytes, name: Path) -> pl.DataFrame:
 # --------------------------------------------------------------------------- schema
 
 
-def _conform(raw: pl.DataFrame, policy: Policy, path: Path, *, row_offset: int = 0) -> pl.DataFrame:
+def conform_frame(
+    raw: pl.DataFrame, policy: Policy, source: str | Path, *, row_offset: int = 0
+) -> pl.DataFrame:
+    """``raw`` (read from ``source``, named in errors) with exactly the policy's columns,
+    typed as declared: the checks every file input gets."""
+    return _conform(raw, policy, source, row_offset=row_offset)
+
+
+def _conform(
+    raw: pl.DataFrame, policy: Policy, path: str | Path, *, row_offset: int = 0
+) -> pl.DataFrame:
     declared = list(policy.columns)
     missing = [c for c in declared if c not in raw.columns]
     if missing:

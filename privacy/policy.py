@@ -260,12 +260,50 @@ ColumnSpec = Annotated[
 
 
 class InputSpec(_Strict):
+    kind: Literal["file", "postgres"] = Field(
+        "file",
+        description="file: the INPUT given on the command line; postgres: a table or a "
+        "query (uri_env, table or query).",
+    )
     format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
     separator: str = Field(",", min_length=1, max_length=1)
     undeclared_columns: Literal["error", "drop"] = Field(
         "error",
         description="What to do with input columns the policy does not declare.",
     )
+    uri_env: str | None = Field(
+        None,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="postgres: the environment variable holding the connection URI "
+        "(never recorded; its password never printed, logged or audited).",
+    )
+    table: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$",
+        description="postgres: the table (or schema.table) to read.",
+    )
+    query: str | None = Field(
+        None, min_length=1, description="postgres: a SELECT to read instead of a table."
+    )
+    partition_by: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_$]*$",
+        description="postgres: the column the rows are read in order of, partition by "
+        "partition (a key makes the result set's digest stable for skip_unchanged).",
+    )
+
+    @model_validator(mode="after")
+    def _source(self) -> InputSpec:
+        database = (self.uri_env, self.table, self.query, self.partition_by)
+        if self.kind == "file":
+            if any(v is not None for v in database):
+                raise ValueError("uri_env, table, query and partition_by need kind: postgres")
+            return self
+        if self.uri_env is None:
+            raise ValueError("kind postgres needs uri_env (the variable holding the URI)")
+        if (self.table is None) == (self.query is None):
+            raise ValueError("kind postgres needs exactly one of table and query")
+        return self
 
 
 class PatternSpec(_Strict):
@@ -459,10 +497,33 @@ class KeysSpec(_Strict):
     )
 
 
+class DatabaseOutputSpec(_Strict):
+    """A PostgreSQL table the sanitized rows are published into, after the gate, in one
+    transaction."""
+
+    kind: Literal["postgres"] = "postgres"
+    uri_env: str = Field(
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="The environment variable holding the connection URI (never recorded).",
+    )
+    table: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$",
+        description="The table (or schema.table) to publish into.",
+    )
+    mode: Literal["replace", "append"] = Field(
+        "replace", description="replace: drop and recreate the table; append: add the rows."
+    )
+
+
 class OutputsSpec(_Strict):
     format: Literal["parquet"] = "parquet"
     compression: Literal["zstd", "snappy", "lz4", "uncompressed"] = "zstd"
     seal: bool = Field(True, description="Seal the published data at rest (default).")
+    database: DatabaseOutputSpec | None = Field(
+        None,
+        description="Also publish the sanitized rows into this PostgreSQL table (one "
+        "transaction, after the gate; the files are still written).",
+    )
 
 
 class ScheduleSpec(_Strict):

@@ -87,6 +87,18 @@ def people_csv(tmp_path: Path, people) -> Iterator[Path]:  # type: ignore[no-unt
 
 
 @pytest.fixture(scope="session")
+def postgres():  # type: ignore[no-untyped-def]
+    """One PostgreSQL cluster for the session (Debian's postgresql, which .ci/run
+    installs), on a loopback port, stopped by its PID at the end."""
+    from tests._postgres import find_bin, postgres_cluster
+
+    if find_bin() is None:
+        pytest.skip("PostgreSQL is not installed here (.ci/run installs Debian's postgresql)")
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
 def session_keyring():  # type: ignore[no-untyped-def]
     from privacy.crypto import Keyring
 

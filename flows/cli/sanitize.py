@@ -30,7 +30,7 @@ class TaskRunnerName(enum.StrEnum):
     dask = "dask"
 
 
-def check_policy_and_input(input_path: Path, policy_file: Path, out: Path) -> Any:
+def check_policy_and_input(input_path: Path | None, policy_file: Path, out: Path) -> Any:
     """What a sanitize run (now, or scheduled) can check before Prefect starts and
     without reading data: the policy (valid, supported, signed where it must be), the
     input (there, of a known format), the output (not a file). Returns the policy."""
@@ -41,16 +41,35 @@ def check_policy_and_input(input_path: Path, policy_file: Path, out: Path) -> An
 
     policy = load_policy(policy_file)
     enforce_policy_signature(policy)  # signed policies: refused here, before Prefect starts
-    if not input_path.is_file():
-        raise InputError(f"{input_path}: input file not found")
-    detect_format(plain_name(input_path), policy.input.format)
+    if policy.input.kind == "postgres":
+        from privacy.sources import PostgresSource
+
+        if input_path is not None:
+            raise InputError(
+                f"{input_path}: the policy reads from PostgreSQL (input.kind: postgres): "
+                "give no INPUT"
+            )
+        PostgresSource.from_policy(policy.input).describe()  # its URI variable is set
+    else:
+        if input_path is None:
+            raise InputError(
+                "INPUT: give the file to sanitize (or a policy with input.kind: postgres)"
+            )
+        if not input_path.is_file():
+            raise InputError(f"{input_path}: input file not found")
+        detect_format(plain_name(input_path), policy.input.format)
+    if policy.outputs.database is not None:
+        from privacy.sources import PostgresTable
+
+        spec = policy.outputs.database
+        PostgresTable(spec.uri_env, spec.table, spec.mode).describe()  # its URI is set
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
     return policy
 
 
 def check_run_inputs(
-    input_path: Path, policy_file: Path, out: Path, overwrite: bool, keyring: Path | None
+    input_path: Path | None, policy_file: Path, out: Path, overwrite: bool, keyring: Path | None
 ) -> Path:
     """Fail fast, before Prefect starts, on what can be checked without reading data;
     unlock the keyring (asking for its passphrase if need be). Returns its path."""
@@ -75,7 +94,7 @@ def check_run_inputs(
 
 
 def run_sanitize(
-    input_path: Path,
+    input_path: Path | None,
     policy_file: Path,
     out: Path,
     keyring: Path,
@@ -97,11 +116,19 @@ def run_sanitize(
     # The passphrase for the Dask workers is read (or prompted for) before the server
     # starts; the server itself never gets it, nor the policy's pseudonym key variable.
     passphrase = ask_passphrase(keyring) if scale.dask else None
-    key_env = load_policy(policy_file).keys.pseudonym_key_env
+    loaded = load_policy(policy_file)
+    # neither the pseudonym key's variable nor the database URI's reaches the server
+    secrets = [e for e in (loaded.keys.pseudonym_key_env, loaded.input.uri_env) if e]
+    if input_path is not None:
+        source = str(input_path.resolve())
+    else:
+        from privacy.sources import PostgresSource
+
+        source = PostgresSource.from_policy(loaded.input).describe()  # no credentials
     # Load the spaCy model while Prefect's temporary server starts (both take seconds);
     # the detect task then finds the engine built.
     threading.Thread(target=analyzer, name="privpipe-nlp-warmup", daemon=True).start()
-    api_url = use_prefect_server([key_env] if key_env else [])
+    api_url = use_prefect_server(secrets)
     from flows import sanitize
 
     flow = sanitize.sanitize_flow
@@ -113,7 +140,7 @@ def run_sanitize(
         sanitize.set_partitions_progress(bar.partitions)
         try:
             return flow(
-                str(input_path.resolve()),
+                source,
                 str(policy_file.resolve()),
                 str(out.resolve()),
                 str(keyring.resolve()),
@@ -225,11 +252,16 @@ def _dask_runner(scale: ScaleOut, passphrase: str, api_url: str | None) -> Any:
 
 @app.command()
 def sanitize(
-    input_path: Annotated[
-        Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON Lines.")
-    ],
     policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    input_path: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[INPUT]",
+            help="CSV, Parquet or JSON Lines; none when the policy reads a database "
+            "(input.kind: postgres).",
+        ),
+    ] = None,
     overwrite: OverwriteOption = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="End stdout with one JSON summary line.")

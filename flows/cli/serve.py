@@ -39,15 +39,18 @@ _SERVER_COMMAND = (sys.executable, "-m", "prefect", "server", "start", "--host",
 @app.command()
 def serve(
     policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")],
-    input_path: Annotated[
-        Path,
-        typer.Option(
-            "--input", "-i", help="The input file each run reads (CSV, Parquet, JSON Lines)."
-        ),
-    ],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Output root: one dated folder per run.")
     ],
+    input_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="The input file each run reads (CSV, Parquet, JSON Lines); none when the "
+            "policy reads a database (input.kind: postgres).",
+        ),
+    ] = None,
     cron: Annotated[
         str | None, typer.Option("--cron", help="Cron expression, in UTC ('0 2 * * *').")
     ] = None,
@@ -132,7 +135,7 @@ def serve(
 # --------------------------------------------------------------------------- checks
 
 
-def _check_inputs(policy: Path, input_path: Path, out: Path) -> Any:
+def _check_inputs(policy: Path, input_path: Path | None, out: Path) -> Any:
     """What can be checked before any server starts or any passphrase is asked for
     (the policy's signature included, where it must be signed)."""
     from flows.cli.sanitize import check_policy_and_input
@@ -269,10 +272,11 @@ def _check_health(api_url: str) -> None:
 
 def server_env() -> dict[str, str]:
     """The environment ``prefect server start`` gets: this one without the API URL and
-    without any secret (the passphrases, the pseudonym key): the server needs none."""
-    from flows._prefect_env import SECRET_ENV
+    without any secret (the passphrases, the pseudonym key, a database URI with its
+    password): the server needs none."""
+    from flows._prefect_env import is_secret
 
-    return {k: v for k, v in os.environ.items() if k not in (API_URL_ENV, *SECRET_ENV)}
+    return {k: v for k, v in os.environ.items() if k != API_URL_ENV and not is_secret(k, v)}
 
 
 def _start_server(port: int) -> tuple[subprocess.Popen[bytes], str, Path]:

@@ -15,7 +15,13 @@ from __future__ import annotations
 from privacy.stages.anonymize import anonymize, count, plan_anonymization
 from privacy.stages.detect import detect
 from privacy.stages.gate import Gate, gate
-from privacy.stages.ingest import DEFAULT_PARTITION_ROWS, VAULT_DIR, ingest
+from privacy.stages.ingest import (
+    DEFAULT_PARTITION_ROWS,
+    VAULT_DIR,
+    ingest,
+    ingest_database,
+    result_set_digest,
+)
 from privacy.stages.publish import (
     AUDIT_FILE,
     DATA_FILE,
@@ -45,6 +51,8 @@ __all__ = [
     "detect",
     "gate",
     "ingest",
+    "ingest_database",
+    "result_set_digest",
     "merge_records",
     "plan_anonymization",
     "publish",

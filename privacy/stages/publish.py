@@ -43,12 +43,13 @@ def publish(
     out_dir: Path,
     *,
     keys: KeyEncryptionProvider,
-    input_path: Path,
+    input_path: str | Path,
     input_digest: Mapping[str, str],
     run_id: str,
     stages: list[dict[str, Any]],
     audit_trail: Path | None = None,
     training_view: Mapping[str, Any] | None = None,
+    database: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write the sanitized data (sealed unless the policy says otherwise) and its
     manifest, each atomically; returns the manifest.
@@ -79,7 +80,7 @@ def publish(
             lazy.sink_parquet(cast(IO[bytes], hashed), compression=policy.outputs.compression)
         whole_sha256, content_sha256 = whole.hexdigest(), content.hexdigest()
     vault = stages[0]["params"]["vault"]
-    manifest = {
+    manifest: dict[str, Any] = {
         "tool": {"name": "privpipe", "version": __version__},
         "run_id": run_id,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -93,6 +94,10 @@ def publish(
             "hmac_sha256": input_digest["hmac_sha256"],
             "key_id": input_digest["key_id"],
             "rows": stages[0]["rows_in"],
+            # a database source: host, port, database, table or query hash, snapshot
+            **(
+                {"source": stages[0]["params"]["source"]} if "source" in stages[0]["params"] else {}
+            ),
         },
         "vault": {
             "path": str(Path(vault["path"]).relative_to(out_dir)),
@@ -125,6 +130,8 @@ def publish(
     }
     if training_view is not None:
         manifest["training_view"] = dict(training_view)
+    if database is not None:  # the table the rows were also published into
+        manifest["output"]["database"] = dict(database)
     atomic_write_json(out_dir / MANIFEST_FILE, manifest)
     return manifest
 
