@@ -45,8 +45,9 @@ from privacy.hashing import content_key  # noqa: E402
 from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
 from privacy.policy_signing import enforce_policy_signature  # noqa: E402
-from privacy.report import report_on_failure, report_run  # noqa: E402
+from privacy.report import REPORT_FILE, report_on_failure, report_run  # noqa: E402
 from privacy.sources import PostgresSource, PostgresTable  # noqa: E402
+from privacy.sources.objectstore import upload_artifacts  # noqa: E402
 from privacy.workspace import Workspace  # noqa: E402
 
 __all__ = [
@@ -134,6 +135,11 @@ def ingest_task(
             save=save,
         )
     return {"parts": parts, "sha256": _digest(parts), "record": record.to_dict()}
+
+
+def _store(policy: Policy, out_dir: str | Path) -> str:
+    """Where a run's published artifacts go in the object store (if the policy says)."""
+    return f"{str(policy.outputs.object_store).rstrip('/')}/{Path(out_dir).name}"
 
 
 @private_task("detect")
@@ -285,11 +291,23 @@ def publish_task(
         audit_trail=Path(audit_path),
         training_view=view,
         database=database,
+        object_store=_store(policy, out_dir),
     )
+    if policy.outputs.object_store is not None:  # the sealed data as it is, streamed
+        uploaded = upload_artifacts(
+            Path(out_dir),
+            [manifest["output"]["path"], stages.MANIFEST_FILE],
+            _store(policy, out_dir),
+        )
+        object_store = uploaded
+    else:
+        object_store = []
     record.duration_s = round(time.perf_counter() - started, 4)
     record.params = {"sealed": manifest["output"]["sealed"], "kek_id": manifest["output"]["kek_id"]}
     if database is not None:
         record.params["database"] = database  # host, port, database, table, mode, rows
+    if object_store:
+        record.params["object_store"] = object_store  # the objects written
     if view is not None:
         record.params["training_view"] = {
             k: view[k] for k in ("path", "sha256", "rows", "kek_id", "scope")
@@ -564,5 +582,8 @@ def sanitize_flow(
         recorded = report_run(out, ring, trail_path, context, keyring=ring.path)
         summary["outputs"]["report"] = str(recorded.path)
         summary["audit"] = trail_head(recorded.trail)  # the final signed head
+    if policy.outputs.object_store is not None:  # and the evidence beside the data
+        names = [REPORT_FILE, stages.AUDIT_FILE, f"{stages.AUDIT_FILE}.head"] if own_trail else []
+        summary["outputs"]["object_store"] = upload_artifacts(out, names, _store(policy, out_dir))
     publish_sanitize(summary, records)
     return summary

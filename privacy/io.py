@@ -16,12 +16,13 @@ import json
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, cast
 
 import polars as pl
 
 from privacy._atomic import atomic_path, private_dir
 from privacy.crypto import (
+    MAGIC,
     KeyEncryptionProvider,
     SealedWriter,
     is_sealed,
@@ -31,6 +32,7 @@ from privacy.crypto import (
 from privacy.errors import InputError, KeyAccessError, OutputError, SchemaError
 from privacy.hashing import sha256_file
 from privacy.policy import ColumnType, Policy
+from privacy.sources.objectstore import download_bytes, object_url
 
 __all__ = [
     "InputFormat",
@@ -42,6 +44,7 @@ __all__ = [
     "detect_format",
     "plain_name",
     "iter_json_lines",
+    "open_input",
     "plaintext_blocks",
     "prepare_output_dir",
     "private_dir",
@@ -112,15 +115,18 @@ def read_input_batches(
     keys: KeyEncryptionProvider | None = None,
     *,
     batch_rows: int | None = None,
+    source: Path | bytes | None = None,
 ) -> Iterator[pl.DataFrame]:
     """:func:`read_input` in batches of ``batch_rows`` rows (the last one shorter; all
     of them in one batch when ``None``), each checked and typed as the whole would be,
     with errors naming the row in the whole file. A plain CSV is parsed batch by batch,
     so memory holds one batch; other inputs are parsed whole, then cut.
     """
-    path = Path(path)
-    source = _open_source(path, keys)
-    fmt = detect_format(plain_name(path), policy.input.format)
+    name = object_url(path)  # s3://bucket/key, as it was given, in every message
+    path = cast(Path, name) if name is not None else Path(path)
+    if source is None:
+        source = _open_source(path, keys)
+    fmt = detect_format(plain_name(Path(path)), policy.input.format)
     if fmt == "csv" and batch_rows is not None:
         raws = _csv_batches(source, path, policy.input.separator, batch_rows)
     else:
@@ -194,8 +200,27 @@ def read_frame(
     return _read_jsonl(source, path)
 
 
+def open_input(path: str | Path, keys: KeyEncryptionProvider | None) -> Path | bytes:
+    """What an input is read from: the path of a plain local file, or the plaintext of a
+    sealed file or of an object (``s3://``), in memory (a sealed one verified), never a
+    plaintext temporary file."""
+    url = object_url(path)
+    return _open_source(cast(Path, url) if url else Path(path), keys)
+
+
 def _open_source(path: Path, keys: KeyEncryptionProvider | None) -> Path | bytes:
     """The path of a plain input, or a sealed input's plaintext (in memory, verified)."""
+    url = object_url(path)
+    if url is not None:
+        data = download_bytes(url)
+        if not data.startswith(MAGIC):
+            return data
+        if keys is None:
+            raise KeyAccessError(f"{url}: a sealed input needs a keyring (--keyring)")
+        plain = unseal_bytes(data, keys, name=url)
+        if not plain:
+            raise InputError(f"{url}: input object is empty (once unsealed)")
+        return plain
     if not path.exists():
         raise InputError(f"{path}: input file not found")
     if not path.is_file():

@@ -519,6 +519,13 @@ class OutputsSpec(_Strict):
     format: Literal["parquet"] = "parquet"
     compression: Literal["zstd", "snappy", "lz4", "uncompressed"] = "zstd"
     seal: bool = Field(True, description="Seal the published data at rest (default).")
+    object_store: str | None = Field(
+        None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$",
+        description="Also upload the run's published artifacts (the data, sealed as it "
+        "is, the manifest, the report and the audit trail) under this s3:// prefix, in a "
+        "folder named after the output folder.",
+    )
     database: DatabaseOutputSpec | None = Field(
         None,
         description="Also publish the sanitized rows into this PostgreSQL table (one "

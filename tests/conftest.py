@@ -99,6 +99,26 @@ def postgres():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def s3():  # type: ignore[no-untyped-def]
+    """One S3-compatible server (moto's) for the session, its endpoint and test keys in
+    the environment while the session lasts (where botocore reads them)."""
+    pytest.importorskip("moto", reason="moto is a dev dependency (pip install -e .[dev])")
+    from tests._objectstore import object_store
+
+    with object_store() as store:
+        before = {k: os.environ.get(k) for k in store.env()}
+        os.environ.update(store.env())
+        try:
+            yield store
+        finally:
+            for key, value in before.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
 def session_keyring():  # type: ignore[no-untyped-def]
     from privacy.crypto import Keyring
 

@@ -51,11 +51,16 @@ def check_policy_and_input(input_path: Path | None, policy_file: Path, out: Path
             )
         PostgresSource.from_policy(policy.input).describe()  # its URI variable is set
     else:
+        from privacy.sources.objectstore import check_object, object_url
+
         if input_path is None:
             raise InputError(
                 "INPUT: give the file to sanitize (or a policy with input.kind: postgres)"
             )
-        if not input_path.is_file():
+        url = object_url(input_path)
+        if url is not None:
+            check_object(url)  # there and readable, before Prefect starts
+        elif not input_path.is_file():
             raise InputError(f"{input_path}: input file not found")
         detect_format(plain_name(input_path), policy.input.format)
     if policy.outputs.database is not None:
@@ -119,8 +124,10 @@ def run_sanitize(
     loaded = load_policy(policy_file)
     # neither the pseudonym key's variable nor the database URI's reaches the server
     secrets = [e for e in (loaded.keys.pseudonym_key_env, loaded.input.uri_env) if e]
+    from privacy.sources.objectstore import object_url
+
     if input_path is not None:
-        source = str(input_path.resolve())
+        source = object_url(input_path) or str(input_path.resolve())
     else:
         from privacy.sources import PostgresSource
 
@@ -258,8 +265,8 @@ def sanitize(
         Path | None,
         typer.Argument(
             metavar="[INPUT]",
-            help="CSV, Parquet or JSON Lines; none when the policy reads a database "
-            "(input.kind: postgres).",
+            help="CSV, Parquet or JSON Lines: a path or s3://bucket/key (sealed or not); "
+            "none when the policy reads a database (input.kind: postgres).",
         ),
     ] = None,
     overwrite: OverwriteOption = False,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar, cast
 
@@ -20,12 +20,14 @@ from privacy.io import (
     SEALED_SUFFIX,
     atomic_path,
     conform_frame,
+    open_input,
     plain_name,
     plaintext_blocks,
     read_input_batches,
 )
 from privacy.policy import Policy
 from privacy.sources import PostgresSource
+from privacy.sources.objectstore import object_url
 from privacy.stages.record import StageRecord, Timer
 
 __all__ = [
@@ -59,18 +61,28 @@ def ingest(
     seal a vault copy of its plaintext (streaming, in bounded memory) into
     ``vault_dir``, bound to that digest. Returns what ``save`` returned, in order, and
     the stage's record (``params["input"]``: ``{"hmac_sha256", "key_id"}``)."""
+    url = object_url(path)  # an object (s3://): read once, into memory
+    source = open_input(path, keys) if url is not None else None
     with Timer() as timer:
         saved: list[T] = []
         nulls: dict[str, int] = {}
         rows = width = 0
-        for part in read_input_batches(path, policy, keys, batch_rows=partition_rows):
+        batches = read_input_batches(
+            url or path, policy, keys, batch_rows=partition_rows, source=source
+        )
+        for part in batches:
             for name, count in _nulls(part).items():
                 nulls[name] = nulls.get(name, 0) + count
             saved.append(save(rows, part))
             rows += part.height
             width = part.width
             del part
-        digest = content.record(path, keys)  # of the plaintext, if sealed
+        if isinstance(source, bytes):
+            digest = {"hmac_sha256": content.blocks_digest([source]), "key_id": content.key_id}
+            blocks: Iterable[bytes] = [source]
+        else:
+            digest = content.record(path, keys)  # of the plaintext, if sealed
+            blocks = plaintext_blocks(path, keys)
         vault = vault_dir / f"{plain_name(path).name}{SEALED_SUFFIX}"
         associated = {
             "artifact": "vault",
@@ -84,7 +96,7 @@ def ingest(
         with atomic_path(vault) as tmp, tmp.open("wb") as out:
             sink = cast(BinaryIO, HashingWriter(out, [vault_sha256]))
             with SealedWriter(sink, keys, associated) as writer:
-                for block in plaintext_blocks(path, keys):
+                for block in blocks:
                     writer.write(block)
     return saved, StageRecord(
         "ingest",
@@ -94,7 +106,7 @@ def ingest(
         counts={"columns": width, "nulls": nulls, "partitions": len(saved)},
         params={
             "input": digest,
-            "input_sealed": is_sealed(path),
+            "input_sealed": is_sealed(path) if url is None else None,
             "format": policy.input.format,
             "vault": {
                 "path": str(vault),

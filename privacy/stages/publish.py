@@ -50,6 +50,7 @@ def publish(
     audit_trail: Path | None = None,
     training_view: Mapping[str, Any] | None = None,
     database: Mapping[str, Any] | None = None,
+    object_store: str | None = None,
 ) -> dict[str, Any]:
     """Write the sanitized data (sealed unless the policy says otherwise) and its
     manifest, each atomically; returns the manifest.
@@ -130,6 +131,8 @@ def publish(
     }
     if training_view is not None:
         manifest["training_view"] = dict(training_view)
+    if object_store is not None and policy.outputs.object_store is not None:
+        manifest["output"]["object_store"] = object_store  # the s3:// folder of its copy
     if database is not None:  # the table the rows were also published into
         manifest["output"]["database"] = dict(database)
     atomic_write_json(out_dir / MANIFEST_FILE, manifest)
