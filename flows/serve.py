@@ -45,7 +45,7 @@ from flows._keys import keyring, pseudonym_provider  # noqa: E402
 from flows.sanitize import sanitize_flow  # noqa: E402
 from privacy.errors import InputError, ServerError  # noqa: E402
 from privacy.hashing import content_key  # noqa: E402
-from privacy.io import atomic_write_json  # noqa: E402
+from privacy.io import atomic_write_json, open_input  # noqa: E402
 from privacy.policy import load_policy  # noqa: E402
 from privacy.schedule import (  # noqa: E402
     MANIFEST_FILE,
@@ -56,6 +56,7 @@ from privacy.schedule import (  # noqa: E402
     unchanged_since,
 )
 from privacy.sources import PostgresSource  # noqa: E402
+from privacy.sources.objectstore import object_url  # noqa: E402
 from privacy.stages import DEFAULT_PARTITION_ROWS, result_set_digest  # noqa: E402
 
 __all__ = [
@@ -80,8 +81,9 @@ def scheduled_sanitize_flow(
     logger = get_run_logger()
     policy = load_policy(policy_path)
     database = policy.input.kind == "postgres"  # input_path: the source's description
-    source, root = (input_path if database else Path(input_path)), Path(out_root)
-    if not database and not Path(source).is_file():
+    url = object_url(input_path)  # or an object, s3://bucket/key
+    source, root = (input_path if database or url else Path(input_path)), Path(out_root)
+    if not database and not url and not Path(source).is_file():
         raise InputError(f"{source}: input file not found")
     if policy.schedule.skip_unchanged:
         content = content_key(pseudonym_provider(policy, keyring(keyring_path)))
@@ -89,6 +91,10 @@ def scheduled_sanitize_flow(
             digest = result_set_digest(
                 PostgresSource.from_policy(policy.input), content, DEFAULT_PARTITION_ROWS
             )
+        elif url is not None:  # the object's plaintext, as ingest will digest it
+            plain = open_input(url, keyring(keyring_path))
+            assert isinstance(plain, bytes)
+            digest = {"hmac_sha256": content.blocks_digest([plain]), "key_id": content.key_id}
         else:
             digest = content.record(Path(source), keyring(keyring_path))
         previous = unchanged_since(root, digest["hmac_sha256"], digest["key_id"], policy.hash)
@@ -209,7 +215,7 @@ def serve_schedule(
     if input_path is None:  # a database source: its description, never its URI
         source = PostgresSource.from_policy(load_policy(policy_path).input).describe()
     else:
-        source = str(input_path.resolve())
+        source = object_url(input_path) or str(input_path.resolve())
     parameters = {
         "input_path": source,
         "policy_path": str(policy_path.resolve()),

@@ -179,3 +179,33 @@ def test_no_planted_value_outside_the_input_object(good_run: dict[str, Any], s3)
             if SENTINEL.encode() in data:
                 hits.append(str(path))
     assert hits == [], hits
+
+
+def test_a_scheduled_run_skips_an_unchanged_object(  # type: ignore[no-untyped-def]
+    s3, bucket: str, people: pl.DataFrame, demo_policy_path: Path, tmp_path: Path
+) -> None:
+    from flows.serve import scheduled_sanitize_flow
+
+    client = s3.client()
+    client.put_object(Bucket=bucket, Key="served/people.csv", Body=people.write_csv().encode())
+    policy = _policy(tmp_path, demo_policy_path, None)
+    data = yaml.safe_load(policy.read_text())
+    data["schedule"] = {"skip_unchanged": True}
+    policy.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    def run() -> dict[str, Any]:
+        return scheduled_sanitize_flow(
+            input_path=f"s3://{bucket}/served/people.csv",
+            policy_path=str(policy),
+            out_root=str(tmp_path / "root"),
+            keyring_path=str(KEYRING),
+        )
+
+    first = run()
+    assert first["status"] == "ok"
+    assert run()["status"] == "skipped"
+    client.put_object(
+        Bucket=bucket, Key="served/people.csv", Body=people.head(400).write_csv().encode()
+    )
+    third = run()
+    assert third["status"] == "ok" and third["sanitize"]["rows_in"] == 400
