@@ -18,17 +18,22 @@ from flows.cli.app import (
     keyring_option,
     stderr_console,
 )
-from flows.cli.sanitize import check_run_inputs, print_summary
+from flows.cli.sanitize import check_run_inputs, flow_source, print_summary
 from flows.cli.train import check_training, print_card
 
 
 @app.command()
 def run(
-    input_path: Annotated[
-        Path, typer.Argument(metavar="INPUT", help="CSV, Parquet or JSON Lines (or .sealed).")
-    ],
     policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy YAML file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder: sanitized/ and model/.")],
+    input_path: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="INPUT",
+            help="CSV, Parquet or JSON Lines (or .sealed): a path or s3://bucket/key; none "
+            "when the policy reads a database (input.kind: postgres).",
+        ),
+    ] = None,
     device: DeviceOption = "auto",
     ledger: LedgerOption = None,
     overwrite: OverwriteOption = False,
@@ -51,9 +56,10 @@ def run(
     use_prefect_server()  # a temporary one without the passphrase in its environment
     with stderr_console().status("sanitize, then train…"):
         from flows.run import run_flow
+        from privacy.policy import load_policy
 
         summary = run_flow(
-            str(input_path.resolve()),
+            flow_source(input_path, load_policy(policy)),
             str(policy.resolve()),
             str(out.resolve()),
             str(ring_path.resolve()),

@@ -73,6 +73,17 @@ def check_policy_and_input(input_path: Path | None, policy_file: Path, out: Path
     return policy
 
 
+def flow_source(input_path: Path | None, policy: Any) -> str:
+    """What a flow is told to read: the resolved path of a local file, an ``s3://`` URL,
+    or a database source's description (host, port, database, table: no credentials)."""
+    from privacy.sources import PostgresSource
+    from privacy.sources.objectstore import object_url
+
+    if input_path is None:
+        return PostgresSource.from_policy(policy.input).describe()
+    return object_url(input_path) or str(input_path.resolve())
+
+
 def check_run_inputs(
     input_path: Path | None, policy_file: Path, out: Path, overwrite: bool, keyring: Path | None
 ) -> Path:
@@ -124,14 +135,7 @@ def run_sanitize(
     loaded = load_policy(policy_file)
     # neither the pseudonym key's variable nor the database URI's reaches the server
     secrets = [e for e in (loaded.keys.pseudonym_key_env, loaded.input.uri_env) if e]
-    from privacy.sources.objectstore import object_url
-
-    if input_path is not None:
-        source = object_url(input_path) or str(input_path.resolve())
-    else:
-        from privacy.sources import PostgresSource
-
-        source = PostgresSource.from_policy(loaded.input).describe()  # no credentials
+    source = flow_source(input_path, loaded)
     # Load the spaCy model while Prefect's temporary server starts (both take seconds);
     # the detect task then finds the engine built.
     threading.Thread(target=analyzer, name="privpipe-nlp-warmup", daemon=True).start()
@@ -264,7 +268,7 @@ def sanitize(
     input_path: Annotated[
         Path | None,
         typer.Argument(
-            metavar="[INPUT]",
+            metavar="INPUT",
             help="CSV, Parquet or JSON Lines: a path or s3://bucket/key (sealed or not); "
             "none when the policy reads a database (input.kind: postgres).",
         ),
