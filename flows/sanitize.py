@@ -16,6 +16,7 @@ by its type and the stage (the original stays in this process, for ``--debug``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -275,24 +276,28 @@ def publish_task(
             input_digest=input_digest,
         )
     database = None
-    if policy.outputs.database is not None:  # one transaction, before the files
-        spec = policy.outputs.database
+    transaction = contextlib.ExitStack()
+    if policy.outputs.database is not None:  # one transaction around the files: it
+        spec = policy.outputs.database  # commits only once they are written
         table = PostgresTable(spec.uri_env, spec.table, spec.mode)
-        database = table.write(work.scan(p["path"]).collect() for p in parts)
-    manifest = stages.publish(
-        frame,
-        policy,
-        Path(out_dir),
-        keys=ring.for_scope(policy.keys.seal.published),
-        input_path=input_path,  # a file path, or a database source's description
-        input_digest=input_digest,
-        run_id=run_id,
-        stages=[*records, record.to_dict()],
-        audit_trail=Path(audit_path),
-        training_view=view,
-        database=database,
-        object_store=_store(policy, out_dir),
-    )
+        database = transaction.enter_context(
+            table.staged(work.scan(p["path"]).collect() for p in parts)
+        )
+    with transaction:  # files written, then the table's commit (a failure rolls it back)
+        manifest = stages.publish(
+            frame,
+            policy,
+            Path(out_dir),
+            keys=ring.for_scope(policy.keys.seal.published),
+            input_path=input_path,  # a file path, or a database source's description
+            input_digest=input_digest,
+            run_id=run_id,
+            stages=[*records, record.to_dict()],
+            audit_trail=Path(audit_path),
+            training_view=view,
+            database=database,
+            object_store=_store(policy, out_dir),
+        )
     if policy.outputs.object_store is not None:  # the sealed data as it is, streamed
         uploaded = upload_artifacts(
             Path(out_dir),

@@ -361,6 +361,13 @@ def test_a_write_that_fails_midway_is_rolled_back(
     with pytest.raises(RuntimeError):
         PostgresTable(URI_ENV, "rolled", "replace").write(frames())
     assert postgres.psql("SELECT * FROM rolled").strip() == "1"  # not replaced
+    with (  # the files fail after the rows went in: the table is not replaced either
+        pytest.raises(OSError),
+        PostgresTable(URI_ENV, "rolled", "replace").staged([frame]) as written,
+    ):
+        assert written["rows"] == 2
+        raise OSError("the disk filled up while the files were written")
+    assert postgres.psql("SELECT * FROM rolled").strip() == "1"
     with pytest.raises(OutputError, match=r"the table does not take these rows \(SQLSTATE 42"):
         PostgresTable(URI_ENV, "rolled", "append").write([frame])
     assert postgres.psql("SELECT * FROM rolled").strip() == "1"

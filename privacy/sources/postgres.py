@@ -13,6 +13,7 @@ so it is never passed on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
@@ -191,6 +192,17 @@ class PostgresTable:
 
     def write(self, frames: Iterator[pl.DataFrame] | list[pl.DataFrame]) -> dict[str, Any]:
         """Write every frame, commit once; returns what the manifest records of it."""
+        with self.staged(frames) as written:
+            return written
+
+    @contextlib.contextmanager
+    def staged(
+        self, frames: Iterator[pl.DataFrame] | list[pl.DataFrame]
+    ) -> Iterator[dict[str, Any]]:
+        """Write every frame inside a transaction, yield what the manifest records of
+        it, and commit when the block ends without an error (roll back if it raises):
+        the caller publishes its files inside the block, so a run whose files fail
+        leaves the table as it was too."""
         from adbc_driver_manager import Error as DatabaseError
         from adbc_driver_postgresql import dbapi
 
@@ -204,8 +216,8 @@ class PostgresTable:
             raise source._error(exc, name, connecting=True) from None
         try:
             with connection.cursor() as cursor:
-                first = True
                 try:
+                    first = True
                     for frame in frames:
                         mode = (
                             ("replace" if self.mode == "replace" else "create_append")
@@ -217,6 +229,16 @@ class PostgresTable:
                         )
                         rows += frame.height
                         first = False
+                    host, port, database = source._where()
+                    yield {
+                        "kind": "postgres",
+                        "host": host,
+                        "port": port,
+                        "database": database,
+                        "table": self.table,
+                        "mode": self.mode,
+                        "rows": rows,
+                    }
                     connection.commit()
                 except DatabaseError as exc:
                     connection.rollback()
@@ -226,16 +248,6 @@ class PostgresTable:
                     raise
         finally:
             connection.close()
-        host, port, database = source._where()
-        return {
-            "kind": "postgres",
-            "host": host,
-            "port": port,
-            "database": database,
-            "table": self.table,
-            "mode": self.mode,
-            "rows": rows,
-        }
 
     def _error(self, exc: BaseException, name: str) -> PrivpipeError:
         from adbc_driver_manager import ProgrammingError
