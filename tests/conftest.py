@@ -92,8 +92,8 @@ def postgres():  # type: ignore[no-untyped-def]
     installs), on a loopback port, stopped by its PID at the end."""
     from tests._postgres import find_bin, postgres_cluster
 
-    if find_bin() is None:
-        pytest.skip("PostgreSQL is not installed here (.ci/run installs Debian's postgresql)")
+    if find_bin() is None:  # a real server is part of the suite, not optional
+        pytest.fail("PostgreSQL is not installed: apt-get install postgresql (.ci/run does)")
     with postgres_cluster() as cluster:
         yield cluster
 
@@ -102,8 +102,7 @@ def postgres():  # type: ignore[no-untyped-def]
 def s3():  # type: ignore[no-untyped-def]
     """One S3-compatible server (moto's) for the session, its endpoint and test keys in
     the environment while the session lasts (where botocore reads them)."""
-    pytest.importorskip("moto", reason="moto is a dev dependency (pip install -e .[dev])")
-    from tests._objectstore import object_store
+    from tests._objectstore import object_store  # moto: a dev dependency
 
     with object_store() as store:
         before = {k: os.environ.get(k) for k in store.env()}

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from flows.cli import main
+from tests._demo import demo_policy_copy
 from tests.conftest import KEYRING, PREFECT_HOME, WORK_TMP
 
 pytestmark = pytest.mark.prefect
@@ -23,17 +24,8 @@ SENTINEL = "zyxs3sentinel@sentinel-pii.example"
 
 
 def _policy(tmp_path: Path, demo_policy_path: Path, store: str | None) -> Path:
-    data = yaml.safe_load(demo_policy_path.read_text())
-    data["training"] = {"enabled": False}
-    if store:
-        data["outputs"] = {"object_store": store}
-    for column in data["columns"].values():
-        hierarchy = column.get("hierarchy") or {}
-        if hierarchy.get("kind") == "file":
-            hierarchy["path"] = str(demo_policy_path.parent / hierarchy["path"])
-    path = tmp_path / "s3.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    outputs = {"outputs": {"object_store": store}} if store else {}
+    return demo_policy_copy(tmp_path / "s3.yaml", demo_policy_path, **outputs)
 
 
 def _sanitize(source: str, policy: Path, out: Path) -> int:
@@ -145,7 +137,6 @@ def test_denied_access_is_one_line_naming_no_secret(  # type: ignore[no-untyped-
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    pytest.importorskip("moto")
     from tests._objectstore import object_store
 
     with object_store(enforce_auth=True) as strict:  # every key refused
