@@ -116,25 +116,19 @@ def ingest_task(
         }
 
     if policy.input.kind == "postgres":  # input_path is the source's description
-        parts, record = stages.ingest_database(
-            PostgresSource.from_policy(policy.input),
-            policy,
-            ring.for_scope(policy.keys.seal.vault),
-            Path(out_dir) / stages.VAULT_DIR,
-            content=content_key(pseudonym_provider(policy, ring)),
-            partition_rows=partition_rows,
-            save=save,
-        )
+        reader: Callable[..., Any] = stages.ingest_database
+        source: Any = PostgresSource.from_policy(policy.input)
     else:
-        parts, record = stages.ingest(
-            Path(input_path),
-            policy,
-            ring.for_scope(policy.keys.seal.vault),
-            Path(out_dir) / stages.VAULT_DIR,
-            content=content_key(pseudonym_provider(policy, ring)),
-            partition_rows=partition_rows,
-            save=save,
-        )
+        reader, source = stages.ingest, Path(input_path)
+    parts, record = reader(
+        source,
+        policy,
+        ring.for_scope(policy.keys.seal.vault),
+        Path(out_dir) / stages.VAULT_DIR,
+        content=content_key(pseudonym_provider(policy, ring)),
+        partition_rows=partition_rows,
+        save=save,
+    )
     return {"parts": parts, "sha256": _digest(parts), "record": record.to_dict()}
 
 

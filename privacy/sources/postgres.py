@@ -106,17 +106,24 @@ class PostgresSource:
 
     # ------------------------------------------------------------------ reading
 
+    def connect(self) -> Any:
+        """An ADBC connection (autocommit off) to the database the URI names, or the
+        one-line error for a server that cannot be reached or refuses the credentials."""
+        from adbc_driver_manager import Error as DatabaseError
+        from adbc_driver_postgresql import dbapi
+
+        try:
+            return dbapi.connect(self._uri())
+        except DatabaseError as exc:
+            raise self._error(exc, self.describe(), connecting=True) from None
+
     def batches(self, rows: int | None) -> Iterator[pl.DataFrame]:
         """The result set in frames of ``rows`` rows (all in one when ``None``), from one
         snapshot; one-line errors naming the source and what is wrong."""
         from adbc_driver_manager import Error as DatabaseError
-        from adbc_driver_postgresql import dbapi
 
         name = self.describe()
-        try:
-            connection = dbapi.connect(self._uri())
-        except DatabaseError as exc:
-            raise self._error(exc, name, connecting=True) from None
+        connection = self.connect()
         try:
             with connection.cursor() as cursor:
                 try:
@@ -204,16 +211,12 @@ class PostgresTable:
         the caller publishes its files inside the block, so a run whose files fail
         leaves the table as it was too."""
         from adbc_driver_manager import Error as DatabaseError
-        from adbc_driver_postgresql import dbapi
 
         source = self._source()
         name = source.describe()
         schema, _, table = self.table.rpartition(".")
         rows = 0
-        try:
-            connection = dbapi.connect(source._uri())
-        except DatabaseError as exc:
-            raise source._error(exc, name, connecting=True) from None
+        connection = source.connect()
         try:
             with connection.cursor() as cursor:
                 try:

@@ -3,12 +3,13 @@ a vault copy of it."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar, cast
+from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 import polars as pl
 
@@ -64,18 +65,12 @@ def ingest(
     url = object_url(path)  # an object (s3://): read once, into memory
     source = open_input(path, keys) if url is not None else None
     with Timer() as timer:
-        saved: list[T] = []
-        nulls: dict[str, int] = {}
-        rows = width = 0
+        tally: _Tally[T] = _Tally(save)
         batches = read_input_batches(
             url or path, policy, keys, batch_rows=partition_rows, source=source
         )
         for part in batches:
-            for name, count in _nulls(part).items():
-                nulls[name] = nulls.get(name, 0) + count
-            saved.append(save(rows, part))
-            rows += part.height
-            width = part.width
+            tally.add(part)
             del part
         if isinstance(source, bytes):
             digest = {"hmac_sha256": content.blocks_digest([source]), "key_id": content.key_id}
@@ -90,31 +85,66 @@ def ingest(
             "input_hmac_sha256": digest["hmac_sha256"],
             "input_key_id": digest["key_id"],
         }
-        vault_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(vault_dir, 0o700)
-        vault_sha256 = hashlib.sha256()  # of the vault file, taken as it is written
-        with atomic_path(vault) as tmp, tmp.open("wb") as out:
-            sink = cast(BinaryIO, HashingWriter(out, [vault_sha256]))
-            with SealedWriter(sink, keys, associated) as writer:
-                for block in blocks:
-                    writer.write(block)
-    return saved, StageRecord(
-        "ingest",
-        rows_in=rows,
-        rows_out=rows,
-        duration_s=timer.seconds,
-        counts={"columns": width, "nulls": nulls, "partitions": len(saved)},
-        params={
-            "input": digest,
-            "input_sealed": is_sealed(path) if url is None else None,
-            "format": policy.input.format,
-            "vault": {
-                "path": str(vault),
-                "sha256": vault_sha256.hexdigest(),
-                "kek_id": writer.header.kek_id,
+        with _vault_writer(vault, keys, associated) as (writer, vault_sha256):
+            for block in blocks:
+                writer.write(block)
+    params = {
+        "input": digest,
+        "input_sealed": is_sealed(path) if url is None else None,
+        "format": policy.input.format,
+    }
+    return tally.saved, tally.record(timer, params, vault, vault_sha256, writer)
+
+
+class _Tally(Generic[T]):
+    """What ingest counts of the partitions as they are read and saved."""
+
+    def __init__(self, save: Callable[[int, pl.DataFrame], T]) -> None:
+        self.save = save
+        self.saved: list[T] = []
+        self.nulls: dict[str, int] = {}
+        self.rows = self.width = 0
+
+    def add(self, part: pl.DataFrame) -> None:
+        for name, count in _nulls(part).items():
+            self.nulls[name] = self.nulls.get(name, 0) + count
+        self.saved.append(self.save(self.rows, part))
+        self.rows += part.height
+        self.width = part.width
+
+    def record(
+        self, timer: Timer, params: dict[str, Any], vault: Path, sha256: Any, writer: SealedWriter
+    ) -> StageRecord:
+        return StageRecord(
+            "ingest",
+            rows_in=self.rows,
+            rows_out=self.rows,
+            duration_s=timer.seconds,
+            counts={"columns": self.width, "nulls": self.nulls, "partitions": len(self.saved)},
+            params={
+                **params,
+                "vault": {
+                    "path": str(vault),
+                    "sha256": sha256.hexdigest(),
+                    "kek_id": writer.header.kek_id,
+                },
             },
-        },
-    )
+        )
+
+
+@contextlib.contextmanager
+def _vault_writer(
+    vault: Path, keys: KeyEncryptionProvider, associated: dict[str, str]
+) -> Iterator[tuple[SealedWriter, Any]]:
+    """The vault copy's sealing writer, written atomically into a 0700 folder, and the
+    SHA-256 of the sealed file as it is written."""
+    vault.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(vault.parent, 0o700)
+    sha256 = hashlib.sha256()
+    with atomic_path(vault) as tmp, tmp.open("wb") as out:
+        sink = cast(BinaryIO, HashingWriter(out, [sha256]))
+        with SealedWriter(sink, keys, associated) as writer:
+            yield writer, sha256
 
 
 def _nulls(frame: pl.DataFrame) -> dict[str, int]:
@@ -187,56 +217,34 @@ def ingest_database(
 
     name = source.describe()
     with Timer() as timer:
-        saved: list[T] = []
-        nulls: dict[str, int] = {}
-        rows = width = 0
+        tally: _Tally[T] = _Tally(save)
         mac = content.mac()
         vault = vault_dir / f"{source.table or 'query'}.parquet{SEALED_SUFFIX}"
-        vault_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(vault_dir, 0o700)
-        vault_sha256 = hashlib.sha256()
         # bound to the source (its digest is known only once every row has streamed)
         associated = {"artifact": "vault", "dataset": policy.name, "source": name}
-        with atomic_path(vault) as tmp, tmp.open("wb") as out:
-            sink = cast(BinaryIO, HashingWriter(out, [vault_sha256]))
-            with SealedWriter(sink, keys, associated) as writer:
-                parquet: Any = None
-                for raw in source.batches(partition_rows):
-                    if rows == 0 and not raw.height and not saved:
-                        raise InputError(f"{name}: the result set has no rows")
-                    _check_types(raw, policy, name)
-                    part = conform_frame(raw, policy, name, row_offset=rows)
-                    mac.update(_ipc(raw))
-                    arrow = raw.to_arrow()
-                    if parquet is None:
-                        parquet = pq.ParquetWriter(writer, arrow.schema, compression="zstd")
-                    parquet.write_table(arrow)
-                    for column, count in _nulls(part).items():
-                        nulls[column] = nulls.get(column, 0) + count
-                    saved.append(save(rows, part))
-                    rows += part.height
-                    width = part.width
-                    del part, raw, arrow
-                if parquet is not None:
-                    parquet.close()
-        if rows == 0:
+        with _vault_writer(vault, keys, associated) as (writer, vault_sha256):
+            parquet: Any = None
+            for raw in source.batches(partition_rows):
+                if not raw.height and not tally.rows:
+                    raise InputError(f"{name}: the result set has no rows")
+                _check_types(raw, policy, name)
+                part = conform_frame(raw, policy, name, row_offset=tally.rows)
+                mac.update(_ipc(raw))
+                arrow = raw.to_arrow()
+                if parquet is None:
+                    parquet = pq.ParquetWriter(writer, arrow.schema, compression="zstd")
+                parquet.write_table(arrow)
+                tally.add(part)
+                del part, raw, arrow
+            if parquet is not None:
+                parquet.close()
+        if tally.rows == 0:
             raise InputError(f"{name}: the result set has no rows")
         digest = {"hmac_sha256": mac.hexdigest(), "key_id": content.key_id}
-    return saved, StageRecord(
-        "ingest",
-        rows_in=rows,
-        rows_out=rows,
-        duration_s=timer.seconds,
-        counts={"columns": width, "nulls": nulls, "partitions": len(saved)},
-        params={
-            "input": digest,
-            "input_sealed": False,
-            "format": "postgres",
-            "source": source.identity(),
-            "vault": {
-                "path": str(vault),
-                "sha256": vault_sha256.hexdigest(),
-                "kek_id": writer.header.kek_id,
-            },
-        },
-    )
+    params = {
+        "input": digest,
+        "input_sealed": False,
+        "format": "postgres",
+        "source": source.identity(),
+    }
+    return tally.saved, tally.record(timer, params, vault, vault_sha256, writer)
