@@ -15,12 +15,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 import yaml
 
 from flows.cli import main
 from privacy.report import CHARTS, SCHEDULE_CHARTS, SECTIONS
+from tests._demo import leaky_people
 from tests.conftest import KEYRING
 
 pytestmark = pytest.mark.prefect  # runs flows: Prefect's temporary server
@@ -52,15 +52,6 @@ def run_dir(people, demo_policy_path: Path, tmp_path_factory: pytest.TempPathFac
     return out
 
 
-def _leaky(people: pl.DataFrame) -> pl.DataFrame:
-    """One row's email copied into a kept column: below detect's noise floor (one cell
-    in 500), so only the gate's verbatim check stops it."""
-    row = pl.int_range(pl.len()) == 7
-    return people.with_columns(
-        pl.when(row).then(pl.col("email")).otherwise(pl.col("workclass")).alias("workclass")
-    )
-
-
 @pytest.fixture(scope="module")
 def schedule_root(
     people, demo_policy_path: Path, tmp_path_factory: pytest.TempPathFactory
@@ -90,7 +81,7 @@ def schedule_root(
     assert good["status"] == "ok"
     assert run()["status"] == "skipped"
     leaked = people.get_column("email")[7]
-    _leaky(people).write_csv(source)
+    leaky_people(people).write_csv(source)
     with pytest.raises(PrivacyGuaranteeError, match="verbatim"):
         run()
     failed = sorted(p for p in root.iterdir() if p.is_dir() and p.name != good["run"])

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from flows.cli import main
+from tests._demo import demo_policy_copy, leaky_people
 from tests.conftest import PREFECT_HOME
 
 pytestmark = pytest.mark.prefect
@@ -50,16 +51,8 @@ def people_table(postgres, people: pl.DataFrame) -> str:  # type: ignore[no-unty
 
 
 def _policy(tmp_path: Path, demo_policy_path: Path, **source: Any) -> Path:
-    data = yaml.safe_load(demo_policy_path.read_text())
-    data["input"] = {"kind": "postgres", "uri_env": URI_ENV, **source}
-    data["training"] = {"enabled": False}
-    for column in data["columns"].values():
-        hierarchy = column.get("hierarchy") or {}
-        if hierarchy.get("kind") == "file":
-            hierarchy["path"] = str(demo_policy_path.parent / hierarchy["path"])
-    path = tmp_path / "pg.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    spec = {"kind": "postgres", "uri_env": URI_ENV, **source}
+    return demo_policy_copy(tmp_path / "pg.yaml", demo_policy_path, input=spec)
 
 
 def _sanitize(policy: Path, out: Path, *extra: str) -> int:
@@ -331,13 +324,9 @@ def test_a_run_the_gate_refuses_leaves_the_table_as_it_was(  # type: ignore[no-u
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(URI_ENV, postgres.uri())
-    leaky = people.with_columns(
-        pl.when(pl.int_range(pl.len()) == 7)
-        .then(pl.col("email"))
-        .otherwise(pl.col("workclass"))
-        .alias("workclass")
+    leaky_people(people).write_database(
+        "leaky", postgres.uri(), engine="adbc", if_table_exists="replace"
     )
-    leaky.write_database("leaky", postgres.uri(), engine="adbc", if_table_exists="replace")
     postgres.psql("CREATE TABLE kept AS SELECT 1 AS marker")
     policy = _with_output(_policy(tmp_path, demo_policy_path, table="leaky"), "kept")
     assert _sanitize(policy, tmp_path / "out") != 0
