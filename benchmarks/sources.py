@@ -6,7 +6,8 @@ stopped by PID), loads N synthetic people into a table, then runs, in the same r
 - privpipe: `privpipe sanitize` with `input.kind: postgres` (every rule but scrub),
   printing rows/s of the read (the ingest step: rows from the server, checked, the vault
   copy sealed) and of the whole command;
-- anchor 1: polars `read_database_uri` of the same table (ADBC), nothing else;
+- anchor 1: polars `read_database_uri` of the same table, nothing else: ADBC (the driver
+  privpipe streams with) and, where it is installed, connectorx;
 - anchor 2: `psql \\copy` of the table to CSV, then `privpipe sanitize` of that CSV: what a
   user would script without a database source (the read step is the copy).
 
@@ -16,6 +17,7 @@ Usage: python benchmarks/sources.py [--rows N]
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -86,6 +88,11 @@ def main() -> None:
         plain = pl.read_database_uri("SELECT * FROM people", pg.uri(), engine="adbc")
         polars_read = time.perf_counter() - start
         assert plain.height == rows
+        connectorx = None  # the other reader polars offers, where it is installed
+        if importlib.util.find_spec("connectorx") is not None:
+            start = time.perf_counter()
+            pl.read_database_uri("SELECT * FROM people", pg.uri(), engine="connectorx")
+            connectorx = time.perf_counter() - start
 
         csv = root / "people.csv"
         start = time.perf_counter()
@@ -103,6 +110,11 @@ def main() -> None:
     print(
         f"  anchor: polars read_database_uri (ADBC)           : {rows / polars_read:>12,.0f} rows/s"
     )
+    if connectorx is not None:
+        label = "  anchor: polars read_database_uri (connectorx)     :"
+        print(f"{label} {rows / connectorx:>12,.0f} rows/s")
+    else:
+        print("  (connectorx is not installed: pip install connectorx to time it too)")
     print(f"  anchor: psql \\copy to CSV                          : {rows / copy:>12,.0f} rows/s")
     print(f"  privpipe sanitize from the table, end to end      : {rows / total:>12,.0f} rows/s")
     both = copy + after_copy
