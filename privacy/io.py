@@ -11,6 +11,7 @@ nothing, never half of a new one.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import shutil
@@ -502,14 +503,19 @@ def _cast(dtype: pl.DataType, target: ColumnType, fmt: str | None, name: str) ->
 # --------------------------------------------------------------------------- writing
 
 
-def atomic_write_bytes(final: Path, data: bytes) -> None:
+def atomic_write_bytes(final: Path, data: bytes) -> str:
+    """Write ``data`` to ``final`` atomically; returns the SHA-256 of the bytes written
+    (taken from memory, not read back: a file replaced after the rename cannot lend
+    its hash to a signed record)."""
     with atomic_path(final) as tmp:
         tmp.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
 
 
-def atomic_write_json(final: Path, value: object) -> None:
+def atomic_write_json(final: Path, value: object) -> str:
+    """Write ``value`` as indented, sorted JSON atomically; returns its SHA-256."""
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    atomic_write_bytes(final, text.encode("utf-8"))
+    return atomic_write_bytes(final, text.encode("utf-8"))
 
 
 def write_frame(
