@@ -12,10 +12,11 @@ database 0644 under a 022 umask; SQLite gives the WAL and shared-memory files th
 database's mode). What Prefect creates later is covered by the CLI's 077 umask, which
 its temporary server, served runs and Dask workers inherit.
 
-Prefect's temporary server copies this process's whole environment: it holds no key
-and needs none, so :func:`start_temporary_server` starts it with the secret variables
-(the keyring passphrases, a policy's pseudonym key variable) withheld. Only processes
-that unlock a keyring (Dask workers) may get them.
+Prefect's own temporary server would copy this process's whole environment: privpipe
+starts it itself (:func:`spawn_temporary_server`) with the allow-listed environment of
+``privacy._childenv`` (no passphrase, no credential, no URI with a password), less a
+policy's pseudonym key variable. Only processes that unlock a keyring (Dask workers)
+get the passphrase, by name, at their one call site.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import re
 import stat
 import subprocess
 import sys
@@ -33,9 +33,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from privacy._childenv import child_environment
+
 __all__ = [
-    "SECRET_ENV",
-    "is_secret",
     "configure_prefect",
     "default_prefect_home",
     "point_prefect_at",
@@ -46,16 +46,6 @@ __all__ = [
 ]
 
 _APP = "prefect.server.api.server:create_app"  # what Prefect's own temporary server runs
-SECRET_ENV = ("PRIVPIPE_PASSPHRASE", "PRIVPIPE_NEW_PASSPHRASE", "PRIVPIPE_PSEUDONYM_KEY")
-_CREDENTIAL_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:[^/@\s]+@")
-
-
-def is_secret(name: str, value: str) -> bool:
-    """Whether the variable ``name`` (holding ``value``) must stay out of a Prefect
-    server's environment: privpipe's secrets, and any variable that holds a URL with a
-    password in it (a database URI such as ``input.uri_env`` names, whatever it is
-    called)."""
-    return name in SECRET_ENV or bool(_CREDENTIAL_URL.match(value))
 
 
 _HARDENED = {
@@ -107,10 +97,10 @@ def spawn_temporary_server(extra_secrets: Iterable[str] = ()) -> None:
     ``PREFECT_API_URL`` names a server, or where this process's server still runs.
 
     It is Prefect's own temporary server (uvicorn on Prefect's app factory, ephemeral
-    mode, 127.0.0.1), started by privpipe so that its environment is built without the
-    secret variables (and ``extra_secrets``): ``os.environ`` is never changed, so other
-    threads may read the passphrase meanwhile; and this process never imports Prefect's
-    server modules (seconds)."""
+    mode, 127.0.0.1), started by privpipe so that its environment is the allow-listed
+    one (less ``extra_secrets``): ``os.environ`` is never changed, so other threads may
+    read the passphrase meanwhile; and this process never imports Prefect's server
+    modules (seconds)."""
     if os.environ.get("PREFECT_API_URL"):
         return
     if _Temporary.process is not None and _Temporary.process.poll() is None:
@@ -118,8 +108,7 @@ def spawn_temporary_server(extra_secrets: Iterable[str] = ()) -> None:
     from flows._server import free_port
 
     port = free_port()
-    withheld = {*SECRET_ENV, *extra_secrets, "PREFECT_API_URL"}
-    env = {k: v for k, v in os.environ.items() if k not in withheld and not is_secret(k, v)}
+    env = child_environment(withhold={*extra_secrets, "PREFECT_API_URL"})
     env.update(
         PREFECT_UI_ENABLED="0",
         PREFECT__SERVER_EPHEMERAL="1",

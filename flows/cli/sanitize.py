@@ -10,7 +10,7 @@ import enum
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -144,7 +144,9 @@ def run_sanitize(
 
     flow = sanitize.sanitize_flow
     if passphrase is not None:
-        flow = flow.with_options(task_runner=_dask_runner(scale, passphrase, api_url))
+        worker_secrets = [PASSPHRASE_ENV, *filter(None, [loaded.keys.pseudonym_key_env])]
+        runner = _dask_runner(scale, passphrase, api_url, worker_secrets)
+        flow = flow.with_options(task_runner=runner)
     with _StageProgress(quiet) as bar:
         sanitize.set_progress(bar.stage_done)
         sanitize.set_search_progress(bar.searching)
@@ -237,13 +239,15 @@ class ScaleOut:
         self.workdir = workdir
 
 
-def _dask_runner(scale: ScaleOut, passphrase: str, api_url: str | None) -> Any:
-    """Prefect's Dask task runner: a LocalCluster of ``dask_workers`` processes, or the
-    scheduler at ``dask_address``. Workers unlock the keyring with PRIVPIPE_PASSPHRASE
-    (set here, after Prefect's temporary server started without it) and report to the
-    Prefect server in PREFECT_API_URL: the temporary server's address (``api_url``,
-    where this process started one) is exported, so that workers do not each start
-    their own (tens of seconds each)."""
+def _dask_runner(
+    scale: ScaleOut, passphrase: str, api_url: str | None, worker_secrets: list[str]
+) -> Any:
+    """Prefect's Dask task runner: a LocalCluster of ``dask_workers`` processes
+    (:func:`local_cluster`), or the scheduler at ``dask_address``. Workers unlock the
+    keyring with PRIVPIPE_PASSPHRASE (set here, after Prefect's temporary server started
+    without it) and report to the Prefect server in PREFECT_API_URL: the temporary
+    server's address (``api_url``, where this process started one) is exported, so that
+    workers do not each start their own (tens of seconds each)."""
     from prefect_dask.task_runners import DaskTaskRunner
 
     if api_url is not None:
@@ -252,13 +256,31 @@ def _dask_runner(scale: ScaleOut, passphrase: str, api_url: str | None) -> Any:
     if scale.dask_address:
         return DaskTaskRunner(address=scale.dask_address)
     return DaskTaskRunner(
+        cluster_class=cast(Any, local_cluster),  # takes kwargs, as LocalCluster does
         cluster_kwargs={
+            "worker_secrets": worker_secrets,  # names only: the values stay in os.environ
             "n_workers": scale.dask_workers,
             "threads_per_worker": 1,
             "processes": True,
             "dashboard_address": None,
-        }
+        },
     )
+
+
+def local_cluster(*, worker_secrets: list[str], **kwargs: Any) -> Any:
+    """Dask's LocalCluster (``kwargs``), its worker processes started with the
+    allow-listed environment (privacy._childenv) plus the variables ``worker_secrets``
+    names: the keyring's passphrase, and the policy's pseudonym key variable where it
+    names one, which the workers' transform tasks need. The cluster starts its workers
+    before it returns; a worker the nanny restarts later inherits the whole environment
+    (README: still open)."""
+    from distributed import LocalCluster
+
+    from privacy._childenv import narrowed_environ
+
+    extra = {name: os.environ[name] for name in worker_secrets if name in os.environ}
+    with narrowed_environ(extra):
+        return LocalCluster(**kwargs)  # type: ignore[no-untyped-call]
 
 
 @app.command()

@@ -271,12 +271,12 @@ def _check_health(api_url: str) -> None:
 
 
 def server_env() -> dict[str, str]:
-    """The environment ``prefect server start`` gets: this one without the API URL and
-    without any secret (the passphrases, the pseudonym key, a database URI with its
-    password): the server needs none."""
-    from flows._prefect_env import is_secret
+    """The environment ``prefect server start`` gets: the allow-listed one of
+    ``privacy._childenv`` without the API URL (no passphrase, pseudonym key, credential
+    or URI with a password): the server needs none."""
+    from privacy._childenv import child_environment
 
-    return {k: v for k, v in os.environ.items() if k != API_URL_ENV and not is_secret(k, v)}
+    return child_environment(withhold=[API_URL_ENV])
 
 
 def _start_server(port: int) -> tuple[subprocess.Popen[bytes], str, Path]:

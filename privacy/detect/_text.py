@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from privacy._childenv import spawn_context
 from privacy.detect._engine import load_presidio
 from privacy.detect._entities import DEFAULT_ENTITIES
 from privacy.detect._normalize import normalize
@@ -315,11 +316,8 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     process can deadlock)."""
     pool = _pools.get(workers)
     if pool is None:
-        import multiprocessing
-
-        pool = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_load_engine
-        )
+        # they start with the allow-listed environment: no credential, no passphrase
+        pool = ProcessPoolExecutor(workers, mp_context=spawn_context(), initializer=_load_engine)
         _pools[workers] = pool
     return pool
 

@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from privacy._childenv import spawn_context
+
 __all__ = ["train_distributed"]
 
 _TIMEOUT_S = 3600
@@ -39,7 +41,7 @@ def train_distributed(
     """Train ``spec``'s model with DP-SGD on (``x``, ``y``) in ``nproc`` processes; returns
     rank 0's state dict (CPU tensors) and its accountant's figures."""
     import torch
-    import torch.multiprocessing as mp
+    import torch.multiprocessing  # its tensor reductions, for the payload
 
     from privacy.dp._checkpoint import decode_weights
     from privacy.errors import PolicyError
@@ -49,7 +51,7 @@ def train_distributed(
             f"--nproc {nproc}: only {torch.cuda.device_count()} CUDA devices here "
             "(one process per GPU)"
         )
-    ctx = mp.get_context("spawn")
+    ctx = spawn_context()  # the workers start with the allow-listed environment
     queue = ctx.SimpleQueue()
     payload = {
         "x": x.cpu(),
