@@ -9,9 +9,10 @@ the privpipe home folder (``$PRIVPIPE_HOME``, default ``~/.privpipe``), all owne
       prefect/                   0700  its PREFECT_HOME: the SQLite database
 
 It is started in a session of its own and stopped by its PID (SIGTERM to its process
-group, SIGKILL after a grace period). Its environment holds none of the secret variables
-(the passphrases, a pseudonym key): it needs none. Flow commands use it while it
-answers (:func:`running`); otherwise they start Prefect's temporary server as before.
+group, SIGKILL after a grace period). Its environment is the allow-listed one of
+``privacy._childenv`` (no passphrase, credential or URI with a password): it needs
+none. Flow commands use it while it answers (:func:`running`); otherwise they start
+Prefect's temporary server as before.
 
 Stdlib only, so ``privpipe server status`` loads neither Prefect nor anything heavy.
 """
@@ -19,8 +20,10 @@ Stdlib only, so ``privpipe server status`` loads neither Prefect nor anything he
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -31,6 +34,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from privacy._childenv import child_environment
 
 __all__ = [
     "DEFAULT_PORT",
@@ -43,6 +48,7 @@ __all__ = [
     "running",
     "server_dir",
     "start",
+    "start_ticks",
     "stop",
     "wait_until_answers",
 ]
@@ -52,6 +58,7 @@ DEFAULT_PORT = 4200  # Prefect's own default; another free port when it is taken
 START_TIMEOUT_S = 90.0
 STOP_GRACE_S = 10.0
 STATE_FILE = "server.json"
+TOKEN_ENV = "PRIVPIPE_SERVER_TOKEN"  # set in the server's environment by start()
 LOG_FILE = "server.log"
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # servers this process started
 
@@ -66,6 +73,8 @@ class LocalServer:
     started: str  # UTC, ISO 8601
     prefect_home: str
     log: str
+    start_ticks: int | None  # /proc/PID/stat's start time of the process started
+    token: str  # random, in the started process's environment (TOKEN_ENV) only
 
     @property
     def ui_url(self) -> str:
@@ -114,7 +123,7 @@ def read_state() -> LocalServer | None:
 def running(timeout: float = 1.0) -> LocalServer | None:
     """The recorded server where it is alive and answers on loopback, else None."""
     state = read_state()
-    if state is None or not _is_our_server(state.pid):
+    if state is None or not _is_our_server(state):
         return None
     return state if answers(state.url, timeout=timeout) else None
 
@@ -139,22 +148,18 @@ def start(port: int = 0, timeout: float = START_TIMEOUT_S) -> tuple[LocalServer,
     log = folder / LOG_FILE
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+    token = secrets.token_hex(16)
     with os.fdopen(fd, "ab") as sink:
         process = subprocess.Popen(
             [*command, "--port", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
-            env=_server_env(home, port),
+            env={**_server_env(home, port), TOKEN_ENV: token},
             cwd=folder,
             start_new_session=True,  # its own process group: stopped as one, by PID
         )
     _CHILDREN[process.pid] = process
-    try:
-        wait_until_answers(process, port, log, timeout)
-    except BaseException:
-        _terminate(process.pid)
-        raise
     state = LocalServer(
         pid=process.pid,
         port=port,
@@ -162,7 +167,14 @@ def start(port: int = 0, timeout: float = START_TIMEOUT_S) -> tuple[LocalServer,
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         prefect_home=str(home),
         log=str(log),
+        start_ticks=start_ticks(process.pid),
+        token=token,
     )
+    try:
+        wait_until_answers(process, port, log, timeout)
+    except BaseException:
+        _terminate(state)
+        raise
     atomic_write_bytes(folder / STATE_FILE, json.dumps(asdict(state), indent=2).encode())
     return state, True
 
@@ -195,18 +207,14 @@ def stop(grace: float = STOP_GRACE_S) -> LocalServer | None:
     (None: none was recorded, or its process was gone already)."""
     state = read_state()
     (server_dir() / STATE_FILE).unlink(missing_ok=True)
-    if state is None or not _is_our_server(state.pid):
+    if state is None or not _is_our_server(state):
         return None
-    _terminate(state.pid, grace)
+    _terminate(state, grace)
     return state
 
 
 def _server_env(home: Path, port: int) -> dict[str, str]:
-    from flows._prefect_env import is_secret  # stdlib only at import, as this module
-
-    env = {
-        k: v for k, v in os.environ.items() if not is_secret(k, v) and not k.startswith("PREFECT_")
-    }
+    env = {k: v for k, v in child_environment().items() if not k.startswith("PREFECT_")}
     env.update(
         PREFECT_HOME=str(home),
         PREFECT_SERVER_API_HOST="127.0.0.1",
@@ -230,34 +238,58 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def _is_our_server(pid: int) -> bool:
-    """Whether ``pid`` is alive (not a zombie) and, where ``/proc`` shows it, a Prefect
-    server: a PID reused by another process is never signalled."""
+def _is_our_server(state: LocalServer) -> bool:
+    """Whether the process ``state`` names is the one privpipe's :func:`start` started:
+    alive (not a zombie), started at the recorded time (``/proc/PID/stat``), and holding
+    the recorded random token in the environment it was started with
+    (``/proc/PID/environ``, which only its owner can read). A PID reused by another
+    process, or a record naming anyone's job whose argv says "prefect server", is never
+    signalled. Without ``/proc`` (macOS) only a server this process started counts."""
+    pid = state.pid
     child = _CHILDREN.get(pid)
     if child is not None and child.poll() is not None:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: not ours
+    except (ProcessLookupError, PermissionError):  # gone, or another user's: not ours
         return False
     proc = Path("/proc") / str(pid)
     if not proc.is_dir():
-        return True  # no /proc here (macOS): alive is all we can tell
+        return child is not None
     try:
         stat = (proc / "stat").read_text()
-        command = (proc / "cmdline").read_bytes().split(b"\0")
+        environ = (proc / "environ").read_bytes().split(b"\0")
     except OSError:
         return False
     if stat.rsplit(")", 1)[-1].split()[0] == "Z":
         return False
-    return b"prefect" in command and b"server" in command
+    if state.start_ticks is None or start_ticks(pid) != state.start_ticks:
+        return False
+    expected = f"{TOKEN_ENV}={state.token}".encode()
+    return bool(state.token) and hmac.compare_digest(
+        next((item for item in environ if item.startswith(TOKEN_ENV.encode() + b"=")), b""),
+        expected,
+    )
 
 
-def _terminate(pid: int, grace: float = STOP_GRACE_S) -> None:
-    """SIGTERM to ``pid``'s process group, SIGKILL after ``grace`` seconds."""
+def start_ticks(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks after boot (``/proc/PID/stat`` field 22):
+    with the PID, it names one process for the life of the machine. None without
+    ``/proc`` or when the process is gone."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[-1].split()[19])  # fields after comm start at 3
+
+
+def _terminate(state: LocalServer, grace: float = STOP_GRACE_S) -> None:
+    """SIGTERM to the server's process group, SIGKILL after ``grace`` seconds; each
+    signal only while the process is still the one started (:func:`_is_our_server`)."""
+    pid = state.pid
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        if not _is_our_server(state):
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, sig)
         deadline = time.monotonic() + wait

@@ -156,3 +156,49 @@ def test_a_stale_record_never_signals_the_process_that_now_has_its_pid(
     finally:
         other.kill()
         other.wait()
+
+
+def _record(folder: Path, pid: int, **more: object) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "pid": pid,
+        "port": _server.free_port(),
+        "url": "http://127.0.0.1:9/api",
+        "started": "2026-01-01T00:00:00+00:00",
+        "prefect_home": str(folder / "prefect"),
+        "log": str(folder / "server.log"),
+        **more,
+    }
+    (folder / "server.json").write_text(json.dumps(record))
+
+
+def test_attack_stop_never_signals_a_process_that_only_looks_like_a_prefect_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A writer of server.json names a process whose argv holds "prefect" and "server"
+    (anyone's long-running job): its start time and the start's random token are not
+    what privpipe's start recorded, so it is never signalled, whatever the record says
+    (with the victim's real start time copied in, or without any)."""
+    monkeypatch.setenv("PRIVPIPE_HOME", str(tmp_path / "home"))
+    script = "import time; time.sleep(60)"
+    token = "5e" * 16  # as if inherited from a real server, by a process reusing its PID
+    victim = subprocess.Popen(
+        [sys.executable, "-c", script, "prefect", "server"],
+        start_new_session=True,
+        env={**os.environ, _server.TOKEN_ENV: token},
+    )
+    try:
+        ticks = _server.start_ticks(victim.pid)
+        assert ticks is not None
+        for forged in (
+            {},  # a record from before the check: never trusted
+            {"start_ticks": ticks, "token": "0" * 32},  # its real start time copied in
+            {"start_ticks": ticks - 1, "token": token},  # the token, on a later process
+        ):
+            _record(_server.server_dir(), victim.pid, **forged)
+            assert main(["server", "stop"]) == 0
+            assert capsys.readouterr().out == "no privpipe Prefect server is running\n"
+            assert victim.poll() is None, forged  # alive: no signal reached it
+    finally:
+        victim.kill()
+        victim.wait()
