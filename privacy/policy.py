@@ -367,6 +367,15 @@ class PrivacySpec(_Strict):
         "sensitive column (role: sensitive), often the training label.",
     )
     risk_threshold: float = Field(0.2, gt=0, le=1)
+    person_key: str | None = Field(
+        None,
+        description=(
+            "The column that names the person a row is about (a person id, kept or "
+            "pseudonymized one-way). The privacy budget ledger then knows a data set by "
+            "its people: a person charged through one file is charged again through any "
+            "other file, subset or row order that holds them. Without it, by its rows."
+        ),
+    )
 
 
 class TrainingSpec(_Strict):
@@ -609,6 +618,18 @@ class Policy(_Strict):
                 raise ValueError(
                     f"privacy.target: {target!r} must be the one column with role sensitive "
                     "(the search counts that column's values per class)"
+                )
+        person = self.privacy.person_key
+        if person is not None:
+            if person not in self.columns:
+                raise ValueError(f"privacy.person_key: no column named {person!r}")
+            rule = self.columns[person]
+            one_way = isinstance(rule, PseudonymizeRule) and not rule.reversible
+            if not (rule.rule == "keep" or one_way) or rule.role == "quasi_identifier":
+                raise ValueError(
+                    f"privacy.person_key: column {person!r} must reach the data trained on "
+                    "unchanged or as a one-way pseudonym (rule keep or pseudonymize, not a "
+                    "quasi_identifier), or the ledger cannot tell its people apart"
                 )
         ld = self.privacy.l_diversity
         if ld is not None and ld.variant == "recursive" and ld.c is None:

@@ -25,11 +25,16 @@ verified records:
 * ``budget-set``: a new budget, the previous one, the reason and (in the record) the
   actor: ``privpipe budget set``, with the custodian's scopes.
 
-Keyed on the data, not a name. A data set is known by the keyed digest of the raw
-input it came from (``input_hmac_sha256`` under ``input_key_id``, which publish binds
-into a sealed output's associated data and writes to the manifest) and by the SHA-256
-of the sanitized data's plaintext; data that shares either with a known
-data set is that data set (and is charged to each one it matches). A policy's
+Keyed on the people, not a file or a name. A data set is known by the keyed sketches
+of its people (the policy's ``privacy.person_key``) and of its records
+(:mod:`privacy.dp._identity`: keyed, order-independent, the same for a CSV and a
+Parquet of the same rows), by the keyed digest of the raw input it came from
+(``input_hmac_sha256`` under ``input_key_id``, which publish binds into a sealed
+output's associated data and writes to the manifest) and by the SHA-256 of the
+sanitized data's plaintext. Data that shares a person with a known data set, most of
+its records, or either digest, is that data set, and is charged to each one it
+matches: a run is refused when any of them would pass its budget. Ledgers written
+before the sketches hold digests only; those keep matching as they did. A policy's
 ``training.dataset`` (or its name) is only the label shown beside the id. A policy whose
 ``training.budget`` differs from the ledger's is refused: changing the budget takes
 ``privpipe budget set``.
@@ -48,11 +53,12 @@ import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from privacy._atomic import private_dir
+from privacy.dp._identity import RecordSketch, identity_key, people_sketch, records_sketch
 from privacy.errors import (
     BudgetExhausted,
     IntegrityError,
@@ -60,6 +66,7 @@ from privacy.errors import (
     PolicyError,
     ScopeError,
 )
+from privacy.policy import Policy
 
 __all__ = [
     "BUDGET_SET_SCOPES",
@@ -95,12 +102,15 @@ def default_ledger_path() -> Path:
 class DataIdentity:
     """What a data set is, for the ledger: the sanitized plaintext's SHA-256 and, where
     known (a sealed output's associated data, else a plain output's manifest), the raw
-    input's keyed digest. ``label`` is shown, never matched."""
+    input's keyed digest; with :meth:`BudgetLedger.identify`, the keyed sketches of its
+    people and records. ``label`` is shown, never matched."""
 
     sanitized_sha256: str
     input_hmac_sha256: str | None = None
     input_key_id: str | None = None
     label: str = ""
+    people: RecordSketch | None = None
+    records: RecordSketch | None = None
 
     @classmethod
     def of_frame(cls, frame: Any, label: str = "") -> DataIdentity:
@@ -123,12 +133,23 @@ class DataIdentity:
         """The id a new data set gets: ``ds-`` and 16 hex digits of its first digest."""
         return "ds-" + hashlib.sha256(self.digests()[0].encode()).hexdigest()[:16]
 
-    def to_record(self) -> dict[str, str | None]:
-        return {
+    def sketches(self) -> list[RecordSketch]:
+        return [s for s in (self.people, self.records) if s is not None]
+
+    def to_record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "input_hmac_sha256": self.input_hmac_sha256,
             "input_key_id": self.input_key_id,
             "sanitized_sha256": self.sanitized_sha256,
         }
+        for sketch in self.sketches():
+            out[sketch.kind] = sketch.to_record()
+        return out
+
+    @staticmethod
+    def sketches_of(record: dict[str, Any]) -> list[RecordSketch]:
+        """The sketches a ledger record holds (none in a ledger from before them)."""
+        return [RecordSketch.from_record(record[k]) for k in ("people", "records") if k in record]
 
     @staticmethod
     def digests_of(record: dict[str, Any]) -> list[str]:
@@ -165,13 +186,28 @@ class _Dataset:
 class _State:
     datasets: dict[str, _Dataset] = field(default_factory=dict)
     by_digest: dict[str, str] = field(default_factory=dict)
+    sketches: list[tuple[str, RecordSketch]] = field(default_factory=list)  # (dataset, sketch)
     resumed: dict[str, int] = field(default_factory=dict)  # checkpoint id -> resumes
     charged: set[tuple[str, str]] = field(default_factory=set)  # (dataset, run id)
     records: int = 0
 
     def match(self, data: DataIdentity) -> list[_Dataset]:
+        """Every data set ``data`` is (shares a digest with, or a person, or most of
+        its records): those a digest names first, strongest first."""
         ids = dict.fromkeys(self.by_digest[d] for d in data.digests() if d in self.by_digest)
+        for sketch in data.sketches():
+            for name, known in self.sketches:
+                if name not in ids and sketch.matches(known):
+                    ids[name] = None
         return [self.datasets[i] for i in ids]
+
+    def learn(self, name: str, identity: dict[str, Any]) -> None:
+        """Know data set ``name`` by the digests and sketches of ``identity`` too."""
+        for digest in DataIdentity.digests_of(identity):
+            self.by_digest.setdefault(digest, name)
+        for sketch in DataIdentity.sketches_of(identity):
+            if (name, sketch) not in self.sketches:
+                self.sketches.append((name, sketch))
 
     def find(self, name: str) -> _Dataset | None:
         """A data set by its id, else by its label when one data set has it."""
@@ -191,8 +227,7 @@ class _State:
         if step == "dataset":
             entry = _Dataset(str(params["dataset"]), str(params["label"]), float(params["budget"]))
             self.datasets[entry.id] = entry
-            for digest in DataIdentity.digests_of(params["identity"]):
-                self.by_digest.setdefault(digest, entry.id)
+            self.learn(entry.id, params["identity"])
         elif step == "charge":
             epsilon, delta = float(params["epsilon"]), float(params["delta"])
             run = {
@@ -208,8 +243,7 @@ class _State:
                 entry.delta_spent = entry.delta_spent + delta
                 entry.runs.append(dict(run))
                 self.charged.add((name, str(record.get("run_id"))))
-                for digest in DataIdentity.digests_of(params["identity"]):
-                    self.by_digest.setdefault(digest, name)
+                self.learn(name, params["identity"])
             if params.get("checkpoint_id"):
                 cid = str(params["checkpoint_id"])
                 self.resumed[cid] = self.resumed.get(cid, 0) + 1
@@ -341,6 +375,20 @@ class BudgetLedger:
     def spent(self, dataset: str | DataIdentity) -> float:
         entry = self.entry(dataset)
         return float(entry["epsilon_spent"]) if entry else 0.0
+
+    def identify(self, data: DataIdentity, frame: Any, policy: Policy) -> DataIdentity:
+        """``data`` with the keyed sketches of ``frame``'s people (the policy's
+        ``privacy.person_key``) and records, under this ledger's identity key (its
+        signer's: :func:`privacy.dp._identity.identity_key`): what a charge is then
+        matched by, whatever file, subset or row order the rows came in."""
+        if self.signer is None:
+            raise KeyAccessError(f"{self.path}: charging the ledger needs the keyring")
+        key = identity_key(self.signer)
+        return replace(
+            data,
+            people=people_sketch(frame, policy, key),
+            records=records_sketch(frame, policy, key),
+        )
 
     # ------------------------------------------------------------------ writing
 

@@ -300,7 +300,9 @@ def train_model(
     session_checkpoint = "ckpt-" + secrets.token_hex(8)  # what this session's checkpoints carry
     ledger_entry = None
     if spec.dp and ledger is not None:
-        # charged before any training: a refused run touches nothing
+        # charged before any training: a refused run touches nothing; known by its
+        # people and records, over the rows this run reads, as well as by its digests
+        identity = ledger.identify(identity, frame, policy)
         eps, budget = spec.epsilon, spec.budget
         if saved is None:
             ledger_entry = ledger.charge(
