@@ -124,11 +124,21 @@ ScopeOption = Annotated[
 def keys_rotate(
     keyring: KeyringOption, scope: ScopeOption = None, audit: AuditOption = None
 ) -> None:
-    """Add a new active key-encryption key per scope; older keys stay for decryption."""
-    ring = open_keyring(keyring)
-    audit_target(ring, audit)
-    before = {k.scope: k.id for k in ring.list_keys() if k.active}
-    new = ring.rotate(scope)
+    """Add a new active key-encryption key per scope; older keys stay for decryption.
+
+    The keyring is unlocked under its lock, after any change under way: rotations run
+    one after another, each from the keyring the last one saved (so the key it replaces
+    is the one really active), and one that waited out a passphrase change is refused
+    as a wrong passphrase, never as an older copy."""
+    from flows import _keys
+    from privacy.crypto import Keyring
+
+    passphrase = ask_passphrase(keyring)
+    with Keyring.open_to_change(keyring, passphrase) as ring:
+        _keys.register(ring)
+        audit_target(ring, audit)
+        before = {k.scope: k.id for k in ring.list_keys() if k.active}
+        new = ring.rotate(scope)
     moves = {info.scope or "all": f"{before.get(info.scope)} -> {info.id}" for info in new}
     audit_key_op(ring, audit, "keys.rotate", params={"keys": moves, "generation": ring.generation})
     for name, move in moves.items():

@@ -29,6 +29,12 @@ Integrity against two commands at once, and against an older copy of the file pu
   latest is refused, so an older copy put back cannot make an old KEK active again.
   Files written before generations existed count as generation 0. (Whoever may also
   delete the witness is beyond this check: it only holds while the witness exists);
+* a save writes the file and then its witness entry, both under the lock, so only a
+  reader that holds the lock sees the two agree. The refusal is therefore decided
+  under the lock, on the file as re-read there: :meth:`Keyring.open` reads without it
+  (a reader never waits on a rotation) and, when the witness is ahead of what it read,
+  reads both again under the lock before saying "an older copy". A save that landed
+  in between is no rollback; a copy put back is refused either way;
 * the scrypt parameters read from a file are bounded before any derivation, so a file
   cannot make opening it cost unbounded memory or time.
 """
@@ -42,6 +48,7 @@ import hashlib
 import json
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -200,11 +207,50 @@ class Keyring:
     @classmethod
     def open(cls, path: str | Path, passphrase: str) -> Keyring:
         """Unlock a keyring file. A wrong passphrase, an edited file, or a generation
-        older than the witness recorded (an older copy put back) is refused."""
+        older than the witness recorded (an older copy put back) is refused.
+
+        Read without the lock; when the witness is ahead of the file as read, the file
+        and the witness are read again under the lock and judged there (a rotation that
+        saved meanwhile is taken in; it is not an older copy)."""
         path = Path(path)
         document = _read_document(path)
         kdf = document.get("kdf")
         derived = _derive(path, passphrase, kdf)
+        ring = cls._unseal(path, document, derived)
+        try:
+            _check_witness(ring)
+        except IntegrityError as unlocked:
+            with contextlib.ExitStack() as stack:
+                try:
+                    stack.enter_context(_locked(path))
+                except OSError:  # no lock to be had (a read-only folder): judged as read
+                    raise unlocked from None
+                return cls._open_locked(path, passphrase, kdf, derived)
+        return ring
+
+    @classmethod
+    @contextlib.contextmanager
+    def open_to_change(cls, path: str | Path, passphrase: str) -> Iterator[Keyring]:
+        """Unlock a keyring under its lock, held until the block ends: for a command
+        that opens the keyring only to change it. It waits for any change under way,
+        then opens the file as that change left it, so the check against the witness is
+        made on that copy and a passphrase changed meanwhile is simply a wrong one.
+        The passphrase is derived before the lock is taken when the file's key
+        derivation is still the same under it. Never wait for input inside the block."""
+        path = Path(path)
+        kdf = _read_document(path).get("kdf")
+        derived = _derive(path, passphrase, kdf)
+        with _locked(path):
+            yield cls._open_locked(path, passphrase, kdf, derived)
+
+    @classmethod
+    def _open_locked(cls, path: Path, passphrase: str, kdf: Any, derived: bytes) -> Keyring:
+        """Open the file as it stands under the lock (the caller holds it): no save is
+        half done, so a generation behind the witness is a copy put back. ``derived``
+        is reused while the file's key derivation is still ``kdf``."""
+        document = _read_document(path)
+        if document.get("kdf") != kdf:
+            derived = _derive(path, passphrase, document.get("kdf"))
         ring = cls._unseal(path, document, derived)
         _check_witness(ring)
         return ring
@@ -599,18 +645,35 @@ def _check_witness(ring: Keyring) -> None:
         )
 
 
+_held = threading.local()  # the lock files this thread holds: taken once, re-entered free
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock on ``<keyring>.lock`` (0600) for one change to the keyring.
-    The lock file stays: removing it would let two processes lock different files."""
+    The lock file stays: removing it would let two processes lock different files.
+
+    Re-entrant within a thread (:meth:`Keyring.open_to_change` holds it across a rotation,
+    which takes it again): a second ``flock`` on a new descriptor would wait on the
+    first for ever."""
     from privacy._atomic import private_dir
 
     private_dir(path.parent)
-    fd = os.open(path.with_name(path.name + LOCK_SUFFIX), os.O_RDWR | os.O_CREAT, 0o600)
+    lock = path.with_name(path.name + LOCK_SUFFIX)
+    held: set[str] = _held.__dict__.setdefault("paths", set())
+    name = os.path.join(os.path.realpath(lock.parent), lock.name)
+    if name in held:
+        yield
+        return
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         os.fchmod(fd, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        held.add(name)
+        try:
+            yield
+        finally:
+            held.discard(name)
     finally:
         os.close(fd)  # releases the lock
 
