@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -45,6 +47,31 @@ def _new_passphrase(target: Path) -> str:
         f"New passphrase for {target}", hide_input=True, confirmation_prompt=True, err=True
     )
     return text
+
+
+def _unlock(keyring: Path) -> tuple[Any, str]:
+    """Unlock ``keyring`` now, so that a wrong passphrase is told before another prompt,
+    and return it with its passphrase: the command changes it under the lock later."""
+    from flows import _keys
+    from privacy.crypto import Keyring
+
+    passphrase = ask_passphrase(keyring)
+    ring = Keyring.open(keyring, passphrase)
+    _keys.register(ring)
+    return ring, passphrase
+
+
+@contextlib.contextmanager
+def _changing(keyring: Path, passphrase: str) -> Iterator[Any]:
+    """The keyring unlocked under its lock, for one change (see Keyring.open_to_change):
+    concurrent key commands take their turns, each from the keyring the last one saved,
+    and one that waited out a passphrase change is refused as a wrong passphrase."""
+    from flows import _keys
+    from privacy.crypto import Keyring
+
+    with Keyring.open_to_change(keyring, passphrase) as ring:
+        _keys.register(ring)
+        yield ring
 
 
 @keys_app.command("init")
@@ -126,16 +153,9 @@ def keys_rotate(
 ) -> None:
     """Add a new active key-encryption key per scope; older keys stay for decryption.
 
-    The keyring is unlocked under its lock, after any change under way: rotations run
-    one after another, each from the keyring the last one saved (so the key it replaces
-    is the one really active), and one that waited out a passphrase change is refused
-    as a wrong passphrase, never as an older copy."""
-    from flows import _keys
-    from privacy.crypto import Keyring
-
-    passphrase = ask_passphrase(keyring)
-    with Keyring.open_to_change(keyring, passphrase) as ring:
-        _keys.register(ring)
+    Under the keyring's lock, unlocked after any change under way: the key it replaces
+    is the one really active when its turn came."""
+    with _changing(keyring, ask_passphrase(keyring)) as ring:
         audit_target(ring, audit)
         before = {k.scope: k.id for k in ring.list_keys() if k.active}
         new = ring.rotate(scope)
@@ -164,11 +184,12 @@ def keys_export(
     Its passphrase comes from PRIVPIPE_NEW_PASSPHRASE or a prompt. Without the audit
     scope it gets a signing key of its own: what its holder records is signed, never
     as the pipeline."""
-    ring = open_keyring(keyring)
+    ring, current = _unlock(keyring)
     audit_target(ring, audit)
     passphrase = _new_passphrase(out)
     _warn_if_weak(out, passphrase)
-    new = ring.export(out, passphrase, scope)
+    with _changing(keyring, current) as ring:
+        new = ring.export(out, passphrase, scope)
     audit_key_op(
         ring,
         audit,
@@ -184,15 +205,18 @@ def keys_passphrase(keyring: KeyringOption, audit: AuditOption = None) -> None:
     with scrypt at today's cost (an older, cheaper keyring is upgraded).
 
     The current passphrase comes from PRIVPIPE_PASSPHRASE or a prompt, the new one from
-    PRIVPIPE_NEW_PASSPHRASE or a prompt. Another process holding the keyring open must
-    open it again with the new passphrase before it can change it."""
+    PRIVPIPE_NEW_PASSPHRASE or a prompt. A key command that waits for this one is then
+    refused as a wrong passphrase, unless the passphrase stayed the same (an upgrade of
+    the scrypt cost alone); a process holding the keyring open must open it again with
+    the new passphrase before it can change it."""
     from privacy.crypto import SCRYPT_N
 
-    ring = open_keyring(keyring)
+    ring, current = _unlock(keyring)
     audit_target(ring, audit)
     passphrase = _new_passphrase(keyring)
     _warn_if_weak(keyring, passphrase)
-    ring.rewrap(passphrase, scrypt_n=SCRYPT_N)
+    with _changing(keyring, current) as ring:
+        ring.rewrap(passphrase, scrypt_n=SCRYPT_N)
     audit_key_op(
         ring,
         audit,
