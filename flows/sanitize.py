@@ -43,7 +43,7 @@ from privacy.audit import AuditTrail  # noqa: E402
 from privacy.detect import TextScanner, default_workers  # noqa: E402
 from privacy.errors import PolicyError, PrivacyGuaranteeError  # noqa: E402
 from privacy.hashing import content_key  # noqa: E402
-from privacy.io import prepare_output_dir, sha256_file  # noqa: E402
+from privacy.io import prepare_output_dir  # noqa: E402
 from privacy.policy import Policy, load_policy  # noqa: E402
 from privacy.policy_signing import enforce_policy_signature  # noqa: E402
 from privacy.report import REPORT_FILE, report_on_failure, report_run  # noqa: E402
@@ -278,7 +278,7 @@ def publish_task(
             table.staged(work.scan(p["path"]).collect() for p in parts)
         )
     with transaction:  # files written, then the table's commit (a failure rolls it back)
-        manifest = stages.publish(
+        published = stages.publish(
             frame,
             policy,
             Path(out_dir),
@@ -292,6 +292,7 @@ def publish_task(
             database=database,
             object_store=_store(policy, out_dir),
         )
+    manifest = published.manifest
     if policy.outputs.object_store is not None:  # the sealed data as it is, streamed
         uploaded = upload_artifacts(
             Path(out_dir),
@@ -302,7 +303,12 @@ def publish_task(
     else:
         object_store = []
     record.duration_s = round(time.perf_counter() - started, 4)
-    record.params = {"sealed": manifest["output"]["sealed"], "kek_id": manifest["output"]["kek_id"]}
+    record.params = {
+        "sealed": manifest["output"]["sealed"],
+        "kek_id": manifest["output"]["kek_id"],
+        # what the report's columns row reads: from this signed record, not the manifest
+        "columns": manifest["output"]["columns"],
+    }
     if database is not None:
         record.params["database"] = database  # host, port, database, table, mode, rows
     if object_store:
@@ -312,11 +318,11 @@ def publish_task(
             k: view[k] for k in ("path", "sha256", "rows", "kek_id", "scope")
         }
     data = Path(out_dir) / manifest["output"]["path"]
-    manifest_path = Path(out_dir) / stages.MANIFEST_FILE
     return {
         "path": str(data),
         "sha256": manifest["output"]["sha256"],
-        "manifest_sha256": sha256_file(manifest_path),
+        "manifest_sha256": published.files[stages.MANIFEST_FILE],
+        "files": published.files,  # each by its path under out_dir: re-hashed by verify
         "record": record.to_dict(),
     }
 
@@ -352,7 +358,11 @@ class _Steps:
             self._failed(step, exc, started, inputs)
             raise
         record = result["record"]
-        outputs = {k: v for k, v in result.items() if k.endswith("sha256") and v is not None}
+        outputs = {
+            k: v
+            for k, v in result.items()
+            if (k.endswith("sha256") or k == "files") and v is not None
+        }
         self._append(record, outputs, inputs)
         return result
 

@@ -45,7 +45,6 @@ from privacy.io import (  # noqa: E402
     atomic_write_bytes,
     atomic_write_json,
     prepare_output_dir,
-    sha256_file,
 )
 from privacy.policy import load_policy  # noqa: E402
 from privacy.policy_signing import enforce_policy_signature  # noqa: E402
@@ -137,13 +136,14 @@ def train_task(
         nproc=nproc,
     )
     bound = {"artifact": "model", "dataset": policy.name, "model": result.card["model_version"]}
-    atomic_write_bytes(
-        out / WEIGHTS, seal_bytes(result.weights, ring.for_scope(policy.keys.seal.model), bound)
-    )
-    atomic_write_json(out / ENCODER, result.encoder.to_dict())
-    atomic_write_json(out / CARD, result.card)
+    sealed = seal_bytes(result.weights, ring.for_scope(policy.keys.seal.model), bound)
+    files = {  # the SHA-256 of the bytes written, for the signed train record
+        WEIGHTS: atomic_write_bytes(out / WEIGHTS, sealed),
+        ENCODER: atomic_write_json(out / ENCODER, result.encoder.to_dict()),
+        CARD: atomic_write_json(out / CARD, result.card),
+    }
     (out / CHECKPOINT).unlink(missing_ok=True)
-    return {"card": result.card, "weights_sha256": sha256_file(out / WEIGHTS)}
+    return {"card": result.card, "weights_sha256": files[WEIGHTS], "files": files}
 
 
 def _ledger_params(privacy: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +152,7 @@ def _ledger_params(privacy: dict[str, Any]) -> dict[str, Any]:
     ledger = privacy.get("ledger")
     if not ledger:
         return {}
-    keep = ("dataset", "label", "charged", "resumed_checkpoint")
+    keep = ("dataset", "label", "charged", "budget", "spent_after", "resumed_checkpoint")
     return {"ledger": {k: ledger.get(k) for k in keep}}
 
 
@@ -218,7 +218,11 @@ def train_flow(
         trail.append(
             "train",
             inputs={"data": card["data"]["sha256"]},
-            outputs={"weights": result["weights_sha256"], "model_version": card["model_version"]},
+            outputs={
+                "weights": result["weights_sha256"],
+                "model_version": card["model_version"],
+                "files": result["files"],  # weights, encoder, card: re-hashed by verify
+            },
             counts={
                 "rows_train": card["data"]["rows_train"],
                 "rows_test": card["data"]["rows_test"],

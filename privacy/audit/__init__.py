@@ -1,6 +1,7 @@
 """The audit trail: hash-chained JSON-lines records, Ed25519-signed checkpoints, and a
 verifier. Records hold counts, names, hashes and parameters, never values from data."""
 
+from privacy.audit._files import RecordedFile, last_run, recorded_files, run_records, sha256_of
 from privacy.audit._trail import (
     GENESIS,
     AppendRefused,
@@ -17,11 +18,16 @@ __all__ = [
     "AppendRefused",
     "AuditTrail",
     "AuditVerificationError",
+    "RecordedFile",
     "TrailSummary",
     "actor",
     "checkpoint_message",
+    "last_run",
     "read_trail",
+    "recorded_files",
+    "run_records",
     "serialize",
+    "sha256_of",
     "verify_trail",
     "Witness",
     "WitnessError",

@@ -80,9 +80,14 @@ def verify_trail(
     witness: str | Path | Witness | None = None,
     expect_length: int | None = None,
     expect_head: str | None = None,
+    collect: list[dict[str, Any]] | None = None,
 ) -> TrailSummary:
     """Check every hash, link and signature; raise AuditVerificationError at the first
     bad line. ``public_key`` is the trusted Ed25519 key of the signer.
+
+    ``collect``: a list that receives every step record as the walk verifies it: the
+    very records checked, for a reader that must not read the file a second time (it
+    could be replaced in between). Read it only when the call returns.
 
     ``witness`` (a witness file, usually the one beside the signer's keyring) adds its
     recorded heads of this trail as pins the trail must hold. ``expect_length`` and
@@ -181,6 +186,8 @@ def verify_trail(
                 last_checkpoint_line = number
             else:
                 steps += 1
+                if collect is not None and record.get("type") == "step":
+                    collect.append(record)
                 if record.get("outcome") != "ok":
                     failed += 1
                 run_id = record.get("run_id")

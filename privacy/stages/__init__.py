@@ -28,6 +28,7 @@ from privacy.stages.publish import (
     MANIFEST_FILE,
     SEALED_DATA_FILE,
     TRAINING_VIEW_FILE,
+    Published,
     publish,
     published_associated_data,
     training_view_associated_data,
@@ -37,6 +38,7 @@ from privacy.stages.record import StageRecord, merge_records
 from privacy.stages.transform import transform
 
 __all__ = [
+    "Published",
     "DATA_FILE",
     "DEFAULT_PARTITION_ROWS",
     "SEALED_DATA_FILE",

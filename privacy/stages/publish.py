@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
@@ -22,6 +23,7 @@ __all__ = [
     "AUDIT_FILE",
     "DATA_FILE",
     "MANIFEST_FILE",
+    "Published",
     "SEALED_DATA_FILE",
     "TRAINING_VIEW_FILE",
     "publish",
@@ -51,9 +53,9 @@ def publish(
     training_view: Mapping[str, Any] | None = None,
     database: Mapping[str, Any] | None = None,
     object_store: str | None = None,
-) -> dict[str, Any]:
+) -> Published:
     """Write the sanitized data (sealed unless the policy says otherwise) and its
-    manifest, each atomically; returns the manifest.
+    manifest, each atomically; returns the manifest and the files written (:class:`Published`).
 
     ``input_digest`` is the raw input's keyed digest (``{"hmac_sha256", "key_id"}``,
     from :func:`ingest`), written to the manifest and, for a sealed output, bound into
@@ -135,8 +137,23 @@ def publish(
         manifest["output"]["object_store"] = object_store  # the s3:// folder of its copy
     if database is not None:  # the table the rows were also published into
         manifest["output"]["database"] = dict(database)
-    atomic_write_json(out_dir / MANIFEST_FILE, manifest)
-    return manifest
+    files = {data_path.name: whole_sha256, MANIFEST_FILE: ""}
+    files[manifest["vault"]["path"]] = vault["sha256"]
+    if training_view is not None:
+        files[str(training_view["path"])] = str(training_view["sha256"])
+    files[MANIFEST_FILE] = atomic_write_json(out_dir / MANIFEST_FILE, manifest)
+    return Published(manifest, files)
+
+
+@dataclass(frozen=True)
+class Published:
+    """What :func:`publish` wrote: the manifest, and each file it wrote or that the run
+    left beside it (the sealed data, the manifest, the vault copy, the training view)
+    by its path under the output folder, with the SHA-256 of the bytes written: what
+    the signed publish record carries as ``outputs.files``."""
+
+    manifest: dict[str, Any]
+    files: dict[str, str]
 
 
 def _sink_sealed(
