@@ -38,6 +38,8 @@ ROWS = (  # every guarantee row a complete run of the demo policy shows
     "audit-sanitize",
     "audit-train",
     "policy-signature",
+    "sanitize-success",
+    "train-success",
 )
 
 
@@ -118,7 +120,9 @@ def test_the_report_opens_with_the_verdict_and_a_row_per_guarantee(run_dir: Path
         if key != "policy-signature":  # the demo policy does not ask for a signature
             assert "pass" in cells[3], (key, cells)
     assert re.search(r"audit #\d+ \(anonymize, sanitize trail\), counts.k_achieved", text)
-    assert "model card privacy.epsilon" in text and "manifest output.columns" in text
+    # the figures come from the signed records, not from the convenience copies
+    assert re.search(r"audit #\d+ \(train, train trail\), params.epsilon", text)
+    assert re.search(r"audit #\d+ \(publish, sanitize trail\), params.columns", text)
     card = json.loads((run_dir / "model" / "model_card.json").read_text())
     assert f"{card['privacy']['ledger']['budget']:g}" in _row(text, "budget")
     for section in SECTIONS:
@@ -242,10 +246,14 @@ def test_a_guarantee_the_run_missed_fails_its_row_and_the_verdict(
         assert not result.releasable, key
         assert [g.key for g in result.rows if g.passed is False] == [key]
 
-    over = copy.deepcopy(base)
-    assert over.card is not None
-    over.card["privacy"]["ledger"]["spent_after"] = 3.5
-    assert [g.key for g in verdict(over).rows if g.passed is False] == ["budget"]
+    def overspent(record: dict[str, Any]) -> None:
+        record["params"]["ledger"]["spent_after"] = 3.5
+
+    assert [g.key for g in broken("train", overspent).rows if g.passed is False] == ["budget"]
+    card_only = copy.deepcopy(base)  # the card is a convenience copy: it earns nothing
+    assert card_only.card is not None
+    card_only.card["privacy"]["ledger"]["spent_after"] = 3.5
+    assert verdict(card_only).releasable
     unverified = load_run(run_dir, None)
     assert not verdict(unverified).releasable  # no trusted key: nothing is verified
 
@@ -301,7 +309,8 @@ def test_a_run_the_gate_refused_is_not_releasable_with_the_failing_row(
     assert 'data-verdict="not-releasable"' in text and ">NOT RELEASABLE</p>" in text
     row = _row(text, "verbatim-identifiers")
     assert "FAIL" in row and re.search(r"audit #\d+ \(gate, sanitize trail\)", row)
-    assert "not reached" in _row(text, "residual-pii")
+    assert "not reached" in _row(text, "residual-pii")  # and never a pass
+    assert "FAIL" in _row(text, "residual-pii")
     assert "pass" in _row(text, "k") and "pass" in _row(text, "audit-sanitize")
     assert "&#x27;email&#x27; in &#x27;workclass&#x27;" in text  # places, not values
     assert schedule_root["leaked"] not in text

@@ -56,11 +56,14 @@ def audit_verify(
         ),
     ] = None,
 ) -> None:
-    """Check every hash, link and signature, and that the trail holds every head its
-    witness recorded (and --expect-head). Exit 0 if intact, 3 naming the first bad line.
+    """Check every hash, link and signature, that the trail holds every head its
+    witness recorded (and --expect-head), and that every file its last run's signed
+    records name (the published data, the manifest, the vault copy, the training view,
+    the model, the card, the report) is there with the recorded SHA-256. Exit 0 if
+    intact, 3 naming the first bad line or file. An empty trail is no evidence: exit 3.
 
     The one line says which key was trusted and why, and which witness was consulted."""
-    from privacy.audit import verify_trail
+    from privacy.audit import AuditVerificationError, recorded_files, verify_trail
 
     trusted, consulted = verifying_key(
         "audit verify needs the trusted key",
@@ -70,13 +73,20 @@ def audit_verify(
         signers=signers,
         witness=witness,
     )
+    records: list[dict[str, object]] = []
     summary = verify_trail(
         path,
         trusted.public_key,
         witness=consulted,
         expect_length=expect_length,
         expect_head=expect_head,
+        collect=records,
     )
+    if not records:
+        raise AuditVerificationError(
+            f"{path}: no records: an empty trail is no evidence of any run (emptied, or made "
+            "by hand); the run's own trail holds at least its first step"
+        )
     if consulted is not None:
         seen = f"witness {consulted}: {summary.witnessed} of {summary.records} records witnessed"
     elif trusted.keyring is not None:
@@ -84,19 +94,15 @@ def audit_verify(
     else:
         seen = "no witness consulted (--witness FILE)"
     pinned = f", --expect-head held at record {summary.pinned}" if summary.pinned else ""
-    from privacy.audit import AuditVerificationError
-    from privacy.report import recorded_reports
-
-    reports = recorded_reports(path)  # a report edited after the run no longer matches
-    for changed in (r for r in reports if r["status"] == "changed"):
-        raise AuditVerificationError(
-            f"{changed['path']}: changed since the run recorded its SHA-256 (audit "
-            f"#{changed['seq']}): it is not the report the run wrote; regenerate it with "
-            "`privpipe report` into another file, or treat it as forged"
-        )
-    matching = sum(1 for r in reports if r["status"] == "matches")
+    files = recorded_files(path, records)  # the last run's artifacts, re-hashed
+    for bad in (f for f in files if not f.ok):
+        raise AuditVerificationError(bad.problem())
+    reports = [f for f in files if f.step == "report"]
     if reports:
-        pinned += f"; {matching} of {len(reports)} recorded report(s) match"
+        pinned += f"; {len(reports)} of {len(reports)} recorded report(s) match"
+    others = len(files) - len(reports)
+    if others:
+        pinned += f"; {others} recorded file(s) match their signed SHA-256"
     typer.echo(
         f"{path}: intact: {summary.records} records ({summary.steps} steps, "
         f"{summary.failed_steps} failed; {summary.checkpoints} signed checkpoints), "

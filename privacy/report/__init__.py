@@ -21,7 +21,6 @@ from privacy.report._verdict import Guarantee, Verdict, verdict
 from privacy.report._write import (
     REPORT_FILE,
     record_report,
-    recorded_reports,
     report_on_failure,
     report_run,
     write_report,
@@ -43,7 +42,6 @@ __all__ = [
     "load_run",
     "print_pdf",
     "record_report",
-    "recorded_reports",
     "report_on_failure",
     "report_run",
     "verdict",

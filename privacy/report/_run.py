@@ -1,10 +1,13 @@
-"""What a run leaves, read for the report: the manifest, the model card, each audit
-trail (verified against the trusted key, or not), and the ledger's charges.
+"""What a run leaves, read for the report: each audit trail (verified against the
+trusted key, or not), the manifest and the model card held to the SHA-256 their signed
+records carry, every other file those records name, and the ledger's charges.
 
 A run folder is a `privpipe run` folder (``sanitized/`` and ``model/``), a sanitize
-output, a model folder, or what a failed run left: an audit trail alone. The trail's
-records come first: they exist for failed runs too, and the report's evidence names
-them by ``seq``."""
+output, a model folder, or what a failed run left: an audit trail alone. Evidence is
+only what is signed: the run is the trail's last run (never the manifest's ``run_id``),
+a guarantee's figures come from that run's records in a trail that verified, and the
+manifest and the card are shown only when their bytes are the ones the signed record
+names; otherwise each is a problem the verdict fails on, naming the file."""
 
 from __future__ import annotations
 
@@ -13,12 +16,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from privacy.audit import read_trail, verify_trail
+from privacy.audit import (
+    RecordedFile,
+    last_run,
+    read_trail,
+    recorded_files,
+    run_records,
+    verify_trail,
+)
 from privacy.errors import InputError, PrivpipeError
 
-__all__ = ["Check", "Run", "Trail", "find_run", "load_run"]
+__all__ = ["Check", "Problem", "Run", "Trail", "find_run", "load_run"]
 
 _AUDIT, _MANIFEST, _CARD = "audit.jsonl", "manifest.json", "model_card.json"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something a file says that its signed record does not: a failing verdict row."""
+
+    key: str  # the row's id
+    name: str
+    what: str  # what was found, in one line
+    evidence: str
 
 
 @dataclass
@@ -36,29 +56,48 @@ class Check:
 
 @dataclass
 class Trail:
-    """One audit trail (``flow``: sanitize or train) and its step records of this run."""
+    """One audit trail (``flow``: sanitize or train) and the step records of its last
+    run. ``records`` holds them only when the trail verified under the trusted key:
+    an unverified record is no evidence. ``files`` are the files those records name,
+    re-hashed now."""
 
     flow: str
     path: Path
     records: list[dict[str, Any]]
     check: Check
+    run_id: str | None = None
+    files: list[RecordedFile] = field(default_factory=list)
 
     def step(self, name: str) -> dict[str, Any] | None:
         """The last record of step ``name`` (None when the run did not reach it)."""
         found = [r for r in self.records if r.get("step") == name]
         return found[-1] if found else None
 
+    def succeeded(self, name: str) -> dict[str, Any] | None:
+        """The last record of step ``name`` if it is a success, else None."""
+        record = self.step(name)
+        return record if record is not None and record.get("outcome") == "ok" else None
+
     def failed(self) -> list[dict[str, Any]]:
         return [r for r in self.records if r.get("outcome") == "failed"]
+
+    def file(self, name: str) -> RecordedFile | None:
+        return next((f for f in self.files if f.name == name), None)
 
 
 @dataclass
 class Run:
+    """A run as the report reads it. ``manifest`` and ``card`` are set only when their
+    bytes are the ones their trail's signed record names; ``problems`` says what is not
+    (each a failing row). ``charges`` only from a ledger that verified."""
+
     folder: Path
     manifest: dict[str, Any] | None
     card: dict[str, Any] | None
     trails: list[Trail] = field(default_factory=list)
     charges: list[dict[str, Any]] | None = None  # the ledger's charges of this data set
+    ledger: Check | None = None  # the ledger's verification, when one was given
+    problems: list[Problem] = field(default_factory=list)
 
     def trail(self, flow: str) -> Trail | None:
         return next((t for t in self.trails if t.flow == flow), None)
@@ -116,14 +155,25 @@ def _flow_of(folder: Path) -> str | None:
     return str(records[0].get("flow")) if records else None
 
 
-def _verify(path: Path, public_key: bytes | None, witness: Path | None) -> Check:
+def _verify(
+    path: Path, public_key: bytes | None, witness: Path | None
+) -> tuple[Check, list[dict[str, Any]]]:
+    """The trail's check and, when it verified, the very step records the walk checked."""
     if public_key is None:
-        return Check(None, "not verified: no trusted public signing key was given")
+        return Check(None, "not verified: no trusted public signing key was given"), []
     consulted = witness if witness is not None and witness.is_file() else None
+    records: list[dict[str, Any]] = []
     try:
-        checked = verify_trail(path, public_key, witness=consulted)
+        checked = verify_trail(path, public_key, witness=consulted, collect=records)
     except PrivpipeError as exc:
-        return Check(False, f"verification FAILED: {exc}")
+        return Check(False, f"verification FAILED: {exc}"), []
+    if not records:
+        return Check(
+            False,
+            f"{path}: no records: an empty trail is no evidence of any run (emptied, or "
+            "made by hand)",
+            signer=checked.signer,
+        ), []
     seen = (
         f"; the witness recorded {checked.witnessed} of them"
         if consulted is not None
@@ -137,20 +187,87 @@ def _verify(path: Path, public_key: bytes | None, witness: Path | None) -> Check
         records=checked.records,
         checkpoints=checked.checkpoints,
         witnessed=checked.witnessed if consulted is not None else None,
+    ), records
+
+
+def _trail(flow: str, folder: Path, key: bytes | None, witness: Path | None) -> Trail | None:
+    path = folder / _AUDIT
+    if not path.is_file() and not path.is_symlink():
+        return None
+    check, records = _verify(path, key, witness)
+    run_id = last_run(records, flow)  # the run is the trail's, never the manifest's
+    return Trail(
+        flow,
+        path,
+        run_records(records, run_id, flow),
+        check,
+        run_id,
+        recorded_files(path, records, run_id=run_id) if run_id is not None else [],
     )
 
 
-def _trail(
-    flow: str, folder: Path, run_id: str | None, key: bytes | None, witness: Path | None
-) -> Trail | None:
-    path = folder / _AUDIT
-    if not path.is_file():
-        return None
-    records = read_trail(path)
-    if run_id is None and records:  # a failed run: its last run in the trail
-        run_id = records[-1].get("run_id")
-    mine = [r for r in records if r.get("run_id") == run_id and r.get("flow") == flow]
-    return Trail(flow, path, mine, _verify(path, key, witness))
+# The signed record that names each convenience copy, and the fields compared with it.
+_DOCS = {
+    "sanitize": (_MANIFEST, "publish", "manifest"),
+    "train": (_CARD, "train", "model card"),
+}
+
+
+def _document(run: Run, trail: Trail, folder: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """The manifest (or the card) when its bytes are the ones the signed record names,
+    and what is wrong with it otherwise."""
+    name, step, title = _DOCS[trail.flow]
+    key = f"{'manifest' if trail.flow == 'sanitize' else 'card'}-file"
+    path = folder / name
+    if trail.check.ok is not True:
+        return None, []  # nothing is evidence; the trail's own row says why
+    record = trail.succeeded(step)
+    if record is None:
+        if path.exists() or path.is_symlink():
+            return None, [
+                Problem(
+                    key,
+                    f"{title} held to its signed record",
+                    f"{path}: present, but run {trail.run_id} of {trail.path} has no signed "
+                    f"successful {step}: it is not this run's",
+                    f"{trail.path.name} ({trail.flow})",
+                )
+            ]
+        return None, []
+    recorded = trail.file(name)
+    if recorded is None:
+        return None, [
+            Problem(
+                key,
+                f"{title} held to its signed record",
+                f"{path}: audit #{record.get('seq')} ({step}) names no SHA-256 for it",
+                f"audit #{record.get('seq')} ({step}, {trail.flow} trail)",
+            )
+        ]
+    if not recorded.ok:
+        return None, [
+            Problem(key, f"{title} held to its signed record", recorded.problem(), recorded.cite())
+        ]
+    try:
+        return _read_json(path), []
+    except InputError as exc:  # matches its hash, so privpipe wrote it: not expected
+        return None, [Problem(key, f"{title} readable", str(exc), recorded.cite())]
+
+
+def _file_problems(trail: Trail) -> list[Problem]:
+    """A failing row for every other file the run's signed records name that is not
+    the file they name (the manifest and the card have their own rows)."""
+    docs = {name for name, _, _ in _DOCS.values()}
+    return [
+        Problem(
+            f"file-{trail.flow}-{f.name}",
+            f"{f.name} held to its signed SHA-256",
+            f.problem(),
+            f.cite(),
+        )
+        for f in trail.files
+        if not f.ok and f.name not in docs
+    ]
 
 
 def load_run(
@@ -162,32 +279,53 @@ def load_run(
 ) -> Run:
     """Everything the report reads of the run in ``run_dir``."""
     found = find_run(run_dir)
-    sanitized, model = found["sanitized"], found["model"]
-    manifest = card = None
-    if sanitized is not None and (sanitized / _MANIFEST).is_file():
-        manifest = _read_json(sanitized / _MANIFEST)
-    if model is not None and (model / _CARD).is_file():
-        card = _read_json(model / _CARD)
-    run = Run(Path(run_dir), manifest, card)
-    for flow, folder, doc in (("sanitize", sanitized, manifest), ("train", model, card)):
-        if folder is not None:
-            trail = _trail(flow, folder, doc.get("run_id") if doc else None, public_key, witness)
-            if trail is not None:
-                run.trails.append(trail)
-    if ledger is not None and card is not None:
-        run.charges = _charges(ledger, card)
+    run = Run(Path(run_dir), None, None)
+    for flow in ("sanitize", "train"):
+        folder = found["sanitized" if flow == "sanitize" else "model"]
+        if folder is None:
+            continue
+        trail = _trail(flow, folder, public_key, witness)
+        if trail is None:
+            name = _DOCS[flow][0]
+            if (folder / name).exists():
+                run.problems.append(
+                    Problem(
+                        f"{flow}-trail",
+                        f"{flow} audit trail present",
+                        f"{folder / name}: no audit trail beside it: nothing signed says "
+                        "any run wrote it",
+                        "—",
+                    )
+                )
+            continue
+        run.trails.append(trail)
+        document, problems = _document(run, trail, folder)
+        run.problems += problems + _file_problems(trail)
+        if flow == "sanitize":
+            run.manifest = document
+        else:
+            run.card = document
+    if ledger is not None:
+        run.ledger, run.charges = _charges(ledger, run, public_key, witness)
     return run
 
 
-def _charges(ledger: Path, card: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ledger's charges of the card's data set, in order (unverified here: the
-    ledger's own verification is `privpipe budget verify`)."""
+def _charges(
+    ledger: Path, run: Run, public_key: bytes | None, witness: Path | None
+) -> tuple[Check, list[dict[str, Any]] | None]:
+    """The ledger's verification and, when it verified, its charges of the data set the
+    signed train record names, in order."""
     if not ledger.is_file():
         raise InputError(f"{ledger}: ledger not found")
-    dataset = (card.get("privacy") or {}).get("ledger", {}).get("dataset")
+    check, records = _verify(ledger, public_key, witness)
+    if check.ok is not True:
+        return check, None
+    train = run.trail("train")
+    record = train.succeeded("train") if train is not None else None
+    dataset = ((record or {}).get("params") or {}).get("ledger", {}).get("dataset")
     out = []
-    for record in read_trail(ledger):
-        params = record.get("params") or {}
-        if record.get("step") == "charge" and dataset in (params.get("datasets") or []):
-            out.append({"time": record.get("time"), "seq": record.get("seq"), **params})
-    return out
+    for entry in records:
+        params = entry.get("params") or {}
+        if entry.get("step") == "charge" and dataset in (params.get("datasets") or []):
+            out.append({"time": entry.get("time"), "seq": entry.get("seq"), **params})
+    return check, out

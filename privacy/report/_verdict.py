@@ -73,7 +73,7 @@ def _from_failure(key: str, name: str, found: tuple[Trail, dict[str, Any]]) -> G
 def _not_reached(
     key: str, name: str, why: str = "not reached: the run stopped before"
 ) -> Guarantee:
-    return Guarantee(key, name, "—", why, None, "—")
+    return Guarantee(key, name, "—", why, False, "—")
 
 
 def _kanon_rows(run: Run, failed: dict[str, tuple[Trail, dict[str, Any]]]) -> list[Guarantee]:
@@ -261,13 +261,26 @@ def _gate_rows(run: Run, failed: dict[str, tuple[Trail, dict[str, Any]]]) -> lis
 
 
 def _columns_row(run: Run, trail: Trail, gate: dict[str, Any]) -> Guarantee:
+    """The published columns from the signed publish record; the rules each was
+    declared with from the manifest, which is set only when it matches its signed
+    SHA-256 (the policy it copies is the one every record names by hash)."""
     name = "undeclared and dropped columns absent"
-    if run.manifest is None:
+    publish = trail.succeeded("publish")
+    if run.manifest is None or publish is None:
         return Guarantee(
-            "columns", name, "—", "no manifest: nothing was published", None, _cite(trail, gate)
+            "columns",
+            name,
+            "every published column declared and not dropped",
+            "no signed publish record with a manifest that matches it",
+            False,
+            _cite(trail, gate),
         )
     declared = run.manifest.get("columns") or {}
-    published = run.manifest.get("output", {}).get("columns") or []
+    published = (publish.get("params") or {}).get("columns")
+    cited = _cite(trail, publish, "params.columns")
+    if published is None:  # a record made before publish signed its columns
+        published = run.manifest.get("output", {}).get("columns") or []
+        cited = "manifest output.columns (held to its signed SHA-256)"
     dropped = [c for c in published if (declared.get(c) or {}).get("rule") == "drop"]
     undeclared = [c for c in published if c not in declared]
     n_dropped = sum(1 for c in declared.values() if c.get("rule") == "drop")
@@ -282,7 +295,7 @@ def _columns_row(run: Run, trail: Trail, gate: dict[str, Any]) -> Guarantee:
         "every published column declared and not dropped",
         achieved,
         not dropped and not undeclared,
-        f"manifest output.columns; {_cite(trail, gate)}",
+        f"{cited}; {_cite(trail, gate)}",
     )
 
 
@@ -332,9 +345,14 @@ def _signature_row(run: Run) -> Guarantee:
     )
 
 
-def _dp_rows(run: Run, failed_train: list[dict[str, Any]], trail: Trail | None) -> list[Guarantee]:
-    if failed_train and trail is not None:
-        record = failed_train[-1]
+def _dp_rows(run: Run, trail: Trail | None) -> list[Guarantee]:
+    """ε and the budget, from the signed train record (the card is a copy: held to its
+    hash by the card row)."""
+    if trail is None:
+        return []
+    failed = trail.failed()
+    if failed:
+        record = failed[-1]
         return [
             Guarantee(
                 "epsilon",
@@ -345,10 +363,21 @@ def _dp_rows(run: Run, failed_train: list[dict[str, Any]], trail: Trail | None) 
                 _cite(trail, record),
             )
         ]
-    card = run.card
-    if card is None:
-        return []
-    privacy = card.get("privacy") or {}
+    train = trail.succeeded("train")
+    if train is None:
+        return [
+            Guarantee(
+                "epsilon",
+                "differential privacy of the model",
+                "a signed train record",
+                "no signed successful train record in this run"
+                if trail.check.ok
+                else "no verified record (the trail did not verify)",
+                False,
+                f"{trail.path.name} ({trail.flow})",
+            )
+        ]
+    privacy = train.get("params") or {}
     if not privacy.get("private"):
         return [
             Guarantee(
@@ -357,14 +386,12 @@ def _dp_rows(run: Run, failed_train: list[dict[str, Any]], trail: Trail | None) 
                 "not asked by the policy (training.dp: false)",
                 "the model is NOT differentially private",
                 None,
-                "model card privacy.private",
+                _cite(trail, train, "params.private"),
             )
         ]
     target, eps = privacy.get("target_epsilon"), privacy.get("epsilon")
     ledger = privacy.get("ledger") or {}
     budget, spent = ledger.get("budget"), ledger.get("spent_after")
-    train = trail.step("train") if trail is not None else None
-    cite = _cite(trail, train) + "; " if trail is not None and train is not None else ""
     return [
         Guarantee(
             "epsilon",
@@ -374,31 +401,77 @@ def _dp_rows(run: Run, failed_train: list[dict[str, Any]], trail: Trail | None) 
             isinstance(eps, int | float)
             and isinstance(target, int | float)
             and eps <= target + _EPS,
-            cite + "model card privacy.epsilon",
+            _cite(trail, train, "params.epsilon"),
         ),
         Guarantee(
             "budget",
             "ε spent on the data set against its budget",
             f"≤ {num(budget)} in all (ledger {ledger.get('dataset')})",
-            f"{num(spent)} spent after this run (this run charged {num(ledger.get('charged'))})",
+            f"{num(spent)} spent after this run (this run charged {num(ledger.get('charged'))})"
+            if spent is not None
+            else "no signed figure of the budget spent (a record made by an older privpipe)",
             isinstance(spent, int | float)
             and isinstance(budget, int | float)
             and spent <= budget + _EPS,
-            cite + "model card privacy.ledger.spent_after",
+            _cite(trail, train, "params.ledger.spent_after"),
         ),
     ]
 
 
+def _completed_rows(run: Run) -> list[Guarantee]:
+    """A run is releasable only on a signed success: the sanitize run's publish, the
+    train run's train. Without one, whatever the folder holds was not released by it."""
+    rows = []
+    for trail in run.trails:
+        step = "publish" if trail.flow == "sanitize" else "train"
+        if trail.check.ok is not True or trail.failed():
+            continue  # the trail's row, or the failed step's, says why already
+        record = trail.succeeded(step)
+        rows.append(
+            Guarantee(
+                f"{trail.flow}-success",
+                f"{trail.flow} run completed and signed",
+                f"a signed successful {step} record",
+                f"run {trail.run_id}: {step} succeeded"
+                if record is not None
+                else f"run {trail.run_id}: no signed successful {step} (the run never got there)",
+                record is not None,
+                _cite(trail, record) if record is not None else f"{trail.path.name}",
+            )
+        )
+    return rows
+
+
+def _problem_rows(run: Run) -> list[Guarantee]:
+    rows = [
+        Guarantee(p.key, p.name, "the bytes the signed record names", p.what, False, p.evidence)
+        for p in run.problems
+    ]
+    if run.ledger is not None:
+        rows.append(
+            Guarantee(
+                "ledger",
+                "budget ledger verified",
+                "every hash link and signed checkpoint checks out under the trusted key",
+                run.ledger.text,
+                run.ledger.ok is True,
+                "the ledger (--ledger)",
+            )
+        )
+    return rows
+
+
 def verdict(run: Run) -> Verdict:
-    """The verdict on ``run`` and its guarantee rows."""
+    """The verdict on ``run`` and its guarantee rows. Only a row that passes counts for
+    release: a guarantee no signed record reports fails."""
     failed = _failed_guarantees(run)
     rows: list[Guarantee] = []
-    sanitize = run.trail("sanitize")
-    if sanitize is not None or run.manifest is not None:
+    if run.trail("sanitize") is not None:
         rows += _kanon_rows(run, failed)
         rows += _gate_rows(run, failed)
-    train = run.trail("train")
-    rows += _dp_rows(run, train.failed() if train else [], train)
+    rows += _dp_rows(run, run.trail("train"))
+    rows += _completed_rows(run)
+    rows += _problem_rows(run)
     rows += _audit_rows(run)
     rows.append(_signature_row(run))
     reasons = [
@@ -422,6 +495,6 @@ def verdict(run: Run) -> Verdict:
                     _cite(trail, record),
                 )
             )
-    if run.manifest is None and run.card is None:
-        reasons.append("nothing was published")
+    if not any(t.check.ok for t in run.trails):
+        reasons.append("no audit trail verified under a trusted key: nothing here is evidence")
     return Verdict(not reasons, rows, reasons)

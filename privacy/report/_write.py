@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from privacy.audit import AuditTrail, read_trail
+from privacy.audit import AuditTrail, read_trail, witness_path
 from privacy.crypto import Signer
 from privacy.io import atomic_write_bytes
 from privacy.report._build import build_report
@@ -21,7 +21,6 @@ __all__ = [
     "REPORT_FILE",
     "RecordedReport",
     "record_report",
-    "recorded_reports",
     "report_on_failure",
     "report_run",
     "write_report",
@@ -42,10 +41,20 @@ def write_report(
     ``run_dir/report.html``) and return its path. ``witness`` (the signer's keyring's
     witness file) is consulted when the trails are verified; ``ledger`` gives the ε
     spent by each run of the data set."""
+    return _write(run_dir, public_key, witness=witness, ledger=ledger, out=out)[0]
+
+
+def _write(
+    run_dir: Path,
+    public_key: bytes | None,
+    *,
+    witness: Path | None,
+    ledger: Path | None,
+    out: Path | None = None,
+) -> tuple[Path, str]:
     target = Path(out) if out is not None else Path(run_dir) / REPORT_FILE
     text = build_report(run_dir, public_key, witness=witness, ledger=ledger)
-    atomic_write_bytes(target, text.encode("utf-8"))
-    return target
+    return target, atomic_write_bytes(target, text.encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -59,15 +68,21 @@ class RecordedReport:
 
 
 def record_report(
-    report: Path, trail: Path, signer: Signer, context: Mapping[str, Any] | None = None
+    report: Path,
+    trail: Path,
+    signer: Signer,
+    context: Mapping[str, Any] | None = None,
+    *,
+    sha256: str | None = None,
 ) -> RecordedReport:
-    """Append a ``report`` step with ``report``'s SHA-256 to the (closed) audit trail
-    ``trail``, signed by ``signer`` under the run's ``context`` (default: that of the
-    trail's last step: its run, flow and policy)."""
+    """Append a ``report`` step with ``report``'s SHA-256 (``sha256``: of the bytes the
+    caller wrote; else read from the file) to the (closed) audit trail ``trail``, signed
+    by ``signer`` under the run's ``context`` (default: that of the trail's last step:
+    its run, flow and policy)."""
     if context is None:
         last = read_trail(trail)[-1]
         context = {key: last[key] for key in ("run_id", "flow", "policy") if key in last}
-    digest = hashlib.sha256(Path(report).read_bytes()).hexdigest()
+    digest = sha256 or hashlib.sha256(Path(report).read_bytes()).hexdigest()
     with AuditTrail(trail, signer, context=context) as audit:
         where = os.path.relpath(Path(report).resolve(), Path(trail).resolve().parent)
         audit.append("report", outputs={"sha256": digest}, params={"file": where})
@@ -86,14 +101,12 @@ def report_run(
     """What a flow does at its end (success or failure): write ``run_dir``'s report,
     verified against ``signer``'s own public key and the witness beside ``keyring``,
     then record its SHA-256 in the run's (closed) ``trail``."""
-    from privacy.audit import witness_path
-
     witness = witness_path(keyring) if keyring is not None else None
     public_key = signer.signing_public_key
     if ledger is not None and not Path(ledger).is_file():
         ledger = None  # a run that charged nothing (training.dp: false) has no ledger
-    written = write_report(run_dir, public_key, witness=witness, ledger=ledger)
-    return record_report(written, trail, signer, context)
+    written, digest = _write(run_dir, public_key, witness=witness, ledger=ledger)
+    return record_report(written, trail, signer, context, sha256=digest)
 
 
 @contextlib.contextmanager
@@ -117,27 +130,3 @@ def report_on_failure(
             with contextlib.suppress(Exception):
                 report_run(run_dir, signer, trail, context, keyring=keyring)
         raise
-
-
-def recorded_reports(trail: Path) -> list[dict[str, Any]]:
-    """Each report the trail recorded (the last record per file): its path, the record's
-    ``seq``, and whether the file now ``matches`` its recorded SHA-256, was ``changed``
-    (edited or replaced after the run: not the report the run wrote) or is ``missing``."""
-    latest: dict[str, dict[str, Any]] = {}
-    for record in read_trail(trail):
-        if record.get("step") == "report" and (record.get("params") or {}).get("file"):
-            latest[str(record["params"]["file"])] = record
-    out = []
-    for name, record in latest.items():
-        path = (Path(trail).resolve().parent / name).resolve()
-        recorded = (record.get("outputs") or {}).get("sha256")
-        if not path.is_file():
-            status = "missing"
-        else:
-            status = (
-                "matches"
-                if hashlib.sha256(path.read_bytes()).hexdigest() == recorded
-                else "changed"
-            )
-        out.append({"file": name, "path": path, "seq": record.get("seq"), "status": status})
-    return out
