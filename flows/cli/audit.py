@@ -103,6 +103,8 @@ def audit_verify(
     others = len(files) - len(reports)
     if others:
         pinned += f"; {others} recorded file(s) match their signed SHA-256"
+    if summary.supersedes:
+        pinned += f"; {summary.superseded()}"
     typer.echo(
         f"{path}: intact: {summary.records} records ({summary.steps} steps, "
         f"{summary.failed_steps} failed; {summary.checkpoints} signed checkpoints), "

@@ -276,10 +276,11 @@ class AuditTrail:
     def check(self) -> None:
         """Check, without writing, that this writer may extend the trail: what
         :meth:`flush` checks under the lock before it appends. Raises
-        :class:`AppendRefused` (exit 3) naming the trail and the line."""
+        :class:`AppendRefused` (exit 3) naming the trail and the line. A trail that is
+        not there may be started, even where the witness knows one: the new trail
+        supersedes it, on the record (:meth:`flush`)."""
         handle = self._open(create=False)
         if handle is None:
-            self._check_missing()
             return
         with handle:
             fcntl.flock(handle, fcntl.LOCK_SH)
@@ -304,19 +305,50 @@ class AuditTrail:
             raise self._refuse(None, f"cannot be opened ({exc.strerror})") from None
         return os.fdopen(fd, "a+b")
 
-    def _check_missing(self) -> None:
-        """A trail that is not there may be started, unless the witness knows one here."""
+    def _known_here(self) -> Sighting | None:
+        """The last trail the witness recorded at this path (with records), if any."""
         if self.witness is None:
-            return
+            return None
         at_path, _ = self.witness.latest(self.signer.signing_public_key, self.path, None)
-        if at_path is not None and at_path.length:
+        return at_path if at_path is not None and at_path.length else None
+
+    def _refuse_emptied(self) -> None:
+        """An empty trail file where the witness knows a trail was emptied, not lost:
+        refused (a trail that is gone is superseded instead, on the record)."""
+        known = self._known_here()
+        if known is not None:
             raise self._refuse(
                 None,
-                f"the trail is gone or empty, but the witness {self.witness.path} recorded "
-                f"{at_path.length} records of it at {at_path.time} (deleted, emptied or "
-                "moved?): restore it, write to another folder, or let it go on the record with "
+                f"the trail is empty, but the witness {self.witness.path} recorded "  # type: ignore[union-attr]
+                f"{known.length} records of it at {known.time} (emptied?): restore it, "
+                "write to another folder, or let it go on the record with "
                 f"`privpipe audit retire {self.path} --reason TEXT`",
             )
+
+    def _supersede(self, known: Sighting) -> None:
+        """Start a new trail where the witness knows one that is gone: a signed
+        ``retire`` entry in the witness names the old trail (its first record, length
+        and head; those still bind it wherever it turns up), and the new trail's first
+        record carries the same note (``supersedes``), for verify and the report."""
+        note = {
+            "path": known.subject,
+            "records": known.length,
+            "head": known.head,
+            "origin": known.origin,
+            "witnessed_at": known.time,
+        }
+        run = self.context.get("run_id")
+        self.witness.record(  # type: ignore[union-attr]
+            kind="retire",
+            subject=self.path,
+            origin=known.origin,
+            length=known.length,
+            head=known.head,
+            reason=f"superseded: the trail was gone when run {run} started a new one here",
+        )
+        first = orjson.loads(self._pending[0])
+        first["supersedes"] = note
+        self._pending[0] = orjson.dumps(first)
 
     def flush(self, *, checkpoint: bool = False) -> None:
         """Link and write the queued records under the trail's lock, close them with a
@@ -331,13 +363,16 @@ class AuditTrail:
             return
         private_dir(self.path.parent)
         handle = self._open(create=False)
-        if handle is None:
-            self._check_missing()  # before anything is created
+        fresh, known = handle is None, None
+        if fresh:  # gone: a new trail, superseding the one the witness knew here
+            known = self._known_here()
             handle = self._open(create=True)
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                seq, prev, origin, end = self._verified_tail(handle)
+                seq, prev, origin, end = self._verified_tail(handle, created=fresh)
+                if seq == 0 and known is not None:
+                    self._supersede(known)
                 out = bytearray()
                 every, since = self.checkpoint_every, self._since_checkpoint
                 for body in self._pending:
@@ -389,15 +424,19 @@ class AuditTrail:
                     start = (seen.offset, seen.length, seen.head)
         return start
 
-    def _verified_tail(self, handle: Any) -> tuple[int, bytes, str | None, int]:
+    def _verified_tail(
+        self, handle: Any, *, created: bool = False
+    ) -> tuple[int, bytes, str | None, int]:
         """(seq, head hash, origin, size) of the open trail after checking it: the
         first line is the trail the witness knows, the trail still holds what the
         witness last recorded of it, every line since then hashes and links, and the
         last line is a checkpoint that verifies under this writer's own key. Origin is
-        the first line's hash (None for an empty trail)."""
+        the first line's hash (None for an empty trail). An empty file this writer did
+        not just create is refused where the witness knows a trail at the path."""
         end = handle.seek(0, os.SEEK_END)
         if end == 0:
-            self._check_missing()
+            if not created:
+                self._refuse_emptied()
             return 0, GENESIS.encode(), None, 0
         last = _line_ending_at(handle, end)
         torn_at = None

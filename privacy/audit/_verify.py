@@ -59,6 +59,18 @@ class TrailSummary:
     witness: str | None = None  # the witness consulted, if any
     witnessed: int = 0  # the longest history the witness recorded of this trail
     pinned: int | None = None  # the record pinned with expect_length / expect_head
+    supersedes: dict[str, Any] | None = None  # the first record's note of a trail it replaced
+
+    def superseded(self) -> str:
+        """The note, as a sentence ('' when the trail superseded none)."""
+        note = self.supersedes
+        if not note:
+            return ""
+        return (
+            f"it supersedes a trail that was gone from {note.get('path')} (the witness "
+            f"recorded {note.get('records')} records, head {str(note.get('head'))[:16]}…, "
+            f"the last at {note.get('witnessed_at')})"
+        )
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -186,6 +198,8 @@ def verify_trail(
                 last_checkpoint_line = number
             else:
                 steps += 1
+                if number == 1 and isinstance(record.get("supersedes"), dict):
+                    summary.supersedes = record["supersedes"]
                 if collect is not None and record.get("type") == "step":
                     collect.append(record)
                 if record.get("outcome") != "ok":

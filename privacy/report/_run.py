@@ -179,6 +179,8 @@ def _verify(
         if consulted is not None
         else "; no witness was consulted"
     )
+    if checked.supersedes:
+        seen += f"; {checked.superseded()}"
     return Check(
         True,
         f"verified: {checked.records:,} records, every hash link and {checked.checkpoints} "

@@ -191,10 +191,11 @@ def test_a_trail_removed_on_purpose_is_retired_on_the_record(
 
     kept = tmp_path / "kept" / "audit.jsonl"  # a copy the custodian archived
     shutil.copytree(trail.parent, kept.parent, ignore=shutil.ignore_patterns("*.witness", "ring*"))
-    for name in ("audit.jsonl", "audit.jsonl.head"):
-        trail.with_name(name).unlink()
+    trail.with_name("audit.jsonl.head").unlink()
+    trail.write_bytes(b"")  # emptied: refused (a trail that is gone is superseded instead)
     with pytest.raises(AppendRefused, match=r"privpipe audit retire .* --reason TEXT"):
         AuditTrail(trail, keyring)
+    trail.unlink()
     args = ["audit", "retire", str(trail), "--keyring", str(keyring.path)]
     assert main([*args, "--reason", "  "]) == 2
     assert "retiring a trail needs a reason" in capsys.readouterr().err

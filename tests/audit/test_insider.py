@@ -129,7 +129,7 @@ def test_attack_trail_emptied(trail: Path, keyring: Keyring) -> None:
     verify_trail(trail, keyring.signing_public_key)
     with pytest.raises(AuditVerificationError, match=r"recorded 8 records .* holds 0"):
         _verify(trail, keyring)
-    _refused(trail, keyring, r"the trail is gone or empty, but the witness .* recorded 8 records")
+    _refused(trail, keyring, r"the trail is empty, but the witness .* recorded 8 records")
 
 
 def test_attack_head_file_deleted(trail: Path, keyring: Keyring) -> None:
@@ -504,10 +504,52 @@ def test_attack_forged_records_spliced_before_a_genuine_checkpoint(
 def test_a_refused_trail_is_refused_before_any_work_and_nothing_is_created(
     trail: Path, keyring: Keyring
 ) -> None:
-    shutil.rmtree(trail.parent)
-    with pytest.raises(AppendRefused, match="the trail is gone or empty, but the witness"):
+    trail.write_bytes(b"")  # emptied where it stood: not lost, cut
+    with pytest.raises(AppendRefused, match="the trail is empty, but the witness"):
         AuditTrail(trail, keyring)  # at construction, before the caller's first step
-    assert not trail.exists()
+    assert trail.read_bytes() == b""
+
+
+def test_a_new_trail_where_one_is_gone_supersedes_it_on_the_record(
+    trail: Path, keyring: Keyring, tmp_path: Path
+) -> None:
+    """The retry after a failed run whose folder was deleted: the new run goes ahead;
+    the witness's retire entry and the new trail's first record name the old trail,
+    and the old trail's heads still bind it wherever a copy turns up."""
+    kept = tmp_path / "kept" / "audit.jsonl"
+    shutil.copytree(trail.parent, kept.parent)
+    old = _verify(trail, keyring)
+    shutil.rmtree(trail.parent)
+    _run(trail, keyring, "retry", steps=2)
+    first = orjson.loads(_lines(trail)[0])
+    note = first["supersedes"]
+    assert note["records"] == old.records and note["head"] == old.head  # type: ignore[attr-defined]
+    assert note["path"] == str(trail)
+    entries = Witness(witness_path(keyring.path)).entries(keyring.signing_public_key)
+    retire = next(e for e in entries if e["kind"] == "retire")
+    assert retire["length"] == old.records and retire["head"] == old.head  # type: ignore[attr-defined]
+    assert retire["reason"].startswith("superseded: the trail was gone when run retry")
+    summary = _verify(trail, keyring)
+    assert summary.supersedes == note  # type: ignore[attr-defined]
+    assert "supersedes a trail that was gone" in summary.superseded()  # type: ignore[attr-defined]
+    assert _verify(kept, keyring).records == old.records  # type: ignore[attr-defined]
+    kept.write_bytes(b"".join(_lines(kept)[:4]))
+    kept.with_name("audit.jsonl.head").unlink()
+    with pytest.raises(AuditVerificationError, match="cut, emptied or rolled back"):
+        _verify(kept, keyring)  # nothing lost: the old trail is still bound
+
+
+def test_an_edited_supersedes_note_breaks_the_new_trail(trail: Path, keyring: Keyring) -> None:
+    """The note is in a hashed, signed record: rewriting what it says was replaced
+    (to hide a longer trail) fails verification."""
+    shutil.rmtree(trail.parent)
+    _run(trail, keyring, "retry", steps=2)
+    lines = _lines(trail)
+    lines[0] = lines[0].replace(b'"records":8', b'"records":2')
+    assert b'"records":2' in lines[0]
+    trail.write_bytes(b"".join(lines))
+    with pytest.raises(AuditVerificationError, match="line 1: record edited"):
+        _verify(trail, keyring)
 
 
 def test_a_head_that_is_not_a_file_is_one_error_not_a_crash(trail: Path, keyring: Keyring) -> None:
