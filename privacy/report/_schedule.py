@@ -8,10 +8,12 @@ each run's own report."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
 
+from privacy.audit import Witness
 from privacy.errors import InputError, PrivpipeError
 from privacy.report._html import chart, details, document, e, num, pct, section, table
 from privacy.report._run import Run, load_run
@@ -91,6 +93,50 @@ def _row(folder: Path, public_key: bytes | None, witness: Path | None) -> dict[s
     }
 
 
+def _witnessed(
+    root: Path, public_key: bytes | None, witness: Path | None
+) -> tuple[dict[Path, str], list[str]]:
+    """What the witness knows of the trails under ``root`` that the folder no longer
+    holds: {the trail's run folder: "missing: …"} for each trail gone or shorter than
+    the witness recorded (the last head recorded at its path), and a line for each
+    trail let go at its path (retired, or superseded by a new run's trail)."""
+    if public_key is None or witness is None or not Path(witness).is_file():
+        return {}, []
+    prefix = os.path.abspath(root) + os.sep
+    last: dict[str, dict[str, Any]] = {}
+    let_go: list[str] = []
+    for entry in Witness(witness).entries(public_key):  # WitnessError: the page fails
+        subject = str(entry.get("subject"))
+        if not subject.startswith(prefix):
+            continue
+        if entry.get("kind") == "trail":
+            last[subject] = entry
+        elif entry.get("kind") == "retire":
+            last.pop(subject, None)
+            let_go.append(
+                f"{os.path.relpath(subject, root)}: a trail of {entry.get('length')} records "
+                f"was let go at {str(entry.get('time'))[:19]} ({entry.get('reason')})"
+            )
+    missing: dict[Path, str] = {}
+    for subject, entry in last.items():
+        path = Path(subject)
+        try:
+            size = path.lstat().st_size if path.is_file() and not path.is_symlink() else None
+        except OSError:
+            size = None
+        if size is not None and size >= int(entry.get("offset") or 0):
+            continue  # still there, at least as long: its own verification judges it
+        what = "the trail is gone" if size is None else "the trail was emptied or cut"
+        folder = path.parent
+        if folder.name == "model" and folder.parent != Path(root):
+            folder = folder.parent  # a run folder's model trail belongs to that run
+        missing[folder] = (
+            f"missing: the witness recorded {entry.get('length')} records, the last at "
+            f"{str(entry.get('time'))[:19].replace('T', ' ')} UTC; {what} ({path.name})"
+        )
+    return missing, let_go
+
+
 def build_schedule_report(
     root: Path, public_key: bytes | None, *, witness: Path | None = None
 ) -> str:
@@ -100,7 +146,17 @@ def build_schedule_report(
         raise InputError(
             f"{root}: no dated run folders or latest.json: not a `privpipe serve` output root"
         )
+    missing, let_go = _witnessed(root, public_key, witness)
     rows = [_row(folder, public_key, witness) for folder in _run_folders(root)]
+    for row in rows:
+        gone = missing.pop(root / row["folder"], None)
+        if gone is not None:  # emptied where it stood: the witness's words, and no pass
+            row["verdict"], row["reason"], row["failure"] = None, gone, ""
+    rows += [  # folders removed: still on the page, from the witness
+        {"folder": os.path.relpath(folder, root), "run": None, "verdict": None, "reason": text}
+        for folder, text in missing.items()
+    ]
+    rows.sort(key=lambda r: r["folder"])
     skips = read_skips(root)
     state = read_json(root / STATE_FILE) or {}
     releasable = sum(1 for r in rows if r["verdict"] is not None and r["verdict"].releasable)
@@ -114,6 +170,9 @@ def build_schedule_report(
             {"item": "last successful run (latest.json)", "value": state.get("run", "—")},
         ]
     )
+    if let_go:
+        summary += "<p>Trails let go on the record (the witness keeps their heads):</p>"
+        summary += "<ul>" + "".join(f"<li>{e(line)}</li>" for line in let_go) + "</ul>"
     parts.append(section("schedule-summary", "Summary", summary))
     shown = []
     for r in rows:
