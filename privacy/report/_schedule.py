@@ -159,7 +159,14 @@ def build_schedule_report(
     rows.sort(key=lambda r: r["folder"])
     skips = read_skips(root)
     state = read_json(root / STATE_FILE) or {}
-    releasable = sum(1 for r in rows if r["verdict"] is not None and r["verdict"].releasable)
+    good = [r["folder"] for r in rows if r["verdict"] is not None and r["verdict"].releasable]
+    releasable = len(good)
+    # latest.json is a convenience copy any writer of ROOT can edit: shown only beside
+    # what the signed records say, and a disagreement said in so many words
+    named = state.get("run")
+    last_good = good[-1] if good else "—"
+    if named is not None and named != (good[-1] if good else None):
+        last_good += f" (latest.json names {named!s}, which the signed records do not bear out)"
     parts = [f"<h1>privpipe schedule report: {e(root)}</h1>"]
     summary = table(
         [
@@ -167,7 +174,7 @@ def build_schedule_report(
             {"item": "releasable", "value": num(releasable)},
             {"item": "not releasable", "value": num(len(rows) - releasable)},
             {"item": "skipped as unchanged", "value": num(len(skips))},
-            {"item": "last successful run (latest.json)", "value": state.get("run", "—")},
+            {"item": "last releasable run (from the signed records)", "value": last_good},
         ]
     )
     if let_go:

@@ -5,6 +5,7 @@ RELEASABLE. Nothing vanishes from the page."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -69,6 +70,10 @@ def test_attack_a_failed_run_s_folder_removed_and_a_trail_emptied(
         rf"missing: the witness recorded {records} records, the last at \d{{4}}-", rows[failed.name]
     )
     assert "RELEASABLE" in rows[good] and "NOT RELEASABLE" not in rows[good]
+
+    (root / "latest.json").write_text(json.dumps({"run": failed.name}))  # a convenience copy
+    text = build_schedule_report(root, key, witness=witness)
+    assert f"{good} (latest.json names {failed.name}, which the signed records do not" in text
 
     (root / good / "audit.jsonl").write_bytes(b"")  # emptied where it stood
     rows = _runs(build_schedule_report(root, key, witness=witness))
