@@ -31,7 +31,10 @@ def _runs(text: str) -> dict[str, str]:
 
 
 def test_attack_a_failed_run_s_folder_removed_and_a_trail_emptied(
-    tmp_path: Path, people, demo_policy_path: Path, session_keyring: Any  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    people,
+    demo_policy_path: Path,
+    session_keyring: Any,  # type: ignore[no-untyped-def]
 ) -> None:
     from flows.serve import scheduled_sanitize_flow
     from privacy.errors import PrivacyGuaranteeError
