@@ -40,6 +40,7 @@ ROWS = (  # every guarantee row a complete run of the demo policy shows
     "policy-signature",
     "sanitize-success",
     "train-success",
+    "model-data",
 )
 
 

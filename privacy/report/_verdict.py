@@ -461,6 +461,36 @@ def _problem_rows(run: Run) -> list[Guarantee]:
     return rows
 
 
+def _binding_row(run: Run) -> list[Guarantee]:
+    """A model shown beside a sanitize run was trained on that run's data: the signed
+    train record's ``inputs.data`` is the SHA-256 of a file (the published data or the
+    training view) the signed publish record says it wrote. A model folder copied in
+    from another run (another data set, another ε and budget) fails here."""
+    sanitize, train = run.trail("sanitize"), run.trail("train")
+    if sanitize is None or train is None or train.check.ok is not True:
+        return []
+    record = train.succeeded("train")
+    publish = sanitize.succeeded("publish")
+    if record is None or publish is None:
+        return []  # the success rows say what is missing
+    data = str((record.get("inputs") or {}).get("data") or "")
+    written = {f.sha256: f.name for f in sanitize.files if f.step == "publish"}
+    name = written.get(data)
+    return [
+        Guarantee(
+            "model-data",
+            "model trained on this run's data",
+            "the train record's data is a file this run's publish record wrote",
+            f"trained on {name} (SHA-256 {data[:16]}…)"
+            if name
+            else f"trained on data with SHA-256 {data[:16]}…, which this run's publish did "
+            "not write (a model folder from another run?)",
+            name is not None,
+            f"{_cite(train, record, 'inputs.data')}; {_cite(sanitize, publish, 'outputs.files')}",
+        )
+    ]
+
+
 def verdict(run: Run) -> Verdict:
     """The verdict on ``run`` and its guarantee rows. Only a row that passes counts for
     release: a guarantee no signed record reports fails."""
@@ -470,6 +500,7 @@ def verdict(run: Run) -> Verdict:
         rows += _kanon_rows(run, failed)
         rows += _gate_rows(run, failed)
     rows += _dp_rows(run, run.trail("train"))
+    rows += _binding_row(run)
     rows += _completed_rows(run)
     rows += _problem_rows(run)
     rows += _audit_rows(run)

@@ -10,6 +10,7 @@ verdict below is the change's doing."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -61,7 +62,7 @@ def _failing(text: str) -> dict[str, str]:
     """Each failing guarantee row: its key and its text (tags stripped)."""
     rows = re.findall(r'<tr id="g-([^"]+)">(.*?)</tr>', text, flags=re.S)
     return {
-        key: re.sub(r"<[^>]+>", " ", body)
+        key: html.unescape(re.sub(r"<[^>]+>", " ", body))
         for key, body in rows
         if re.search(r"<td>\s*(?:<[^>]+>\s*)*FAIL", body)
     }
@@ -255,3 +256,23 @@ def test_attack_a_trail_cut_back_to_before_publish_shown_without_the_witness(
     failing = _failing(text)
     assert "sanitize-success" in failing and "no signed successful publish" in str(failing)
     assert "manifest-file" in failing  # present, but not this run's: nothing signed it
+
+
+def test_attack_another_run_s_model_folder_copied_in(
+    run: Path, tmp_path: Path, session_keyring: Any, demo_policy_path: Path
+) -> None:
+    """A model folder from another run (other people, its own verified trail, ε and
+    budget) put in this run's place: its train record names data this run never wrote."""
+    from privacy.synth import synthesize
+
+    source, other = tmp_path / "others.csv", tmp_path / "other"
+    synthesize(500, seed=77).write_csv(source)
+    args = ["-q", "run", str(source), "--policy", str(demo_policy_path), "--out", str(other)]
+    assert main(args) == 0
+    assert _releasable(_report(other, session_keyring))
+    shutil.rmtree(run / "model")
+    shutil.copytree(other / "model", run / "model")
+    text = _report(run, session_keyring)
+    assert not _releasable(text)
+    failing = _failing(text)
+    assert "model-data" in failing and "which this run's publish did not write" in str(failing)
