@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, Literal, cast
 
 import polars as pl
 
-from privacy._atomic import atomic_path, private_dir
+from privacy._atomic import atomic_path, private_dir, refuse_links
 from privacy.crypto import (
     MAGIC,
     KeyEncryptionProvider,
@@ -503,19 +503,20 @@ def _cast(dtype: pl.DataType, target: ColumnType, fmt: str | None, name: str) ->
 # --------------------------------------------------------------------------- writing
 
 
-def atomic_write_bytes(final: Path, data: bytes) -> str:
+def atomic_write_bytes(final: Path, data: bytes, *, root: Path | None = None) -> str:
     """Write ``data`` to ``final`` atomically; returns the SHA-256 of the bytes written
     (taken from memory, not read back: a file replaced after the rename cannot lend
-    its hash to a signed record)."""
-    with atomic_path(final) as tmp:
+    its hash to a signed record). ``final`` a link is refused, and with ``root`` a link
+    at any folder below it (:func:`privacy._atomic.atomic_path`)."""
+    with atomic_path(final, root=root) as tmp:
         tmp.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
 
 
-def atomic_write_json(final: Path, value: object) -> str:
+def atomic_write_json(final: Path, value: object, *, root: Path | None = None) -> str:
     """Write ``value`` as indented, sorted JSON atomically; returns its SHA-256."""
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    return atomic_write_bytes(final, text.encode("utf-8"))
+    return atomic_write_bytes(final, text.encode("utf-8"), root=root)
 
 
 def write_frame(
@@ -525,11 +526,13 @@ def write_frame(
     compression: str = "zstd",
     keys: KeyEncryptionProvider | None = None,
     associated_data: Mapping[str, str] | None = None,
+    root: Path | None = None,
 ) -> None:
     """Write ``frame`` as CSV, Parquet or JSON Lines (by suffix), atomically.
 
     A name ending ``.sealed`` (``people.csv.sealed``) is sealed with ``keys``: the
-    plaintext is serialized in memory and only ciphertext reaches the disk.
+    plaintext is serialized in memory and only ciphertext reaches the disk. ``root``:
+    the output folder ``final`` lies under, below which no link is followed.
     """
     sealed = final.suffix == SEALED_SUFFIX
     fmt = detect_format(plain_name(final))
@@ -542,7 +545,7 @@ def write_frame(
         frame.write_csv(buffer)
     else:
         frame.write_ndjson(buffer)
-    with atomic_path(final) as tmp, tmp.open("wb") as sink:
+    with atomic_path(final, root=root) as tmp, tmp.open("wb") as sink:
         if sealed:
             assert keys is not None
             with SealedWriter(sink, keys, associated_data) as writer:
@@ -558,12 +561,17 @@ def prepare_output_dir(
 
     A folder that exists and is not empty is refused unless ``overwrite``; with it, the
     previous run's outputs are removed first so a failed run never leaves stale data.
+    A symbolic link in place of one of them (``vault -> /elsewhere``) is refused, not
+    removed: whoever writes the folder planted it, and the user should know. ``path``
+    itself may be a link: the user named it, and it is followed.
     """
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: exists and is not a folder")
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:
             raise OutputError(f"{path}: output folder exists and is not empty (use --overwrite)")
+        for name in (*outputs, *folders):
+            refuse_links(path, path / name)
         for name in outputs:
             (path / name).unlink(missing_ok=True)
         for name in folders:

@@ -3,7 +3,9 @@
 Stages hand each other paths, not frames, so an orchestrator (Prefect) only ever sees a
 path. Frames are serialized to Parquet in memory and sealed on the way to disk; reading
 one back unseals in memory. The folder is created 0700 and removed when the run ends,
-whatever the outcome.
+whatever the outcome. A symbolic link in place of the folder is refused
+(:class:`~privacy.errors.OutputError`): the intermediates are never written where a
+writer of its parent pointed them.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Workspace:
     def __enter__(self) -> Workspace:
         if self.root is None:
             self.root = Path(tempfile.mkdtemp(prefix="privpipe-work-"))
-        private_dir(self.root)
+        private_dir(self.root, root=self.root.parent)  # a link in its place is refused
         os.chmod(self.root, FOLDER_MODE)  # the run's own folder, even where it existed
         return self
 
@@ -67,7 +69,7 @@ class Workspace:
         buffer = io.BytesIO()
         frame.write_parquet(buffer, compression="lz4")
         final = self.path(name)
-        with atomic_path(final) as tmp, tmp.open("wb") as out:
+        with atomic_path(final, root=final.parent.parent) as tmp, tmp.open("wb") as out:
             sink = cast(BinaryIO, HashingWriter(out, [digest] if digest is not None else []))
             with SealedWriter(sink, self.keys, self._associated(name)) as writer:
                 writer.write(buffer.getbuffer())
@@ -89,7 +91,7 @@ class Workspace:
         """Seal a JSON document (a plan that holds values of the data) to disk;
         ``digest`` as for :meth:`save`."""
         final = self.root_path(f"{name}.json.sealed")
-        with atomic_path(final) as tmp, tmp.open("wb") as out:
+        with atomic_path(final, root=final.parent.parent) as tmp, tmp.open("wb") as out:
             sink = cast(BinaryIO, HashingWriter(out, [digest] if digest is not None else []))
             with SealedWriter(sink, self.keys, self._associated(name)) as writer:
                 writer.write(json.dumps(value).encode())

@@ -45,7 +45,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from privacy import __version__
-from privacy._atomic import atomic_path, private_dir
+from privacy._atomic import atomic_path, private_dir, refuse_link
 from privacy.actor import actor
 from privacy.audit._witness import Sighting, Witness
 from privacy.crypto import Signer
@@ -646,6 +646,7 @@ class AuditTrail:
         if self.last_checkpoint is None:
             return
         head_path = self.path.with_name(self.path.name + ".head")
+        refuse_link(head_path)  # nor read through one: a linked head could stop the write
         try:
             current = orjson.loads(head_path.read_bytes())
             if int(current.get("seq", 0)) >= int(self.last_checkpoint["seq"]):

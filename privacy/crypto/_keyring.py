@@ -656,7 +656,7 @@ def _locked(path: Path) -> Iterator[None]:
     Re-entrant within a thread (:meth:`Keyring.open_to_change` holds it across a rotation,
     which takes it again): a second ``flock`` on a new descriptor would wait on the
     first for ever."""
-    from privacy._atomic import private_dir
+    from privacy._atomic import open_lock, private_dir
 
     private_dir(path.parent)
     lock = path.with_name(path.name + LOCK_SUFFIX)
@@ -665,7 +665,7 @@ def _locked(path: Path) -> Iterator[None]:
     if name in held:
         yield
         return
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_lock(lock)  # O_NOFOLLOW: a link in its place is refused
     try:
         os.fchmod(fd, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from privacy._atomic import private_dir
+from privacy._atomic import open_lock, private_dir
 from privacy.dp._identity import RecordSketch, identity_key, people_sketch, records_sketch
 from privacy.errors import (
     BudgetExhausted,
@@ -398,7 +398,7 @@ class BudgetLedger:
             raise KeyAccessError(f"{self.path}: changing the ledger needs the keyring")
         private_dir(self.path.parent)
         lock = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+        fd = open_lock(lock)  # a link in its place is refused, not followed
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield self._state()

@@ -24,6 +24,7 @@ from privacy.io import (
     open_input,
     plain_name,
     plaintext_blocks,
+    private_dir,
     read_input_batches,
 )
 from privacy.policy import Policy
@@ -137,11 +138,14 @@ def _vault_writer(
     vault: Path, keys: KeyEncryptionProvider, associated: dict[str, str]
 ) -> Iterator[tuple[SealedWriter, Any]]:
     """The vault copy's sealing writer, written atomically into a 0700 folder, and the
-    SHA-256 of the sealed file as it is written."""
-    vault.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(vault.parent, 0o700)
+    SHA-256 of the sealed file as it is written. The vault folder lies in the output
+    folder: a symbolic link in its place, or in the file's, is refused (OutputError),
+    so the raw copy is never written where the folder's writer pointed it."""
+    output = vault.parent.parent
+    private_dir(vault.parent, root=output)
+    os.chmod(vault.parent, 0o700)  # not a link: checked above
     sha256 = hashlib.sha256()
-    with atomic_path(vault) as tmp, tmp.open("wb") as out:
+    with atomic_path(vault, root=output) as tmp, tmp.open("wb") as out:
         sink = cast(BinaryIO, HashingWriter(out, [sha256]))
         with SealedWriter(sink, keys, associated) as writer:
             yield writer, sha256

@@ -74,11 +74,11 @@ def publish(
     if sealed:
         bound = published_associated_data(policy, input_digest)
         whole_sha256, content_sha256, kek_id = _sink_sealed(
-            lazy, data_path, keys, bound, policy.outputs.compression
+            lazy, data_path, keys, bound, policy.outputs.compression, root=out_dir
         )
     else:
         content, whole = hashlib.sha256(), hashlib.sha256()  # the Parquet bytes, the file's
-        with atomic_path(data_path) as tmp, tmp.open("wb") as out:
+        with atomic_path(data_path, root=out_dir) as tmp, tmp.open("wb") as out:
             hashed = HashingWriter(out, [whole, content])
             lazy.sink_parquet(cast(IO[bytes], hashed), compression=policy.outputs.compression)
         whole_sha256, content_sha256 = whole.hexdigest(), content.hexdigest()
@@ -141,7 +141,7 @@ def publish(
     files[manifest["vault"]["path"]] = vault["sha256"]
     if training_view is not None:
         files[str(training_view["path"])] = str(training_view["sha256"])
-    files[MANIFEST_FILE] = atomic_write_json(out_dir / MANIFEST_FILE, manifest)
+    files[MANIFEST_FILE] = atomic_write_json(out_dir / MANIFEST_FILE, manifest, root=out_dir)
     return Published(manifest, files)
 
 
@@ -162,11 +162,14 @@ def _sink_sealed(
     keys: KeyEncryptionProvider,
     bound: Mapping[str, str],
     compression: Any,
+    *,
+    root: Path,
 ) -> tuple[str, str, str]:
-    """Stream ``lazy`` as Parquet through a sealing writer into ``path`` (atomically);
-    returns (the file's SHA-256, the Parquet bytes' SHA-256, the KEK id)."""
+    """Stream ``lazy`` as Parquet through a sealing writer into ``path`` (atomically,
+    following no link below the output folder ``root``); returns (the file's SHA-256,
+    the Parquet bytes' SHA-256, the KEK id)."""
     content, whole = hashlib.sha256(), hashlib.sha256()
-    with atomic_path(path) as tmp, tmp.open("wb") as out:
+    with atomic_path(path, root=root) as tmp, tmp.open("wb") as out:
         sink = HashingWriter(out, [whole])
         with SealedWriter(cast(BinaryIO, sink), keys, bound) as writer:
             lazy.sink_parquet(
@@ -196,7 +199,9 @@ def write_training_view(
     rows = int(lazy.select(pl.len()).collect().item())
     path = out_dir / VAULT_DIR / TRAINING_VIEW_FILE
     bound = training_view_associated_data(policy, input_digest)
-    whole, content, kek_id = _sink_sealed(lazy, path, keys, bound, policy.outputs.compression)
+    whole, content, kek_id = _sink_sealed(
+        lazy, path, keys, bound, policy.outputs.compression, root=out_dir
+    )
     return {
         "path": str(path.relative_to(out_dir)),
         "sha256": whole,
