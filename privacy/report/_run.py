@@ -11,7 +11,9 @@ names; otherwise each is a problem the verdict fails on, naming the file."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,16 +115,6 @@ class Run:
     @property
     def failures(self) -> list[tuple[Trail, dict[str, Any]]]:
         return [(t, r) for t in self.trails for r in t.failed()]
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not readable as JSON ({type(exc).__name__})") from None
-    if not isinstance(value, dict):
-        raise InputError(f"{path}: not a JSON object")
-    return value
 
 
 def find_run(run_dir: Path) -> dict[str, Path | None]:
@@ -250,10 +242,31 @@ def _document(run: Run, trail: Trail, folder: Path) -> tuple[dict[str, Any] | No
         return None, [
             Problem(key, f"{title} held to its signed record", recorded.problem(), recorded.cite())
         ]
+    try:  # read once: the bytes parsed are the bytes hashed (no swap in between)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return None, [Problem(key, f"{title} readable", f"{path}: {exc.strerror}", recorded.cite())]
+    if hashlib.sha256(data).hexdigest() != recorded.sha256:
+        return None, [
+            Problem(
+                key,
+                f"{title} held to its signed record",
+                f"{path}: changed while it was read (its SHA-256 is no longer the one "
+                "the run recorded)",
+                recorded.cite(),
+            )
+        ]
     try:
-        return _read_json(path), []
-    except InputError as exc:  # matches its hash, so privpipe wrote it: not expected
-        return None, [Problem(key, f"{title} readable", str(exc), recorded.cite())]
+        value = json.loads(data)
+    except ValueError:  # matches its hash, so privpipe wrote it: not expected
+        value = None
+    if not isinstance(value, dict):
+        return None, [
+            Problem(key, f"{title} readable", f"{path}: not a JSON object", recorded.cite())
+        ]
+    return value, []
 
 
 def _file_problems(trail: Trail) -> list[Problem]:
