@@ -555,7 +555,12 @@ def write_frame(
 
 
 def prepare_output_dir(
-    path: Path, *, overwrite: bool, outputs: tuple[str, ...], folders: tuple[str, ...] = ()
+    path: Path,
+    *,
+    overwrite: bool,
+    outputs: tuple[str, ...],
+    folders: tuple[str, ...] = (),
+    root: Path | None = None,
 ) -> None:
     """Make sure ``path`` may receive a run's outputs.
 
@@ -563,8 +568,12 @@ def prepare_output_dir(
     previous run's outputs are removed first so a failed run never leaves stale data.
     A symbolic link in place of one of them (``vault -> /elsewhere``) is refused, not
     removed: whoever writes the folder planted it, and the user should know. ``path``
-    itself may be a link: the user named it, and it is followed.
+    itself may be a link: the user named it, and it is followed; unless ``root`` is
+    given (the folder the user named, ``path`` a folder privpipe made below it, as a
+    run's ``model/``), then a link at ``path`` or between them is refused too.
     """
+    if root is not None:
+        refuse_links(root, path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{path}: exists and is not a folder")
     if path.is_dir() and any(path.iterdir()):

@@ -104,6 +104,15 @@ def test_overwrite_refuses_a_linked_output_rather_than_leaving_it(tmp_path: Path
     assert list(theirs.iterdir()) == []
 
 
+def test_a_folder_made_below_the_named_one_may_not_be_a_link(tmp_path: Path) -> None:
+    out, theirs = tmp_path / "out", _attacker(tmp_path)
+    out.mkdir()
+    (out / "model").symlink_to(theirs, target_is_directory=True)
+    with pytest.raises(OutputError, match=f"^{out / 'model'}: is a symbolic link"):
+        prepare_output_dir(out / "model", overwrite=True, outputs=(), root=out)
+    prepare_output_dir(out / "model", overwrite=True, outputs=())  # named by the user
+
+
 # ------------------------------------------------------------------------ the stages
 
 
