@@ -39,6 +39,7 @@ def run_flow(
         ledger_path,
         device,
         overwrite,
+        out_root=out_dir,  # model/ is privpipe's: a link there is refused
     )
     from flows._keys import keyring as _keyring
     from privacy.audit import witness_path

@@ -113,6 +113,7 @@ def train_task(
     run_id: str,
     resume: bool,
     nproc: int = 1,
+    out_root: str | None = None,
 ) -> dict[str, Any]:
     policy = run_policy(policy_ref)
     ring = unlocked(keyring_path)
@@ -137,10 +138,11 @@ def train_task(
     )
     bound = {"artifact": "model", "dataset": policy.name, "model": result.card["model_version"]}
     sealed = seal_bytes(result.weights, ring.for_scope(policy.keys.seal.model), bound)
+    root = Path(out_root) if out_root else None  # no link followed below it
     files = {  # the SHA-256 of the bytes written, for the signed train record
-        WEIGHTS: atomic_write_bytes(out / WEIGHTS, sealed),
-        ENCODER: atomic_write_json(out / ENCODER, result.encoder.to_dict()),
-        CARD: atomic_write_json(out / CARD, result.card),
+        WEIGHTS: atomic_write_bytes(out / WEIGHTS, sealed, root=root),
+        ENCODER: atomic_write_json(out / ENCODER, result.encoder.to_dict(), root=root),
+        CARD: atomic_write_json(out / CARD, result.card, root=root),
     }
     (out / CHECKPOINT).unlink(missing_ok=True)
     return {"card": result.card, "weights_sha256": files[WEIGHTS], "files": files}
@@ -167,10 +169,13 @@ def train_flow(
     overwrite: bool = False,
     resume: bool = False,
     nproc: int = 1,
+    out_root: str | None = None,
 ) -> dict[str, Any]:
     """Train the policy's model on a sanitize output into ``out_dir``; returns the card.
     ``resume`` continues the training run ``out_dir``'s trail records as stopped, from
-    its checkpoint."""
+    its checkpoint. ``out_root``: the folder the user named, when ``out_dir`` is one
+    privpipe makes below it (``privpipe run``'s ``model/``): a link between them is
+    refused, not followed."""
     policy = load_policy(policy_path)
     signed = enforce_policy_signature(policy)  # {} or {"signed_by": [...]}; signed policies
     ring = unlocked(keyring_path)
@@ -181,7 +186,13 @@ def train_flow(
         require_resume_scope(ring)
         training_run = resumable_run(out, ring)
     else:
-        prepare_output_dir(out, overwrite=overwrite, outputs=MODEL_FILES, folders=())
+        prepare_output_dir(
+            out,
+            overwrite=overwrite,
+            outputs=MODEL_FILES,
+            folders=(),
+            root=Path(out_root) if out_root else None,
+        )
     context = {
         "run_id": run_id,
         "flow": "train",
@@ -203,6 +214,7 @@ def train_flow(
                 training_run,
                 resume,
                 nproc,
+                out_root,
             )
         except BaseException as exc:
             trail.append(

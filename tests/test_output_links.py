@@ -251,3 +251,24 @@ def test_sanitize_refuses_an_output_whose_vault_is_a_link(
         f"the output folder {out}"
     )
     assert list(theirs.iterdir()) == []
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_run_refuses_a_model_folder_that_is_a_link(
+    tmp_path: Path,
+    demo_policy_path: Path,
+    people_csv: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`privpipe run` makes model/ below the folder the user named: a link there is
+    refused, and the model, encoder and card never reach the link's target."""
+    out, theirs = tmp_path / "out", _attacker(tmp_path)
+    out.mkdir()
+    (out / "model").symlink_to(theirs, target_is_directory=True)
+    args = ["-q", "run", str(people_csv), "--policy", str(demo_policy_path), "--out", str(out)]
+    capsys.readouterr()
+    assert main([*args, "--overwrite"]) != 0
+    said = capsys.readouterr().err
+    assert f"{out / 'model'}: is a symbolic link; privpipe follows no link" in said
+    assert list(theirs.iterdir()) == []
