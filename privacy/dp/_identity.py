@@ -44,8 +44,9 @@ which all give the same frame rows. A digest taken over the raw input at ingest 
 have to travel to train through the files a folder writer can edit, or through the
 sealed file's header, and would not see a frame handed to ``train_private``.
 
-Cost: one keyed BLAKE2b call per row and per person, about 2 s for 1M rows of five
-columns on one core here; the sketch is 8 KiB whatever the data's size.
+Cost: one keyed BLAKE2b call per row and per person: on 1M rows of the demo's 19
+columns, 2.6 s for the records and 1.3 s for the people here (polars writes the same
+frame as Parquet in 0.7 s), once per charge; the sketch is 8 KiB whatever the size.
 """
 
 from __future__ import annotations
