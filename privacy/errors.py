@@ -17,25 +17,39 @@ records, all of which must stay free of personal data.
     ├── KeyAccessError         a key is missing, or the caller may not use it
     │   └── ScopeError         the keyring does not hold the key scope an action needs
     ├── IntegrityError         sealed data or an audit trail failed verification
+    │   ├── AuditVerificationError  an audit trail is not what was written (exit 3)
+    │   ├── AppendRefused       a trail's tail does not verify: not extended (exit 3)
+    │   ├── WitnessError        the witness is not what was written (exit 3)
+    │   └── LedgerIntegrityError  the budget ledger is not what was written (exit 3)
     ├── PrivacyGuaranteeError  the output would break a privacy guarantee (fail closed)
     ├── BudgetExhausted        a privacy budget would be overspent
-    └── ServerError            the orchestration server a command needs is missing
+    ├── ServerError            the orchestration server a command needs is missing
+    └── TrainingStopped        a training run ended early on purpose (resumable)
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 __all__ = [
+    "AppendRefused",
+    "AuditVerificationError",
     "BudgetExhausted",
     "InputError",
     "IntegrityError",
     "KeyAccessError",
+    "LedgerIntegrityError",
     "OutputError",
     "PolicyError",
+    "PolicySignatureError",
     "PrivacyGuaranteeError",
     "PrivpipeError",
     "SchemaError",
     "ScopeError",
     "ServerError",
+    "SignatureReason",
+    "TrainingStopped",
+    "WitnessError",
 ]
 
 
@@ -47,6 +61,18 @@ class PrivpipeError(Exception):
 
 class PolicyError(PrivpipeError):
     """A policy file is missing, malformed, or fails validation."""
+
+
+SignatureReason = Literal["unsigned", "malformed", "altered", "bad", "untrusted", "no_trust"]
+
+
+class PolicySignatureError(PolicyError):
+    """A policy's signature is missing, altered, invalid or not trusted. ``reason`` says
+    which: unsigned, malformed, altered, bad, untrusted or no_trust (nobody trusted)."""
+
+    def __init__(self, message: str, *, reason: SignatureReason) -> None:
+        super().__init__(message)
+        self.reason: SignatureReason = reason
 
 
 class InputError(PrivpipeError):
@@ -77,6 +103,30 @@ class ScopeError(KeyAccessError):
 
 class IntegrityError(PrivpipeError):
     """Sealed data or an audit trail failed verification."""
+
+
+class AuditVerificationError(IntegrityError):
+    """The audit trail is not what was written: exit status 3."""
+
+    exit_code = 3
+
+
+class AppendRefused(IntegrityError):
+    """The trail's tail does not verify, so it is not extended: exit status 3."""
+
+    exit_code = 3
+
+
+class WitnessError(IntegrityError):
+    """The witness itself is not what was written: exit status 3."""
+
+    exit_code = 3
+
+
+class LedgerIntegrityError(IntegrityError):
+    """The ledger is not what was written (deleted, rolled back, edited): exit 3."""
+
+    exit_code = 3
 
 
 class PrivacyGuaranteeError(PrivpipeError):
@@ -116,3 +166,7 @@ class BudgetExhausted(PrivpipeError):
 
 class ServerError(PrivpipeError):
     """The Prefect server a command needs (scheduled runs) is not set, or does not answer."""
+
+
+class TrainingStopped(PrivpipeError):
+    """A run ended early on purpose (``stop_after``); its checkpoint resumes it."""

@@ -44,7 +44,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from privacy.crypto import Signer, signing_key_id
-from privacy.errors import PolicyError
+from privacy.errors import PolicyError, PolicySignatureError, SignatureReason
 from privacy.hashing import sha256_file
 from privacy.policy import FileHierarchy, Policy
 
@@ -75,16 +75,7 @@ _NAME = r"^[^\x00-\x1f\x7f]{1,64}$"  # one printable line: it ends up in message
 
 _MISSING = "missing"
 
-Reason = Literal["unsigned", "malformed", "altered", "bad", "untrusted", "no_trust"]
-
-
-class PolicySignatureError(PolicyError):
-    """A policy's signature is missing, altered, invalid or not trusted. ``reason`` says
-    which: unsigned, malformed, altered, bad, untrusted or no_trust (nobody trusted)."""
-
-    def __init__(self, message: str, *, reason: Reason) -> None:
-        super().__init__(message)
-        self.reason: Reason = reason
+Reason = SignatureReason  # kept for callers: the tree is in privacy.errors
 
 
 # --------------------------------------------------------------------------- formats

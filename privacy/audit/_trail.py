@@ -49,7 +49,7 @@ from privacy._atomic import atomic_path, private_dir, refuse_link
 from privacy.actor import actor
 from privacy.audit._witness import Sighting, Witness
 from privacy.crypto import Signer
-from privacy.errors import IntegrityError, ScopeError
+from privacy.errors import AppendRefused, ScopeError
 
 __all__ = [
     "GENESIS",
@@ -67,12 +67,6 @@ _HASH_TAIL = len(b',"hash":"') + 64 + len(b'"}')
 
 _second: list[Any] = [None, ""]
 _BLOCK = 1 << 16
-
-
-class AppendRefused(IntegrityError):
-    """The trail's tail does not verify, so it is not extended: exit status 3."""
-
-    exit_code = 3
 
 
 def shown(value: Any, limit: int = 40) -> str:

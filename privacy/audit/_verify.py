@@ -33,18 +33,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from privacy.audit._trail import GENESIS, checkpoint_message, line_hash, shown
 from privacy.audit._witness import Witness, WitnessError, subject_of
 from privacy.crypto import signing_key_id
-from privacy.errors import IntegrityError
+from privacy.errors import AuditVerificationError
 
 __all__ = ["AuditVerificationError", "TrailSummary", "read_trail", "verify_trail"]
 
 
 _LINE_TAIL = len(b',"hash":"') + 64 + len(b'"}\n')
-
-
-class AuditVerificationError(IntegrityError):
-    """The audit trail is not what was written: exit status 3."""
-
-    exit_code = 3
 
 
 @dataclass

@@ -39,18 +39,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from privacy._atomic import private_dir
 from privacy.crypto import Signer, signing_key_id
-from privacy.errors import IntegrityError
+from privacy.errors import WitnessError
 
 __all__ = ["WITNESS_SUFFIX", "Witness", "WitnessError", "subject_of", "witness_path"]
 
 WITNESS_SUFFIX = ".witness"
 GENESIS = "0" * 64
-
-
-class WitnessError(IntegrityError):
-    """The witness itself is not what was written: exit status 3."""
-
-    exit_code = 3
 
 
 def witness_path(keyring: str | Path) -> Path:

@@ -61,8 +61,8 @@ from privacy._atomic import open_lock, private_dir
 from privacy.dp._identity import RecordSketch, identity_key, people_sketch, records_sketch
 from privacy.errors import (
     BudgetExhausted,
-    IntegrityError,
     KeyAccessError,
+    LedgerIntegrityError,
     PolicyError,
     ScopeError,
 )
@@ -80,12 +80,6 @@ LEDGER_ENV = "PRIVPIPE_LEDGER"
 BUDGET_SET_SCOPES = ("vault", "pseudonym")  # the custodian's
 _EPS = 1e-9
 _STEPS = ("dataset", "charge", "resume", "budget-set")
-
-
-class LedgerIntegrityError(IntegrityError):
-    """The ledger is not what was written (deleted, rolled back, edited): exit 3."""
-
-    exit_code = 3
 
 
 def _num(value: float) -> str:

@@ -44,16 +44,12 @@ from privacy.dp._checkpoint import (
 )
 from privacy.dp._encode import TabularEncoder, feature_columns
 from privacy.dp._ledger import BudgetLedger, DataIdentity
-from privacy.errors import InputError, IntegrityError, PolicyError, PrivpipeError
+from privacy.errors import InputError, IntegrityError, PolicyError, TrainingStopped
 from privacy.policy import Policy
 
 __all__ = ["TrainResult", "TrainingStopped", "train_model", "train_private"]
 
 Progress = Callable[[int, int], None]
-
-
-class TrainingStopped(PrivpipeError):
-    """A run ended early on purpose (``stop_after``); its checkpoint resumes it."""
 
 
 @dataclass
