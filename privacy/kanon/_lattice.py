@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from privacy.errors import InputError, PrivacyGuaranteeError
+from privacy.errors import InputError, PolicyError, PrivacyGuaranteeError
 from privacy.kanon._counts import COUNT, FIRST_ROW
 from privacy.kanon._hierarchy import CodedHierarchy
 from privacy.kanon._models import PrivacyModel
@@ -122,7 +122,9 @@ class Lattice:
         metric: str = "discernibility",
     ) -> None:
         if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}")
+            raise PolicyError(
+                f"privacy.metric: unknown metric {metric!r} (one of {', '.join(sorted(METRICS))})"
+            )
         self._args = (counts, hierarchies, models, max_suppression, sensitive, sensitive_domain)
         self.metric = metric
         self.hierarchies = list(hierarchies)
