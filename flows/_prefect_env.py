@@ -14,7 +14,7 @@ its temporary server, served runs and Dask workers inherit.
 
 Prefect's own temporary server would copy this process's whole environment: privpipe
 starts it itself (:func:`spawn_temporary_server`) with the allow-listed environment of
-``privacy._childenv`` (no passphrase, no credential, no URI with a password), less a
+``privacy.childenv`` (no passphrase, no credential, no URI with a password), less a
 policy's pseudonym key variable. Only processes that unlock a keyring (Dask workers)
 get the passphrase, by name, at their one call site.
 """
@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from privacy._childenv import child_environment
+from privacy.childenv import child_environment
 
 __all__ = [
     "configure_prefect",
@@ -218,7 +218,7 @@ def private_prefect_home() -> Path:
     """Create Prefect's home 0700 if missing; make it, and each file and folder directly
     in it, owner-only (bits are only taken away). Entries another user owns are left as
     they are."""
-    from privacy._atomic import FILE_MODE, FOLDER_MODE, private_dir
+    from privacy.io import FILE_MODE, FOLDER_MODE, private_dir
 
     home = private_dir(prefect_home())
     _restrict(home, FOLDER_MODE)

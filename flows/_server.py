@@ -10,7 +10,7 @@ the privpipe home folder (``$PRIVPIPE_HOME``, default ``~/.privpipe``), all owne
 
 It is started in a session of its own and stopped by its PID (SIGTERM to its process
 group, SIGKILL after a grace period). Its environment is the allow-listed one of
-``privacy._childenv`` (no passphrase, credential or URI with a password): it needs
+``privacy.childenv`` (no passphrase, credential or URI with a password): it needs
 none. Flow commands use it while it answers (:func:`running`); otherwise they start
 Prefect's temporary server as before.
 
@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from privacy._childenv import child_environment
+from privacy.childenv import child_environment
 
 __all__ = [
     "DEFAULT_PORT",
@@ -132,9 +132,8 @@ def start(port: int = 0, timeout: float = START_TIMEOUT_S) -> tuple[LocalServer,
     """Start the server (``port`` 0: 4200 when free, else any free port) and return it
     once it answers, with True; the one already running, with False. Raises
     :class:`~privacy.errors.ServerError` with the log's path when it does not come up."""
-    from privacy._atomic import private_dir
     from privacy.errors import ServerError
-    from privacy.io import atomic_write_bytes
+    from privacy.io import atomic_write_bytes, private_dir
 
     current = running()
     if current is not None:

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, Literal, cast
 
 import polars as pl
 
-from privacy._atomic import atomic_path, private_dir, refuse_links
+from privacy._atomic import FILE_MODE, FOLDER_MODE, atomic_path, private_dir, refuse_links
 from privacy.crypto import (
     MAGIC,
     KeyEncryptionProvider,
@@ -36,6 +36,8 @@ from privacy.policy import ColumnType, Policy
 from privacy.sources.objectstore import download_bytes, object_url
 
 __all__ = [
+    "FILE_MODE",
+    "FOLDER_MODE",
     "InputFormat",
     "atomic_path",
     "atomic_write_bytes",

@@ -58,3 +58,44 @@ def test_each_sanitize_stage_and_command_group_has_its_own_module() -> None:
     commands = {p.stem for p in (ROOT / "flows" / "cli").glob("*.py")}
     assert {"app", "sanitize", "train", "run", "serve", "keys", "audit", "budget"} <= commands
     assert not list((ROOT / "flows").glob("_cli_*.py"))
+
+
+# Imports of another package's private module still to be removed, each with its reason
+# (issue 31: crypto and audit are to rest on one integrity layer, and neither import
+# the other). Nothing may be added here.
+_KNOWN_CROSSINGS = {
+    ("privacy/crypto/_keyring.py", "privacy.audit._witness"),  # the keyring <-> witness circle
+}
+
+
+def _private_module_crossings() -> list[tuple[str, str]]:
+    """Imports (module level and inside functions) of a private module ``P._m`` from
+    outside the package ``P``: a package's private modules are its own."""
+    import ast
+
+    found = []
+    for path in sorted([*(ROOT / "privacy").rglob("*.py"), *(ROOT / "flows").rglob("*.py")]):
+        rel = path.relative_to(ROOT)
+        parts = rel.with_suffix("").parts
+        package = ".".join(parts if path.name == "__init__.py" else parts[:-1]).removesuffix(
+            ".__init__"
+        )
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.ImportFrom) or not node.module or node.level:
+                continue
+            names = node.module.split(".")
+            if names[0] not in ("privacy", "flows"):
+                continue
+            for i, name in enumerate(names):
+                if name.startswith("_") and not name.startswith("__"):
+                    owner = ".".join(names[:i])
+                    if package != owner and not package.startswith(owner + "."):
+                        found.append((str(rel), node.module))
+                    break
+    return sorted(set(found))
+
+
+def test_no_module_imports_another_packages_private_module() -> None:
+    crossings = _private_module_crossings()
+    assert [c for c in crossings if c not in _KNOWN_CROSSINGS] == []
+    assert set(crossings) == _KNOWN_CROSSINGS  # one removed: take it off the list

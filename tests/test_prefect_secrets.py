@@ -112,7 +112,7 @@ def test_a_database_uri_with_a_password_is_withheld_whatever_its_name(
     Prefect server's environment (serve's, `privpipe server start`'s, the temporary one),
     however the password is spelled (a raw '/' or '@' in it included)."""
     from flows.cli.serve import server_env
-    from privacy._childenv import child_environment, is_secret
+    from privacy.childenv import child_environment, is_secret
 
     uri = "postgresql://analyst:s3cr3t-pw@db.internal:5432/crm"
     assert is_secret("CRM_DB", uri) and is_secret("X", "s3://key:secret@bucket/k")
@@ -205,7 +205,7 @@ def test_detection_and_ddp_workers_start_with_the_allowed_environment(
     from concurrent.futures import ProcessPoolExecutor
 
     from flows import _server
-    from privacy._childenv import spawn_context
+    from privacy.childenv import spawn_context
 
     for name, value in PLANTED.items():
         monkeypatch.setenv(name, value)

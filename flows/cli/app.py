@@ -409,7 +409,7 @@ def _prewarm(policy: Any) -> None:
     def load() -> None:
         with contextlib.suppress(Exception):  # the stage that needs it reports a failure
             if needs_presidio(policy):
-                from privacy.detect._engine import analyzer
+                from privacy.detect import analyzer
 
                 analyzer()
             from privacy.report import load_plotting

@@ -51,7 +51,7 @@ DatasetArgument = Annotated[
 
 
 def _ledger_path(ledger: Path | None) -> Path:
-    from privacy.dp._ledger import default_ledger_path
+    from privacy.dp import default_ledger_path
 
     return ledger or default_ledger_path()
 
@@ -86,7 +86,7 @@ def budget_show(
 
     A ledger that does not verify (edited, cut, rolled back, deleted while its witness
     knows it) is refused with exit 3, naming what is wrong."""
-    from privacy.dp._ledger import BudgetLedger
+    from privacy.dp import BudgetLedger
     from privacy.errors import PolicyError
 
     path = _ledger_path(ledger)
@@ -162,7 +162,7 @@ def budget_set(
     A data set's budget is fixed at its first charge; a policy whose training.budget
     differs is refused until this command changes it. Training then needs a policy whose
     training.budget is the new one."""
-    from privacy.dp._ledger import BudgetLedger
+    from privacy.dp import BudgetLedger
     from privacy.errors import KeyAccessError
 
     if keyring is None:

@@ -269,14 +269,14 @@ def _dask_runner(
 
 def local_cluster(*, worker_secrets: list[str], **kwargs: Any) -> Any:
     """Dask's LocalCluster (``kwargs``), its worker processes started with the
-    allow-listed environment (privacy._childenv) plus the variables ``worker_secrets``
+    allow-listed environment (privacy.childenv) plus the variables ``worker_secrets``
     names: the keyring's passphrase, and the policy's pseudonym key variable where it
     names one, which the workers' transform tasks need. The cluster starts its workers
     before it returns; a worker the nanny restarts later inherits the whole environment
     (README: still open)."""
     from distributed import LocalCluster
 
-    from privacy._childenv import narrowed_environ
+    from privacy.childenv import narrowed_environ
 
     extra = {name: os.environ[name] for name in worker_secrets if name in os.environ}
     with narrowed_environ(extra):

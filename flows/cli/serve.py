@@ -272,9 +272,9 @@ def _check_health(api_url: str) -> None:
 
 def server_env() -> dict[str, str]:
     """The environment ``prefect server start`` gets: the allow-listed one of
-    ``privacy._childenv`` without the API URL (no passphrase, pseudonym key, credential
+    ``privacy.childenv`` without the API URL (no passphrase, pseudonym key, credential
     or URI with a password): the server needs none."""
-    from privacy._childenv import child_environment
+    from privacy.childenv import child_environment
 
     return child_environment(withhold=[API_URL_ENV])
 

@@ -6,9 +6,17 @@ from privacy.detect._entities import DEFAULT_ENTITIES, IDENTIFIERS, Identifier
 from privacy.detect._normalize import NormalizedText, normalize
 from privacy.detect._recognizers import builtin_recognizers, policy_recognizers
 from privacy.detect._suggest import draft_yaml, suggest_policy
-from privacy.detect._text import Span, TextScanner, default_workers, merge_spans, replace_spans
+from privacy.detect._text import (
+    Span,
+    TextScanner,
+    default_workers,
+    merge_spans,
+    replace_spans,
+    year_of,
+)
 
 __all__ = [
+    "year_of",
     "DEFAULT_ENTITIES",
     "IDENTIFIERS",
     "Identifier",

@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from privacy._childenv import spawn_context
+from privacy.childenv import spawn_context
 from privacy.detect._engine import load_presidio
 from privacy.detect._entities import DEFAULT_ENTITIES
 from privacy.detect._normalize import normalize

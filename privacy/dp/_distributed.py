@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from privacy._childenv import spawn_context
+from privacy.childenv import spawn_context
 
 __all__ = ["train_distributed"]
 

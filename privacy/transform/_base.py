@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import polars as pl
 
 from privacy.crypto import KeyProvider
-from privacy.detect._text import TextScanner
+from privacy.detect import TextScanner
 from privacy.errors import KeyAccessError
 from privacy.policy import ColumnSpec
 

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from privacy.crypto import KeyProvider
-from privacy.detect._text import TextScanner
+from privacy.detect import TextScanner
 from privacy.errors import PrivpipeError
 from privacy.policy import Policy
 from privacy.transform._base import OPERATORS, ColumnOperator, TransformContext

@@ -17,7 +17,7 @@ from __future__ import annotations
 import polars as pl
 
 from privacy.crypto import derive_subkey
-from privacy.detect._text import Span, replace_spans, year_of
+from privacy.detect import Span, replace_spans, year_of
 from privacy.policy import MIN_TOKEN_HEX, PseudonymizeRule, ScrubRule
 from privacy.transform._base import (
     ColumnOperator,
