@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from privacy import __version__
 from privacy._atomic import atomic_path, private_dir, refuse_link
 from privacy.actor import actor
-from privacy.audit._witness import Sighting, Witness
+from privacy.audit._witness import GENESIS, Sighting, Witness
 from privacy.crypto import Signer
 from privacy.errors import AppendRefused, ScopeError
 
@@ -61,7 +61,6 @@ __all__ = [
     "serialize",
 ]
 
-GENESIS = "0" * 64
 _HASH_TAIL = len(b',"hash":"') + 64 + len(b'"}')
 
 

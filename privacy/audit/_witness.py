@@ -37,7 +37,7 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from privacy._atomic import private_dir
+from privacy._atomic import fsync_dir, private_dir
 from privacy.crypto import Signer, signing_key_id
 from privacy.errors import WitnessError
 
@@ -56,14 +56,6 @@ def witness_path(keyring: str | Path) -> Path:
 def _canonical(entry: dict[str, Any]) -> bytes:
     body = {k: v for k, v in entry.items() if k not in ("signature", "hash")}
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -361,7 +353,7 @@ class Witness:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         if created:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         return entry
 
     def _verified_tail(

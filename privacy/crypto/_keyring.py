@@ -66,6 +66,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
+from privacy._atomic import atomic_path, fsync_dir, open_lock, private_dir
 from privacy.crypto._provider import key_id
 from privacy.errors import IntegrityError, KeyAccessError, ScopeError
 
@@ -537,7 +538,6 @@ class Keyring:
     def _save(self) -> None:
         """Write the file at the next generation (atomically, 0600), then record that
         generation, signed, in the witness beside it. Called under the lock."""
-        from privacy._atomic import atomic_path
 
         generation = self.generation + 1
         keys: list[dict[str, Any]] = [
@@ -569,7 +569,7 @@ class Keyring:
         document |= {"nonce": _b64(nonce), "secrets": _b64(sealed)}
         with atomic_path(self.path) as tmp:  # 0600, in a folder created 0700
             tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
         self.generation = generation
         from privacy.audit._witness import Witness, witness_path
 
@@ -656,7 +656,6 @@ def _locked(path: Path) -> Iterator[None]:
     Re-entrant within a thread (:meth:`Keyring.open_to_change` holds it across a rotation,
     which takes it again): a second ``flock`` on a new descriptor would wait on the
     first for ever."""
-    from privacy._atomic import open_lock, private_dir
 
     private_dir(path.parent)
     lock = path.with_name(path.name + LOCK_SUFFIX)
@@ -676,14 +675,6 @@ def _locked(path: Path) -> Iterator[None]:
             held.discard(name)
     finally:
         os.close(fd)  # releases the lock
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _new_kdf(scrypt_n: int) -> dict[str, Any]:
