@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from privacy.crypto import KeyProvider, derive_subkey, key_id
+from privacy.crypto import KeyProvider, derive_subkey, is_sealed, key_id, open_sealed
 from privacy.errors import ScopeError
 
 __all__ = ["CONTENT_HASH_PURPOSE", "ContentKey", "content_key", "sha256_file"]
@@ -93,12 +93,9 @@ class ContentKey:
         Of the content, not the container: a sealed file (with ``keys`` to open it) is
         digested by its plaintext, so the same raw data sealed twice (a fresh data key
         and nonce each time) is known as the same data."""
-        from privacy.crypto import is_sealed
-
         if keys is not None and is_sealed(path):
-            from privacy.io import plaintext_blocks
-
-            digest = self.blocks_digest(plaintext_blocks(path, keys))
+            with path.open("rb") as handle:
+                digest = self.blocks_digest(open_sealed(handle, keys, name=str(path)))
         else:
             digest = self.file_digest(path)
         return {"hmac_sha256": digest, "key_id": self.key_id}

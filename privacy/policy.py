@@ -665,6 +665,12 @@ class Policy(_Strict):
     def hash(self) -> str:
         return policy_hash(self)
 
+    def identity(self) -> dict[str, str]:
+        """How manifests, cards and artifacts name the policy: ``{"name", "sha256"}``
+        (the canonical hash). Audit records carry the same two as ``{"id", "sha256"}``
+        (their format predates this; see ``flows/_prelude.py``)."""
+        return {"name": self.name, "sha256": self.hash}
+
 
 # --------------------------------------------------------------------------- loading
 

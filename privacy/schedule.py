@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from privacy._atomic import private_dir
-from privacy.stages import MANIFEST_FILE
+from privacy.layout import MANIFEST_FILE
 
 __all__ = [
     "MANIFEST_FILE",

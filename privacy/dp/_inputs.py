@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from privacy import stages
+from privacy import layout
 from privacy.crypto import is_sealed, read_header, unseal_bytes
 from privacy.dp._ledger import DataIdentity
 from privacy.errors import InputError, IntegrityError
@@ -33,10 +33,10 @@ def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str, Dat
     is only as good as its manifest, and without one only the sanitized digest is known."""
     import polars as pl
 
-    manifest_path = data / stages.MANIFEST_FILE if data.is_dir() else None
+    manifest_path = data / layout.MANIFEST_FILE if data.is_dir() else None
     if manifest_path is not None:
         if not manifest_path.is_file():
-            raise InputError(f"{data}: no {stages.MANIFEST_FILE}: not a sanitize output")
+            raise InputError(f"{data}: no {layout.MANIFEST_FILE}: not a sanitize output")
         data = data / json.loads(manifest_path.read_text())["output"]["path"]
     if not data.is_file():
         raise InputError(f"{data}: input file not found")
@@ -45,7 +45,7 @@ def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str, Dat
     bound: tuple[str | None, str | None] | None = None
     if is_sealed(data):
         plain = unseal_bytes(
-            blob, keys, expected=stages.published_associated_data(policy), name=str(data)
+            blob, keys, expected=layout.published_associated_data(policy), name=str(data)
         )
         found = read_header(io.BytesIO(blob), str(data)).associated_data  # now authenticated
         if "input_hmac_sha256" in found:
@@ -58,7 +58,7 @@ def load_published(data: Path, policy: Policy, keys: Any) -> tuple[Any, str, Dat
         raise InputError(f"{data}: not a readable Parquet file") from None
     label = policy.training.dataset or policy.name
     raw = bound or (None, None)
-    beside = manifest_path or data.with_name(stages.MANIFEST_FILE)
+    beside = manifest_path or data.with_name(layout.MANIFEST_FILE)
     manifest = _manifest_of(beside, data) if beside.is_file() else None
     if manifest is not None:
         if manifest.get("output", {}).get("sha256") != digest:
@@ -92,9 +92,9 @@ def load_training_view(data: Path, policy: Policy, ring: Any) -> tuple[Any, str,
     )
     if not data.is_dir():
         raise InputError(f"{data}: not a sanitize output folder; {how}")
-    manifest_path = data / stages.MANIFEST_FILE
+    manifest_path = data / layout.MANIFEST_FILE
     if not manifest_path.is_file():
-        raise InputError(f"{data}: no {stages.MANIFEST_FILE}: not a sanitize output; {how}")
+        raise InputError(f"{data}: no {layout.MANIFEST_FILE}: not a sanitize output; {how}")
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
@@ -107,7 +107,7 @@ def load_training_view(data: Path, policy: Policy, ring: Any) -> tuple[Any, str,
             "training.input: published"
         )
     path = data / view["path"]
-    if path.parent != data / stages.VAULT_DIR or not path.is_file():
+    if path.parent != data / layout.VAULT_DIR or not path.is_file():
         raise InputError(f"{path}: the training view the manifest names is missing")
     keys = ring.for_scope(policy.keys.seal.vault)  # the custodian's: refused without it
     blob = path.read_bytes()
@@ -118,7 +118,7 @@ def load_training_view(data: Path, policy: Policy, ring: Any) -> tuple[Any, str,
             "(the view was replaced, or the manifest edited)"
         )
     plain = unseal_bytes(
-        blob, keys, expected=stages.training_view_associated_data(policy), name=str(path)
+        blob, keys, expected=layout.training_view_associated_data(policy), name=str(path)
     )
     found = read_header(io.BytesIO(blob), str(path)).associated_data  # authenticated now
     frame = pl.read_parquet(io.BytesIO(plain))

@@ -27,6 +27,7 @@ from privacy.io import (
     private_dir,
     read_input_batches,
 )
+from privacy.layout import VAULT_DIR
 from privacy.policy import Policy
 from privacy.sources import PostgresSource
 from privacy.sources.objectstore import object_url
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 DEFAULT_PARTITION_ROWS = 500_000  # rows per partition of a sanitize run
-VAULT_DIR = "vault"
 
 T = TypeVar("T")
 

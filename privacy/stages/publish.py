@@ -16,8 +16,17 @@ from privacy import __version__
 from privacy._tee import HashingWriter
 from privacy.crypto import KeyEncryptionProvider, SealedWriter
 from privacy.io import atomic_path, atomic_write_json
+from privacy.layout import (
+    AUDIT_FILE,
+    DATA_FILE,
+    MANIFEST_FILE,
+    SEALED_DATA_FILE,
+    TRAINING_VIEW_FILE,
+    VAULT_DIR,
+    published_associated_data,
+    training_view_associated_data,
+)
 from privacy.policy import Policy
-from privacy.stages.ingest import VAULT_DIR
 
 __all__ = [
     "AUDIT_FILE",
@@ -31,12 +40,6 @@ __all__ = [
     "training_view_associated_data",
     "write_training_view",
 ]
-
-DATA_FILE = "data.parquet"
-SEALED_DATA_FILE = "data.parquet.sealed"
-AUDIT_FILE = "audit.jsonl"
-MANIFEST_FILE = "manifest.json"
-TRAINING_VIEW_FILE = "training-view.parquet.sealed"  # in the vault folder
 
 
 def publish(
@@ -87,11 +90,7 @@ def publish(
         "tool": {"name": "privpipe", "version": __version__},
         "run_id": run_id,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "policy": {
-            "name": policy.name,
-            "sha256": policy.hash,
-            "path": str(policy.source) if policy.source else None,
-        },
+        "policy": {**policy.identity(), "path": str(policy.source) if policy.source else None},
         "input": {
             "path": str(input_path),
             "hmac_sha256": input_digest["hmac_sha256"],
@@ -210,31 +209,3 @@ def write_training_view(
         "kek_id": kek_id,
         "scope": policy.keys.seal.vault,
     }
-
-
-def training_view_associated_data(
-    policy: Policy, input_digest: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """What a training view is bound to (as :func:`published_associated_data`): a view
-    cannot be opened as another policy's, nor as the published data, nor the reverse."""
-    bound = {"artifact": "training-view", "dataset": policy.name, "policy_sha256": policy.hash}
-    if input_digest is not None:
-        bound["input_hmac_sha256"] = str(input_digest["hmac_sha256"])
-        bound["input_key_id"] = str(input_digest["key_id"])
-    return bound
-
-
-def published_associated_data(
-    policy: Policy, input_digest: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """What a published sealed file is bound to: opening it as another data set's output,
-    or under another policy, fails. :func:`publish` adds the raw input's keyed digest
-    (``input_hmac_sha256``, ``input_key_id``; ``input_digest`` from :func:`ingest`): the
-    budget ledger's identity of the raw data, authenticated with the file, so deleting or
-    editing the manifest beside it cannot shed it. Without ``input_digest`` this is what
-    a reader expects (a header's extra fields pass the check)."""
-    bound = {"artifact": "published", "dataset": policy.name, "policy_sha256": policy.hash}
-    if input_digest is not None:
-        bound["input_hmac_sha256"] = str(input_digest["hmac_sha256"])
-        bound["input_key_id"] = str(input_digest["key_id"])
-    return bound
