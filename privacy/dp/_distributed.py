@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from privacy.childenv import spawn_context
+from privacy.dp._checkpoint import decode_weights, encode_weights
+from privacy.dp._model import QUIET_WARNINGS, build_model
+from privacy.errors import PolicyError
+from privacy.policy import TrainingSpec
 
 __all__ = ["train_distributed"]
 
@@ -42,9 +46,6 @@ def train_distributed(
     rank 0's state dict (CPU tensors) and its accountant's figures."""
     import torch
     import torch.multiprocessing  # its tensor reductions, for the payload
-
-    from privacy.dp._checkpoint import decode_weights
-    from privacy.errors import PolicyError
 
     if device == "cuda" and torch.cuda.device_count() < nproc:
         raise PolicyError(
@@ -99,10 +100,6 @@ def _worker(rank: int, world: int, init: str, payload: dict[str, Any], queue: An
     from opacus import PrivacyEngine
     from opacus.distributed import DifferentiallyPrivateDistributedDataParallel as DPDDP
     from torch import nn
-
-    from privacy.dp._checkpoint import encode_weights
-    from privacy.dp._train import QUIET_WARNINGS, build_model
-    from privacy.policy import TrainingSpec
 
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=UserWarning)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import secrets
 import time
 import uuid
@@ -42,10 +41,12 @@ from privacy.dp._checkpoint import (
     require_checkpoint_scope,
     seal_checkpoint,
 )
+from privacy.dp._distributed import train_distributed
 from privacy.dp._encode import TabularEncoder, feature_columns
 from privacy.dp._ledger import BudgetLedger, DataIdentity
+from privacy.dp._model import QUIET_WARNINGS, build_model, torch_threads
 from privacy.errors import InputError, IntegrityError, PolicyError, TrainingStopped
-from privacy.policy import Policy
+from privacy.policy import Policy, TrainingSpec, load_policy
 
 __all__ = ["TrainResult", "TrainingStopped", "train_model", "train_private"]
 
@@ -59,98 +60,6 @@ class TrainResult:
     encoder: TabularEncoder
 
 
-def _torch_threads() -> None:
-    import torch
-
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    with contextlib.suppress(RuntimeError):  # already set in this process
-        torch.set_num_interop_threads(1)
-
-
-def build_model(kind: str, width: int, hidden: list[int], fix: bool = False) -> Any:
-    """The policy's model: the built-in MLP or logistic regression, or the module your
-    own factory (``package.module:factory``) returns, checked by Opacus'
-    ModuleValidator (and, with ``fix``, fixed by it)."""
-    from torch import nn
-
-    if kind == "logistic":
-        return nn.Linear(width, 2)
-    if kind == "mlp":
-        layers: list[nn.Module] = []
-        previous = width
-        for size in hidden:
-            layers += [nn.Linear(previous, size), nn.ReLU()]
-            previous = size
-        layers.append(nn.Linear(previous, 2))
-        return nn.Sequential(*layers)
-    return _own_model(kind, width, fix)
-
-
-def _own_model(reference: str, width: int, fix: bool) -> Any:
-    import importlib
-
-    import torch
-    from opacus.validators import ModuleValidator
-
-    where = f"training.model: {reference}"
-    module_name, _, name = reference.partition(":")
-    try:
-        factory = getattr(importlib.import_module(module_name), name)
-    except ImportError as exc:
-        raise PolicyError(f"{where}: cannot import {module_name} ({exc})") from None
-    except AttributeError:
-        raise PolicyError(f"{where}: {module_name} has no {name}") from None
-    try:
-        model = factory(width, 2)
-    except Exception as exc:  # the user's code: its failure is theirs, named, not ours
-        raise PolicyError(
-            f"{where}: the factory failed with {type(exc).__name__} when called with "
-            f"({width} features, 2 classes)"
-        ) from None
-    if not isinstance(model, torch.nn.Module):
-        raise PolicyError(f"{where}: returned {type(model).__name__}, not a torch.nn.Module")
-    if ModuleValidator.validate(model, strict=False):
-        if fix:
-            model = ModuleValidator.fix(model)
-        refused = _refused_layer(model)
-        if refused is not None:
-            layer, kind, why = refused
-            hint = "" if fix else "; training.fix_modules: true lets Opacus replace it"
-            raise PolicyError(
-                f"{where}: layer {layer!r} ({kind}) cannot be trained with DP-SGD: {why}{hint}"
-            )
-    with torch.no_grad():
-        was = model.training
-        model.eval()
-        try:
-            shape = tuple(model(torch.zeros(2, width)).shape)
-        except Exception as exc:
-            raise PolicyError(
-                f"{where}: the model fails on a batch of {width} features ({type(exc).__name__})"
-            ) from None
-        model.train(was)
-    if shape != (2, 2):
-        raise PolicyError(
-            f"{where}: the model maps (batch, {width}) to {shape[1:]}, not to 2 class logits"
-        )
-    return model
-
-
-def _refused_layer(model: Any) -> tuple[str, str, str] | None:
-    """(name, type, the first sentence of Opacus' reason) of the first layer it refuses."""
-    from opacus.validators import ModuleValidator
-
-    errors = ModuleValidator.validate(model, strict=False)
-    if not errors:
-        return None
-    for layer, sub in model.named_modules():
-        if layer and not list(sub.children()):
-            found = ModuleValidator.validate(sub, strict=False)
-            if found:
-                return layer, type(sub).__name__, str(found[0]).split(". ")[0]
-    return "(model)", type(model).__name__, str(errors[0]).split(". ")[0]
-
-
 def _split(frame: pl.DataFrame, label: str, test_size: float, seed: int) -> tuple[Any, Any]:
     from sklearn.model_selection import train_test_split
 
@@ -158,16 +67,6 @@ def _split(frame: pl.DataFrame, label: str, test_size: float, seed: int) -> tupl
     y = frame.get_column(label).cast(pl.String).fill_null("").to_numpy()
     train, test = train_test_split(index, test_size=test_size, random_state=seed, stratify=y)
     return frame[np.sort(train)], frame[np.sort(test)]
-
-
-# Opacus' notices that say nothing about this run: secure_mode needs torchcsprng, which
-# has no build here (documented in the README); the backward-hook notice is how ghost
-# clipping works; the RDP notice comes from the PRV accountant's internal bounds.
-QUIET_WARNINGS = (
-    r"Secure RNG turned off",
-    r"Full backward hook is firing",
-    r"Optimal order is the largest alpha",
-)
 
 
 def train_model(
@@ -203,14 +102,64 @@ def train_model(
     (``published``, ``deidentified``, ``frame``: one the caller gave; default: the
     policy's ``training.input``). ``nproc`` > 1 trains in that many processes with
     distributed data parallel (:mod:`privacy.dp._distributed`): the same ε, δ, steps and
-    noise as one process, one charge; no per-epoch checkpoint is written then."""
-    import sklearn
-    import torch
-    from torch import nn
+    noise as one process, one charge; no per-epoch checkpoint is written then.
 
+    The steps, in order, each a function of its own: check the arguments, pick the
+    device, prepare the data, charge the budget, train, evaluate, write the card."""
     for message in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=UserWarning)
     spec = policy.training
+    checkpoint = _check_arguments(frame, spec, nproc=nproc, resume=resume, checkpoint=checkpoint)
+    started = time.perf_counter()
+    target = _pick_device(device, spec.seed)
+    prepared = _prepare_data(frame, policy, target)
+    charge = _charge_budget(
+        prepared,
+        frame,
+        policy,
+        ledger=ledger,
+        run_id=run_id,
+        data=data,
+        data_sha256=data_sha256,
+        checkpoint=checkpoint,
+        keys=keys,
+        resume=resume,
+    )
+    if nproc > 1:
+        trained = _train_distributed(prepared, spec, nproc, target, progress)
+    else:
+        trained = _train_here(
+            prepared,
+            spec,
+            target,
+            charge,
+            run_id=run_id,
+            checkpoint=checkpoint,
+            keys=keys,
+            stop_after=stop_after,
+            progress=progress,
+        )
+    evaluation = _evaluate(trained.model, prepared, spec, target)
+    card = _write_card(
+        policy,
+        prepared,
+        charge,
+        trained,
+        evaluation,
+        run_id=run_id,
+        data_sha256=data_sha256,
+        source=source or spec.reads,
+        device=target.type,
+        seconds=time.perf_counter() - started,
+    )
+    return TrainResult(card, encode_weights(trained.model.state_dict()), charge.encoder)
+
+
+def _check_arguments(
+    frame: pl.DataFrame, spec: TrainingSpec, *, nproc: int, resume: bool, checkpoint: Path | None
+) -> Path | None:
+    """Refuse what cannot run, before any work; the checkpoint a run writes (none for a
+    distributed one, which is not checkpointed per epoch)."""
     label = spec.label
     if label is None or label not in frame.columns:
         raise PolicyError(f"training.label: the data has no column {label!r}")
@@ -228,11 +177,18 @@ def train_model(
         )
         if refused:
             raise PolicyError(f"--nproc {nproc}: not with {refused}")
-        checkpoint = None  # a distributed run is not checkpointed per epoch
-    started = time.perf_counter()
-    _torch_threads()
-    torch.manual_seed(spec.seed)
-    np.random.seed(spec.seed)
+        return None
+    return checkpoint
+
+
+def _pick_device(device: str, seed: int) -> Any:
+    """The torch device (``auto``: CUDA where there is one), with torch's threads and
+    the seeds set."""
+    import torch
+
+    torch_threads()
+    torch.manual_seed(seed)
+    np.random.seed(seed)
     target = torch.device(
         "cuda"
         if device == "auto" and torch.cuda.is_available()
@@ -242,12 +198,40 @@ def train_model(
     )
     if target.type == "cuda" and not torch.cuda.is_available():
         raise PolicyError("--device cuda: no CUDA device is available here")
+    return target
+
+
+@dataclass
+class _Prepared:
+    """The data as the model sees it: encoded tensors on the device, the canaries
+    planted among the training rows, and δ and the class weights for ``n`` rows."""
+
+    columns: list[str]
+    encoder: TabularEncoder
+    x_train: Any
+    y_train: Any
+    x_test: Any
+    y_test: npt.NDArray[Any]
+    canaries: tuple[Any, Any, npt.NDArray[np.bool_]] | None
+    delta: float
+    weight: Any
+
+    @property
+    def n(self) -> int:
+        return len(self.y_train)
+
+
+def _prepare_data(frame: pl.DataFrame, policy: Policy, target: Any) -> _Prepared:
+    """Split, encode, check the model (refused before any charge), plant the canaries,
+    and fix δ (default 1/(10 n), refused above 1/n) and the class weights."""
+    import torch
+
+    spec = policy.training
+    label = str(spec.label)
     train_frame, test_frame = _split(frame, label, spec.test_size, spec.seed)
     columns = feature_columns(policy, frame, label)
     encoder = TabularEncoder.fit(train_frame, columns, label, spec.positive_class)
-    build_model(
-        spec.model, encoder.width, spec.hidden_sizes, spec.fix_modules
-    )  # refused before any charge
+    build_model(spec.model, encoder.width, spec.hidden_sizes, spec.fix_modules)
     x_train = torch.from_numpy(encoder.features(train_frame)).to(target)
     y_train = torch.from_numpy(encoder.labels(train_frame)).to(target)
     x_test = torch.from_numpy(encoder.features(test_frame)).to(target)
@@ -273,6 +257,38 @@ def train_model(
     if spec.class_weight == "balanced":
         counts = np.bincount(y_train.cpu().numpy(), minlength=2).astype(np.float64)
         weight = torch.tensor(n / (2 * np.maximum(counts, 1)), dtype=torch.float32).to(target)
+    return _Prepared(columns, encoder, x_train, y_train, x_test, y_test, canaries, delta, weight)
+
+
+@dataclass
+class _Charge:
+    """What the budget step settled: the data's identity, the checkpoint binding, the
+    checkpoint resumed (if any), the encoder to train with, and the ledger's entry."""
+
+    label: str
+    bound: dict[str, str]
+    saved: _Saved | None
+    encoder: TabularEncoder
+    entry: dict[str, Any] | None
+
+
+def _charge_budget(
+    prepared: _Prepared,
+    frame: pl.DataFrame,
+    policy: Policy,
+    *,
+    ledger: BudgetLedger | None,
+    run_id: str,
+    data: DataIdentity | None,
+    data_sha256: str | None,
+    checkpoint: Path | None,
+    keys: KeyEncryptionProvider | None,
+    resume: bool,
+) -> _Charge:
+    """Charge the ledger before any training (a refused run touches nothing), known by
+    its people and records over the rows this run reads as well as by its digests; a
+    resumed checkpoint is read (and checked) first, its own charge rules applying."""
+    spec = policy.training
     label_name = spec.dataset or policy.name
     if data is None and (ledger is not None or checkpoint is not None):
         data = DataIdentity.of_frame(frame)
@@ -283,6 +299,7 @@ def train_model(
         label_name,
     )
     saved: _Saved | None = None
+    encoder = prepared.encoder
     bound = checkpoint_binding(
         run_id=run_id, data_sha256=identity.sanitized_sha256, policy_sha256=policy.hash
     )
@@ -293,19 +310,14 @@ def train_model(
             raise InputError(f"{checkpoint}: no checkpoint to resume from")
         saved = _Saved.load(checkpoint, keys, bound, spec)
         encoder = TabularEncoder.from_dict(saved.state["encoder"])
-    session_checkpoint = "ckpt-" + secrets.token_hex(8)  # what this session's checkpoints carry
-    ledger_entry = None
+    entry = None
     if spec.dp and ledger is not None:
-        # charged before any training: a refused run touches nothing; known by its
-        # people and records, over the rows this run reads, as well as by its digests
         identity = ledger.identify(identity, frame, policy)
-        eps, budget = spec.epsilon, spec.budget
+        eps, budget, delta = spec.epsilon, spec.budget, prepared.delta
         if saved is None:
-            ledger_entry = ledger.charge(
-                identity, epsilon=eps, delta=delta, budget=budget, run_id=run_id
-            )
+            entry = ledger.charge(identity, epsilon=eps, delta=delta, budget=budget, run_id=run_id)
         else:
-            ledger_entry = ledger.resume(
+            entry = ledger.resume(
                 identity,
                 epsilon=eps,
                 delta=delta,
@@ -313,6 +325,64 @@ def train_model(
                 run_id=run_id,
                 checkpoint_id=saved.checkpoint_id,
             )
+    return _Charge(label_name, bound, saved, encoder, entry)
+
+
+@dataclass
+class _Trained:
+    """The trained model (the plain module, in eval mode), how its gradients were
+    clipped, and its privacy figures (None when it trained without DP)."""
+
+    model: Any
+    mode: str
+    figures: dict[str, Any] | None
+
+
+def _train_distributed(
+    prepared: _Prepared, spec: TrainingSpec, nproc: int, target: Any, progress: Progress | None
+) -> _Trained:
+    """DDP in ``nproc`` processes: one accountant's figures (rank 0's), the weights it
+    trained."""
+    distributed = train_distributed(
+        nproc,
+        prepared.x_train,
+        prepared.y_train,
+        spec,
+        delta=prepared.delta,
+        width=prepared.encoder.width,
+        weight=prepared.weight,
+        device=target.type,
+    )
+    model = build_model(spec.model, prepared.encoder.width, spec.hidden_sizes, spec.fix_modules)
+    model.load_state_dict(distributed["state"])
+    model = model.to(target)
+    if progress is not None:
+        progress(spec.epochs, spec.epochs)
+    figures = {k: distributed[k] for k in ("epsilon", "noise_multiplier", "sample_rate")}
+    figures |= {"steps": distributed["steps"], "processes": nproc}
+    model.eval()
+    return _Trained(model, f"hooks ({nproc} processes, {distributed['backend']})", figures)
+
+
+def _train_here(
+    prepared: _Prepared,
+    spec: TrainingSpec,
+    target: Any,
+    charge: _Charge,
+    *,
+    run_id: str,
+    checkpoint: Path | None,
+    keys: KeyEncryptionProvider | None,
+    stop_after: int | None,
+    progress: Progress | None,
+) -> _Trained:
+    """The training loop in this process: made private by Opacus when the policy says
+    so (resuming the checkpoint's noise and accountant), checkpointed after each epoch,
+    a logical batch split into physical ones where the policy caps them."""
+    import torch
+    from torch import nn
+
+    encoder, saved = charge.encoder, charge.saved
 
     def fresh() -> tuple[Any, Any, Any, Any]:
         torch.manual_seed(spec.seed)
@@ -320,98 +390,108 @@ def train_model(
             target
         )
         optimizer = torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
-        criterion = nn.CrossEntropyLoss(weight=weight)
+        criterion = nn.CrossEntropyLoss(weight=prepared.weight)
         loader = torch.utils.data.DataLoader(
-            torch.utils.data.TensorDataset(x_train, y_train),
+            torch.utils.data.TensorDataset(prepared.x_train, prepared.y_train),
             batch_size=spec.batch_size,
             shuffle=True,
             generator=torch.Generator().manual_seed(spec.seed),
         )
         return model, optimizer, criterion, loader
 
-    distributed: dict[str, Any] | None = None
-    mode: str
+    session_checkpoint = "ckpt-" + secrets.token_hex(8)  # what this session's checkpoints carry
     engine = None
-    if nproc > 1:  # DDP: one accountant's figures (rank 0's), the weights it trained
-        from privacy.dp._distributed import train_distributed
-
-        distributed = train_distributed(
-            nproc,
-            x_train,
-            y_train,
-            spec,
-            delta=delta,
-            width=encoder.width,
-            weight=weight,
-            device=target.type,
+    model, optimizer, criterion, loader = fresh()
+    mode: str = spec.grad_sample_mode
+    if spec.dp:
+        noise = saved.noise_multiplier if saved is not None else None
+        model, optimizer, criterion, loader, engine, mode = _make_private(
+            fresh, spec, prepared.delta, noise
         )
-        base = build_model(spec.model, encoder.width, spec.hidden_sizes, spec.fix_modules)
-        base.load_state_dict(distributed["state"])
-        base = base.to(target)
-        mode = f"hooks ({nproc} processes, {distributed['backend']})"
+    first_epoch = 0
+    if saved is not None:
+        first_epoch = saved.restore(model, optimizer, engine, loader, target)
+    last = spec.epochs if stop_after is None else min(spec.epochs, stop_after)
+    for epoch in range(first_epoch, last):
+        _one_epoch(model, optimizer, criterion, loader, engine, spec)
+        if checkpoint is not None and keys is not None:
+            payload = _Saved.encode(
+                model, optimizer, engine, loader, target, encoder, run_id, session_checkpoint
+            )
+            seal_checkpoint(checkpoint, payload(epoch + 1), keys, charge.bound)
         if progress is not None:
-            progress(spec.epochs, spec.epochs)
-    else:
-        model, optimizer, criterion, loader = fresh()
-        mode = spec.grad_sample_mode
-        if spec.dp:
-            noise = saved.noise_multiplier if saved is not None else None
-            model, optimizer, criterion, loader, engine, mode = _make_private(
-                fresh, spec, delta, noise
-            )
-        first_epoch = 0
-        if saved is not None:
-            first_epoch = saved.restore(model, optimizer, engine, loader, target)
-        steps_per_epoch = len(loader)
-        last = spec.epochs if stop_after is None else min(spec.epochs, stop_after)
-        physical = spec.max_physical_batch_size
-        split = engine is not None and physical is not None and physical < spec.batch_size
-        for epoch in range(first_epoch, last):
-            model.train()
-            with contextlib.ExitStack() as stack:
-                batches = loader
-                if split:  # a logical batch in physical pieces; one noisy step per logical batch
-                    from opacus.utils.batch_memory_manager import BatchMemoryManager
-
-                    batches = stack.enter_context(
-                        BatchMemoryManager(
-                            data_loader=loader,
-                            max_physical_batch_size=physical,
-                            optimizer=optimizer,
-                        )
-                    )
-                for xb, yb in batches:
-                    if len(xb) == 0:  # Poisson sampling can draw an empty batch
-                        continue
-                    optimizer.zero_grad()
-                    loss = criterion(model(xb), yb)
-                    loss.backward()
-                    optimizer.step()
-            if checkpoint is not None and keys is not None:
-                payload = _Saved.encode(
-                    model, optimizer, engine, loader, target, encoder, run_id, session_checkpoint
-                )
-                seal_checkpoint(checkpoint, payload(epoch + 1), keys, bound)
-            if progress is not None:
-                progress(epoch + 1, spec.epochs)
-        if last < spec.epochs:
-            raise TrainingStopped(
-                f"training stopped after epoch {last} of {spec.epochs}; resume from {checkpoint}"
-            )
-        base = model._module if hasattr(model, "_module") else model
+            progress(epoch + 1, spec.epochs)
+    if last < spec.epochs:
+        raise TrainingStopped(
+            f"training stopped after epoch {last} of {spec.epochs}; resume from {checkpoint}"
+        )
+    figures = None
+    if engine is not None:
+        figures = {
+            "epsilon": float(engine.get_epsilon(prepared.delta)),
+            "noise_multiplier": float(optimizer.noise_multiplier),
+            "sample_rate": 1.0 / len(loader),
+            "steps": sum(n_steps for _, _, n_steps in engine.accountant.history),
+            "processes": 1,
+        }
+    base = model._module if hasattr(model, "_module") else model
     base.eval()
+    return _Trained(base, mode, figures)
+
+
+def _one_epoch(
+    model: Any, optimizer: Any, criterion: Any, loader: Any, engine: Any, spec: TrainingSpec
+) -> None:
+    """One pass over the loader; with a physical batch cap under DP, each logical batch
+    in physical pieces and one noisy step per logical batch."""
+    model.train()
+    physical = spec.max_physical_batch_size
+    split = engine is not None and physical is not None and physical < spec.batch_size
+    with contextlib.ExitStack() as stack:
+        batches = loader
+        if split:
+            from opacus.utils.batch_memory_manager import BatchMemoryManager
+
+            batches = stack.enter_context(
+                BatchMemoryManager(
+                    data_loader=loader, max_physical_batch_size=physical, optimizer=optimizer
+                )
+            )
+        for xb, yb in batches:
+            if len(xb) == 0:  # Poisson sampling can draw an empty batch
+                continue
+            optimizer.zero_grad()
+            loss = criterion(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+
+
+@dataclass
+class _Evaluation:
+    metrics: dict[str, Any]
+    membership: dict[str, Any]
+    canary_audit: dict[str, Any] | None
+
+
+def _evaluate(model: Any, prepared: _Prepared, spec: TrainingSpec, target: Any) -> _Evaluation:
+    """The test split's metrics, the canary audit (where canaries were planted) and the
+    loss-threshold membership-inference attack on train against test rows."""
+    import torch
+    from torch import nn
+
     with torch.no_grad():
-        test_logits = base(x_test)
-        train_logits = base(x_train)
+        test_logits = model(prepared.x_test)
+        train_logits = model(prepared.x_train)
+    y_test = prepared.y_test
     metrics = _metrics(y_test, torch.softmax(test_logits, 1)[:, 1].cpu().numpy(), spec.threshold)
     audit = None
-    if canaries is not None:
-        canary_x, canary_y, planted = canaries
+    if prepared.canaries is not None:
+        canary_x, canary_y, planted = prepared.canaries
         with torch.no_grad():
-            canary_loss = nn.functional.cross_entropy(base(canary_x), canary_y, reduction="none")
+            canary_loss = nn.functional.cross_entropy(model(canary_x), canary_y, reduction="none")
         audit = canary_bound(-canary_loss.cpu().numpy(), planted)
     membership = membership_inference(
-        nn.functional.cross_entropy(train_logits, y_train, reduction="none").cpu().numpy(),
+        nn.functional.cross_entropy(train_logits, prepared.y_train, reduction="none").cpu().numpy(),
         nn.functional.cross_entropy(
             test_logits, torch.from_numpy(y_test).to(target), reduction="none"
         )
@@ -419,53 +499,31 @@ def train_model(
         .numpy(),
         spec.seed,
     )
-    weights = encode_weights(base.state_dict())
-    privacy: dict[str, Any]
-    figures: dict[str, Any] | None = None
-    if distributed is not None:
-        figures = {k: distributed[k] for k in ("epsilon", "noise_multiplier", "sample_rate")}
-        figures |= {"steps": distributed["steps"], "processes": nproc}
-    elif engine is not None:
-        figures = {
-            "epsilon": float(engine.get_epsilon(delta)),
-            "noise_multiplier": float(optimizer.noise_multiplier),
-            "sample_rate": 1.0 / steps_per_epoch,
-            "steps": sum(n_steps for _, _, n_steps in engine.accountant.history),
-            "processes": 1,
-        }
-    if figures is not None:
-        privacy = {
-            "private": True,
-            "epsilon": round(figures["epsilon"], 6),
-            "target_epsilon": spec.epsilon,
-            "delta": delta,
-            "accountant": spec.accountant,
-            "noise_multiplier": figures["noise_multiplier"],
-            "sample_rate": figures["sample_rate"],
-            "steps": int(figures["steps"]),
-            "processes": figures["processes"],
-            "epochs": spec.epochs,
-            "max_grad_norm": spec.max_grad_norm,
-            "poisson_sampling": True,
-            "grad_sample_mode": mode,
-            "ledger": {
-                "dataset": ledger_entry["dataset"] if ledger_entry else None,
-                "label": label_name,
-                "budget": spec.budget,
-                "spent_after": ledger_entry["epsilon_spent"] if ledger_entry else None,
-                "charged": ledger_entry["charged"] if ledger_entry else None,
-                "resumed_checkpoint": saved.checkpoint_id if saved is not None else None,
-            },
-        }
-    else:
-        privacy = {
-            "private": False,
-            "warning": "NOT PRIVATE: trained without differential privacy (training.dp: false)",
-            "epochs": spec.epochs,
-        }
-    import opacus
+    return _Evaluation(metrics, membership, audit)
 
-    card = {
+
+def _write_card(
+    policy: Policy,
+    prepared: _Prepared,
+    charge: _Charge,
+    trained: _Trained,
+    evaluation: _Evaluation,
+    *,
+    run_id: str,
+    data_sha256: str | None,
+    source: str,
+    device: str,
+    seconds: float,
+) -> dict[str, Any]:
+    """The model card: what was trained on what, its privacy (or the warning that it
+    has none), its metrics and attacks, and the libraries' versions."""
+    import opacus
+    import sklearn
+    import torch
+
+    spec = policy.training
+    encoder = charge.encoder
+    return {
         "model_version": str(uuid.uuid4()),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "run_id": run_id,
@@ -474,7 +532,7 @@ def train_model(
             "hidden_sizes": spec.hidden_sizes if spec.model == "mlp" else [],
             "fix_modules": spec.fix_modules if ":" in spec.model else None,
             "features": encoder.width,
-            "label": label,
+            "label": spec.label,
             "positive_class": encoder.positive,
             "class_weight": spec.class_weight,
             "learning_rate": spec.learning_rate,
@@ -482,19 +540,19 @@ def train_model(
         },
         "data": {
             "sha256": data_sha256,
-            "input": source or spec.reads,
-            "input_why": _input_why(source or spec.reads, policy),
-            "rows_train": n,
-            "rows_test": len(y_test),
-            "feature_columns": columns,
+            "input": source,
+            "input_why": _input_why(source, policy),
+            "rows_train": prepared.n,
+            "rows_test": len(prepared.y_test),
+            "feature_columns": prepared.columns,
         },
-        "policy": {"name": policy.name, "sha256": policy.hash},
-        "privacy": privacy,
-        "metrics": metrics,
-        "membership_inference": membership,
-        "canary_audit": audit,
-        "device": target.type,
-        "training_seconds": round(time.perf_counter() - started, 3),
+        "policy": policy.identity(),
+        "privacy": _privacy_section(spec, prepared.delta, charge, trained),
+        "metrics": evaluation.metrics,
+        "membership_inference": evaluation.membership,
+        "canary_audit": evaluation.canary_audit,
+        "device": device,
+        "training_seconds": round(seconds, 3),
         "libraries": {
             "torch": torch.__version__,
             "opacus": opacus.__version__,
@@ -503,7 +561,43 @@ def train_model(
             "polars": pl.__version__,
         },
     }
-    return TrainResult(card, weights, encoder)
+
+
+def _privacy_section(
+    spec: TrainingSpec, delta: float, charge: _Charge, trained: _Trained
+) -> dict[str, Any]:
+    """The card's ``privacy``: ε spent (from Opacus' accountant), δ, the noise and the
+    sampling, and the ledger's charge; or NOT PRIVATE."""
+    figures, entry, saved = trained.figures, charge.entry, charge.saved
+    if figures is None:
+        return {
+            "private": False,
+            "warning": "NOT PRIVATE: trained without differential privacy (training.dp: false)",
+            "epochs": spec.epochs,
+        }
+    return {
+        "private": True,
+        "epsilon": round(figures["epsilon"], 6),
+        "target_epsilon": spec.epsilon,
+        "delta": delta,
+        "accountant": spec.accountant,
+        "noise_multiplier": figures["noise_multiplier"],
+        "sample_rate": figures["sample_rate"],
+        "steps": int(figures["steps"]),
+        "processes": figures["processes"],
+        "epochs": spec.epochs,
+        "max_grad_norm": spec.max_grad_norm,
+        "poisson_sampling": True,
+        "grad_sample_mode": trained.mode,
+        "ledger": {
+            "dataset": entry["dataset"] if entry else None,
+            "label": charge.label,
+            "budget": spec.budget,
+            "spent_after": entry["epsilon_spent"] if entry else None,
+            "charged": entry["charged"] if entry else None,
+            "resumed_checkpoint": saved.checkpoint_id if saved is not None else None,
+        },
+    }
 
 
 def train_private(
@@ -526,9 +620,6 @@ def train_private(
     >>> result = train_private(frame, "policy.yaml", epsilon=1.0, epochs=10)
     >>> result.card["privacy"]["epsilon"], result.card["metrics"]["f1"]
     """
-    import uuid
-
-    from privacy.policy import TrainingSpec, load_policy
 
     if not isinstance(policy, Policy):
         policy = load_policy(policy)
