@@ -18,8 +18,9 @@ from pathlib import Path
 import orjson
 from _common import bench_keyring, interleaved, report
 
-from privacy.audit import GENESIS, AuditTrail, actor, verify_trail
+from privacy.audit import AuditTrail, actor, verify_trail
 from privacy.crypto import Keyring
+from privacy.integrity import GENESIS
 
 COUNTS = {"rows_in": 1000, "rows_out": 990, "suppressed": 10}
 PARAMS = {"status": "ok", "rule": "generalize", "kek_id": "kek-0123456789ab"}

@@ -42,7 +42,7 @@ def run_flow(
         out_root=out_dir,  # model/ is privpipe's: a link there is refused
     )
     from flows._keys import keyring as _keyring
-    from privacy.audit import witness_path
+    from privacy.integrity import witness_path
     from privacy.report import record_report, write_report
 
     ring = _keyring(keyring_path)

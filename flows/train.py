@@ -25,12 +25,12 @@ from flows._prefect_env import configure_prefect
 configure_prefect()
 
 from prefect import flow  # noqa: E402
-from prefect.runtime import flow_run  # noqa: E402
 
 from flows._artifacts import publish_train, trail_head  # noqa: E402
+from flows._prelude import audited, record_failed_step, start_run  # noqa: E402
 from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
-from privacy.audit import AuditTrail, read_trail, verify_trail, witness_path  # noqa: E402
+from privacy.audit import read_trail, verify_trail  # noqa: E402
 from privacy.crypto import seal_bytes  # noqa: E402
 from privacy.dp import (  # noqa: E402
     CHECKPOINT_SCOPE,
@@ -41,14 +41,13 @@ from privacy.dp import (  # noqa: E402
     train_model,
 )
 from privacy.errors import InputError  # noqa: E402
+from privacy.integrity import witness_path  # noqa: E402
 from privacy.io import (  # noqa: E402
     atomic_write_bytes,
     atomic_write_json,
     prepare_output_dir,
 )
-from privacy.policy import load_policy  # noqa: E402
-from privacy.policy_signing import enforce_policy_signature  # noqa: E402
-from privacy.report import report_on_failure, report_run  # noqa: E402
+from privacy.report import report_run  # noqa: E402
 
 __all__ = [
     "CHECKPOINT",
@@ -176,11 +175,9 @@ def train_flow(
     its checkpoint. ``out_root``: the folder the user named, when ``out_dir`` is one
     privpipe makes below it (``privpipe run``'s ``model/``): a link between them is
     refused, not followed."""
-    policy = load_policy(policy_path)
-    signed = enforce_policy_signature(policy)  # {} or {"signed_by": [...]}; signed policies
-    ring = unlocked(keyring_path)
+    run = start_run("train", policy_path, keyring_path)
+    ring, run_id, context = run.ring, run.run_id, run.context
     out = Path(out_dir)
-    run_id = str(flow_run.id or "local")
     training_run = run_id  # the run a checkpoint and the ledger's charge are bound to
     if resume:
         require_resume_scope(ring)
@@ -193,20 +190,12 @@ def train_flow(
             folders=(),
             root=Path(out_root) if out_root else None,
         )
-    context = {
-        "run_id": run_id,
-        "flow": "train",
-        "policy": {"id": policy.name, "sha256": policy.hash, **signed},
-    }
     trail_path = out / stages.AUDIT_FILE
-    with (
-        report_on_failure(out, ring, trail_path, context, keyring=ring.path),
-        AuditTrail(trail_path, ring, context=context) as trail,
-    ):
+    with audited(run, out, trail_path) as trail:
         try:
             result = train_task(
                 data_path,
-                {"path": policy_path, "sha256": policy.hash},  # the task re-checks it
+                run.policy_ref,  # the task re-checks it
                 out_dir,
                 keyring_path,
                 ledger_path,
@@ -217,13 +206,9 @@ def train_flow(
                 out_root,
             )
         except BaseException as exc:
-            trail.append(
-                "train",
-                outcome="failed",
-                error=type(exc).__name__,
-                params={"training_run": training_run, "resume": resume},
+            record_failed_step(
+                trail, "train", exc, params={"training_run": training_run, "resume": resume}
             )
-            trail.flush()
             raise
         card = result["card"]
         privacy = card["privacy"]

@@ -23,7 +23,6 @@ import polars as pl
 
 from privacy._atomic import FILE_MODE, FOLDER_MODE, atomic_path, private_dir, refuse_links
 from privacy.crypto import (
-    MAGIC,
     KeyEncryptionProvider,
     SealedWriter,
     is_sealed,
@@ -216,7 +215,7 @@ def _open_source(path: Path, keys: KeyEncryptionProvider | None) -> Path | bytes
     url = object_url(path)
     if url is not None:
         data = download_bytes(url)
-        if not data.startswith(MAGIC):
+        if not is_sealed(data):
             return data
         if keys is None:
             raise KeyAccessError(f"{url}: a sealed input needs a keyring (--keyring)")

@@ -43,9 +43,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from privacy.crypto import Signer, signing_key_id
+from privacy._atomic import atomic_path
 from privacy.errors import PolicyError, PolicySignatureError, SignatureReason
 from privacy.hashing import sha256_file
+from privacy.integrity import (
+    SIGNER_NAME,
+    Signer,
+    TrustedSigner,
+    TrustedSigners,
+    first_error,
+    load_trusted_signers,
+    signing_key_id,
+)
 from privacy.policy import FileHierarchy, Policy
 
 __all__ = [
@@ -71,7 +80,7 @@ SIGNERS_ENV = "PRIVPIPE_POLICY_SIGNERS"
 SIGNATURE_SUFFIX = ".sig"
 FORMAT = "privpipe-policy-signature"
 _DOMAIN = b"privpipe-policy-signature/v1\n"
-_NAME = r"^[^\x00-\x1f\x7f]{1,64}$"  # one printable line: it ends up in messages and audits
+_NAME = SIGNER_NAME  # one printable line: it ends up in messages and audits
 
 _MISSING = "missing"
 
@@ -106,36 +115,6 @@ class _SignatureFile(_Strict):
     version: Literal[1]
     policy: _SignedPolicy
     signatures: list[PolicySignature] = Field(min_length=1)
-
-
-class _SignerEntry(_Strict):
-    name: str = Field(pattern=_NAME)
-    public_key: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="Ed25519, 32 bytes hex.")
-    key_id: str | None = Field(None, description="Optional; checked against the key if given.")
-
-
-class _SignersFile(_Strict):
-    require_signed_policy: bool = False
-    signers: list[_SignerEntry] = Field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class TrustedSigner:
-    name: str
-    key_id: str
-    public_key: bytes
-
-
-@dataclass(frozen=True)
-class TrustedSigners:
-    """The reviewers whose signatures the operator accepts (from a signers file)."""
-
-    path: Path | None
-    signers: tuple[TrustedSigner, ...]
-    require_signed_policy: bool = False
-
-    def name_for(self, public_key: bytes) -> str | None:
-        return next((s.name for s in self.signers if s.public_key == public_key), None)
 
 
 @dataclass(frozen=True)
@@ -174,37 +153,10 @@ class SignatureStatus:
 # --------------------------------------------------------------------------- trust
 
 
-def load_trusted_signers(path: str | Path) -> TrustedSigners:
-    """Read a signers file (YAML or JSON). Errors name the file and the entry."""
-    import yaml
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PolicyError(f"{path}: trusted signers file not found ({SIGNERS_ENV})") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        raise PolicyError(f"{path}: not a readable YAML or JSON signers file") from None
-    try:
-        parsed = _SignersFile.model_validate(data if data is not None else {})
-    except ValidationError as exc:
-        raise PolicyError(f"{path}: {_first_error(exc)}") from None
-    signers: list[TrustedSigner] = []
-    for i, entry in enumerate(parsed.signers):
-        public = bytes.fromhex(entry.public_key)
-        key = signing_key_id(public)
-        if entry.key_id is not None and entry.key_id != key:
-            raise PolicyError(f"{path}: signers.{i}.key_id: {entry.key_id} is not this key's id")
-        if any(s.public_key == public for s in signers):
-            raise PolicyError(f"{path}: signers.{i}: key {key} is listed twice")
-        signers.append(TrustedSigner(entry.name, key, public))
-    return TrustedSigners(path, tuple(signers), parsed.require_signed_policy)
-
-
 def trusted_signers_from_env() -> TrustedSigners | None:
     """The signers file ``PRIVPIPE_POLICY_SIGNERS`` names, or None when it is unset."""
     value = os.environ.get(SIGNERS_ENV)
-    return load_trusted_signers(Path(value).expanduser()) if value else None
+    return load_trusted_signers(Path(value).expanduser(), named_by=SIGNERS_ENV) if value else None
 
 
 # --------------------------------------------------------------------------- signing
@@ -430,19 +382,11 @@ def _read(path: Path) -> _SignatureFile:
         return _SignatureFile.model_validate(data)
     except ValidationError as exc:
         raise PolicySignatureError(
-            f"{path}: malformed policy signature file: {_first_error(exc)}", reason="malformed"
+            f"{path}: malformed policy signature file: {first_error(exc)}", reason="malformed"
         ) from None
 
 
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    return f"{where}: {first['msg']}"
-
-
 def _write_json(path: Path, value: Any) -> None:
-    from privacy._atomic import atomic_path
-
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -276,7 +276,7 @@ def test_a_trail_cut_back_shows_as_failed_against_the_witness(  # type: ignore[n
 ) -> None:
     """A copy of the run folder whose trail lost its last steps (and its .head): every
     hash and signature left checks out; only the witness knows the trail was longer."""
-    from privacy.audit import witness_path
+    from privacy.integrity import witness_path
     from privacy.report import build_report
 
     copied = tmp_path / "cut"

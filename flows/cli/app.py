@@ -156,95 +156,28 @@ def default_signers_file() -> Path:
     return Path(value) if value else Path.home() / ".privpipe" / "audit-signers.yaml"
 
 
-def read_signers(path: Path) -> dict[bytes, str]:
-    """The audit signers file, in the format of the policy signers file
-    (``signers: [{name, public_key, key_id}]``, see :mod:`privacy.policy_signing`):
-    {public key: name}. Errors name the file and the entry."""
-    from privacy.errors import KeyAccessError, PolicyError
-    from privacy.policy_signing import load_trusted_signers
-
-    if not path.is_file():
-        raise KeyAccessError(f"{path}: audit signers file not found")
-    try:
-        trusted = load_trusted_signers(path)
-    except PolicyError as exc:
-        raise KeyAccessError(str(exc)) from None
-    return {s.public_key: s.name for s in trusted.signers}
-
-
-class TrustedKey:
-    """The Ed25519 key a trail is verified against, and why it is trusted."""
-
-    def __init__(self, public_key: bytes, why: str, keyring: Path | None = None) -> None:
-        from privacy.crypto import signing_key_id
-
-        self.public_key = public_key
-        self.key_id = signing_key_id(public_key)
-        self.why = why
-        self.keyring = keyring
-
-    def __str__(self) -> str:
-        return f"{self.key_id} ({self.why})"
-
-
 def trusted_key(
     public_key: str | None,
     keyring: Path | None,
     *,
     signer: str | None = None,
     signers: Path | None = None,
-) -> TrustedKey | None:
-    """The key a trail is verified against, or None when neither --public-key nor
-    --keyring is given.
+) -> Any:
+    """The key a trail is verified against (:func:`privacy.crypto.trusted_key`), or None
+    when neither --public-key nor --keyring is given. The keyring may prove itself by
+    its passphrase: PRIVPIPE_PASSPHRASE, the demo's, or a prompt in a terminal."""
+    from privacy.crypto import trusted_key as decide
 
-    --public-key (hex, given out of band) is trusted as given. --keyring's public key is
-    read from the file, which whoever can write the file can swap, so it is trusted only
-    when it proves itself: pinned by --signer ID, listed in the signers file
-    (--signers, PRIVPIPE_SIGNERS, ~/.privpipe/signers), or authenticated by unlocking
-    the keyring with its passphrase (PRIVPIPE_PASSPHRASE, or a prompt in a terminal).
-    Otherwise refused, saying how to go on."""
-    from privacy.audit import AuditVerificationError as Untrusted  # exit 3
-    from privacy.crypto import Keyring, read_public_signing_key
-    from privacy.errors import KeyAccessError
-
-    if public_key:
-        try:
-            key = bytes.fromhex(public_key)
-        except ValueError:
-            raise KeyAccessError("--public-key: not a hex string") from None
-        if len(key) != 32:
-            raise KeyAccessError("--public-key: an Ed25519 public key is 64 hex digits")
-        trusted = TrustedKey(key, "given with --public-key")
-        if signer and signer.lower() not in (trusted.key_id, key.hex()):
-            raise Untrusted(f"--public-key is {trusted.key_id}, not --signer {signer}")
-        return trusted
-    if keyring is None:
-        return None
-    key_id, key = read_public_signing_key(keyring)
-    if signer:
-        if signer.lower() not in (key_id, key.hex()):
-            raise Untrusted(
-                f"{keyring}: its signing key is {key_id}, not --signer {signer}: the keyring "
-                "file was changed or is another one; do not trust trails it verifies"
-            )
-        return TrustedKey(key, "pinned with --signer", keyring)
-    listed = signers if signers is not None else default_signers_file()
-    if signers is not None or listed.is_file():
-        name = read_signers(listed).get(key)
-        if name is not None:
-            return TrustedKey(key, f"listed in {listed} as {name}", keyring)
-        if signers is not None:
-            raise Untrusted(f"{keyring}: its signing key {key_id} is not listed in {listed}")
-    passphrase = os.environ.get(PASSPHRASE_ENV) or DEMO_PASSPHRASES.get(keyring.resolve())
-    if passphrase or sys.stdin.isatty():
-        ring = Keyring.open(keyring, passphrase or ask_passphrase(keyring))
-        # the key the authenticated open returns, not the one read before it
-        return TrustedKey(ring.signing_public_key, "authenticated by its passphrase", keyring)
-    raise KeyAccessError(
-        f"{keyring}: its public signing key {key_id} is only as trustworthy as the file: "
-        f"pin it with --signer ID (from `privpipe keys list`, out of band), list it in an "
-        f"audit signers file (--signers FILE or {SIGNERS_ENV}), set {PASSPHRASE_ENV} to check it "
-        "against the keyring, or pass --public-key HEX"
+    can_unlock = bool(os.environ.get(PASSPHRASE_ENV)) or sys.stdin.isatty()
+    if keyring is not None and DEMO_PASSPHRASES.get(keyring.resolve()):
+        can_unlock = True
+    return decide(
+        public_key,
+        keyring,
+        signer=signer,
+        signers=signers,
+        default_signers=default_signers_file(),
+        passphrase=ask_passphrase if can_unlock else None,
     )
 
 
@@ -256,13 +189,12 @@ def verifying_key(
     signer: str | None,
     signers: Path | None,
     witness: Path | None,
-) -> tuple[TrustedKey, Path | None]:
+) -> tuple[Any, Path | None]:
     """The key a command verifies against (see :func:`trusted_key`; one is required:
-    else refused, ``needs`` saying what for)
-    and the witness it consults: ``witness``, else the one beside the trusted keyring
-    where there is one, else None."""
-    from privacy.audit import witness_path
-    from privacy.errors import InputError, KeyAccessError
+    else refused, ``needs`` saying what for) and the witness it consults
+    (:func:`privacy.integrity.consulted_witness`)."""
+    from privacy.errors import KeyAccessError
+    from privacy.integrity import consulted_witness
 
     trusted = trusted_key(public_key, keyring, signer=signer, signers=signers)
     if trusted is None:
@@ -270,13 +202,7 @@ def verifying_key(
             f"{needs}: --keyring K (with --signer ID, a signers "
             "file or its passphrase) or --public-key HEX"
         )
-    if witness is not None:
-        if not witness.is_file():
-            raise InputError(f"{witness}: witness file not found")
-        return trusted, witness
-    if trusted.keyring is not None and witness_path(trusted.keyring).is_file():
-        return trusted, witness_path(trusted.keyring)
-    return trusted, None
+    return trusted, consulted_witness(trusted, witness)
 
 
 SignerOption = Annotated[

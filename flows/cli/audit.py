@@ -155,8 +155,8 @@ def audit_retire(
     """Let a new trail start where a witnessed one was removed on purpose (rm -rf of an
     output folder): a signed `retire` entry in the keyring's witness, with the reason.
     The old trail's heads still bind it wherever a copy of it turns up."""
-    from privacy.audit import Witness, witness_path
     from privacy.errors import InputError
+    from privacy.integrity import Witness, witness_path
 
     if not reason.strip():
         raise InputError("--reason: retiring a trail needs a reason (it is recorded)")

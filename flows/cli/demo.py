@@ -71,7 +71,8 @@ def demo(
     ring_path = check_run_inputs(raw_file, policy_file, result_dir, overwrite, keyring)
     summary = run_sanitize(raw_file, policy_file, result_dir, ring_path, overwrite, quiet=False)
     print_summary(summary)
-    from privacy.audit import verify_trail, witness_path
+    from privacy.audit import verify_trail
+    from privacy.integrity import witness_path
 
     trail = Path(summary["outputs"]["audit"])
     witness = witness_path(ring.path)

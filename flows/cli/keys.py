@@ -209,23 +209,21 @@ def keys_passphrase(keyring: KeyringOption, audit: AuditOption = None) -> None:
     refused as a wrong passphrase, unless the passphrase stayed the same (an upgrade of
     the scrypt cost alone); a process holding the keyring open must open it again with
     the new passphrase before it can change it."""
-    from privacy.crypto import SCRYPT_N
-
     ring, current = _unlock(keyring)
     audit_target(ring, audit)
     passphrase = _new_passphrase(keyring)
     _warn_if_weak(keyring, passphrase)
     with _changing(keyring, current) as ring:
-        ring.rewrap(passphrase, scrypt_n=SCRYPT_N)
+        ring.rewrap(passphrase)  # at today's scrypt cost
     audit_key_op(
         ring,
         audit,
         "keys.passphrase",
-        params={"scrypt_n": SCRYPT_N, "generation": ring.generation},
+        params={"scrypt_n": ring.scrypt_n, "generation": ring.generation},
     )
     typer.echo(
         f"{keyring}: re-wrapped under the new passphrase "
-        f"(scrypt n = 2^{SCRYPT_N.bit_length() - 1}); generation {ring.generation}"
+        f"(scrypt n = 2^{ring.scrypt_n.bit_length() - 1}); generation {ring.generation}"
     )
 
 

@@ -56,8 +56,8 @@ def report(
     the trends. Counts, hashes and figures only; it fetches nothing. Without a trusted
     key (--keyring or --public-key) the trails are not verified and the verdict is
     NOT RELEASABLE."""
-    from privacy.audit import witness_path
     from privacy.errors import InputError
+    from privacy.integrity import witness_path
     from privacy.io import atomic_write_bytes
     from privacy.report import (
         build_report,

@@ -9,7 +9,7 @@ to check it: a record is serialized once, when appended, and linked at flush.
 A ``checkpoint`` record signs (Ed25519) the chain length and head hash; one closes
 every flush, and one is cut every ``checkpoint_every`` records. So a trail as privpipe
 leaves it always ends in a signed checkpoint. The latest checkpoint is also written to
-``<trail>.head`` and recorded in the keyring's witness (``privacy.audit._witness``),
+``<trail>.head`` and recorded in the keyring's witness (``privacy.integrity._witness``),
 outside the trail's folder, so that a cut at a checkpoint boundary, a rollback to an
 older copy and an emptied or replaced trail are all caught.
 
@@ -34,9 +34,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +45,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from privacy import __version__
 from privacy._atomic import atomic_path, private_dir, refuse_link
 from privacy.actor import actor
-from privacy.audit._witness import GENESIS, Sighting, Witness
-from privacy.crypto import Signer
 from privacy.errors import AppendRefused, ScopeError
+from privacy.integrity import (
+    GENESIS,
+    Sighting,
+    Signer,
+    Witness,
+    checkpoint_message,
+    line_hash,
+    link_into,
+    serialize,
+    shown,
+    utc_now,
+)
 
 __all__ = [
     "GENESIS",
@@ -61,79 +69,7 @@ __all__ = [
     "serialize",
 ]
 
-_HASH_TAIL = len(b',"hash":"') + 64 + len(b'"}')
-
-
-_second: list[Any] = [None, ""]
 _BLOCK = 1 << 16
-
-
-def shown(value: Any, limit: int = 40) -> str:
-    """A value read from a file, fit for a one-line message: escaped (no control
-    characters, no line breaks an attacker could use to forge output) and shortened."""
-    text = ascii(str(value))[1:-1]
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def utc_now() -> str:
-    """UTC time with microseconds, ISO 8601 (the formatted second is cached)."""
-    now = time.time()
-    second = int(now)
-    if second != _second[0]:
-        stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _second[0], _second[1] = second, stamp
-    return f"{_second[1]}.{int((now - second) * 1e6):06d}Z"
-
-
-def _link(body: bytes, seq: int, prev: str) -> tuple[bytes, str]:
-    """(the line, its hash) for a serialized record body ``{...}`` without seq/prev/hash."""
-    out = bytearray()
-    digest = _link_into(out, body, seq, prev.encode())[0]
-    return bytes(out), digest.decode()
-
-
-def _link_into(out: bytearray, body: bytes, seq: int, prev: bytes) -> tuple[bytes, int]:
-    """Append the linked line to ``out``; returns (its hash as hex bytes, seq)."""
-    prefix = b'{"seq":%d,"prev":"%b",' % (seq, prev)
-    rest = memoryview(body)[1:]  # the body without its "{", not copied
-    digest = hashlib.sha256(prefix)
-    digest.update(rest)
-    hexed = digest.hexdigest().encode()
-    out += prefix
-    out += rest[:-1]
-    out += b',"hash":"'
-    out += hexed
-    out += b'"}\n'
-    return hexed, seq
-
-
-def serialize(record: Mapping[str, Any]) -> tuple[bytes, str]:
-    """(the line, its hash) for a record holding ``seq`` and ``prev`` but no ``hash``."""
-    rest = {k: v for k, v in record.items() if k not in ("seq", "prev")}
-    return _link(orjson.dumps(rest), int(record["seq"]), str(record["prev"]))
-
-
-def line_hash(line: bytes) -> str:
-    """The hash a trail line should state: SHA-256 of its bytes before ``,"hash":…``,
-    closed with ``}``."""
-    end = len(line) - _HASH_TAIL - (1 if line.endswith(b"\n") else 0)
-    digest = hashlib.sha256(memoryview(line)[:end])
-    digest.update(b"}")
-    return digest.hexdigest()
-
-
-def checkpoint_message(length: int, head: str, signer: str, when: str) -> bytes:
-    """The bytes a checkpoint signs."""
-    return orjson.dumps(
-        {
-            "format": "privpipe-audit/v1",
-            "head": head,
-            "length": length,
-            "signer": signer,
-            "time": when,
-        },
-        option=orjson.OPT_SORT_KEYS,
-    )
 
 
 def _line_ending_at(handle: Any, end: int) -> bytes:
@@ -204,7 +140,7 @@ class AuditTrail:
     def _check_signer(self) -> None:
         """Only the pipeline's audit key (the ``audit`` scope) may extend a trail that
         another key signed: a keyring without that scope signs its own trails only."""
-        scopes = getattr(self.signer, "scopes", None)
+        scopes = self.signer.signing_scopes
         if scopes is None or "audit" in scopes:
             return
         head_path = self.path.with_name(self.path.name + ".head")
@@ -217,7 +153,7 @@ class AuditTrail:
                 f"{self.path}: signed by {shown(signer)}; signing it needs the 'audit' scope "
                 "(the pipeline's audit signing key), which this keyring does not hold",
                 scope="audit",
-                keyring=str(getattr(self.signer, "path", "")),
+                keyring=str(self.signer.signing_home or ""),
             )
 
     def __enter__(self) -> AuditTrail:
@@ -370,7 +306,7 @@ class AuditTrail:
                 every, since = self.checkpoint_every, self._since_checkpoint
                 for body in self._pending:
                     seq += 1
-                    prev = _link_into(out, body, seq, prev)[0]
+                    prev = link_into(out, body, seq, prev)[0]
                     if origin is None:
                         origin = prev.decode()
                     since += 1
@@ -629,7 +565,7 @@ class AuditTrail:
             "signer": signer,
             "signature": signature.hex(),
         }
-        digest = _link_into(out, orjson.dumps(record), seq + 1, prev_bytes)[0]
+        digest = link_into(out, orjson.dumps(record), seq + 1, prev_bytes)[0]
         self._since_checkpoint = 0
         self.last_checkpoint = {**record, "seq": seq + 1, "prev": prev, "hash": digest.decode()}
         return seq + 1, digest

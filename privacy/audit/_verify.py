@@ -11,7 +11,7 @@ is wrong, naming it:
 * records after the last checkpoint: the tail was cut (or a run crashed mid-way);
 * fewer records than the signed ``<trail>.head`` says: the tail was cut at a
   checkpoint boundary;
-* with a witness (``privacy.audit._witness``): a trail shorter than, or different
+* with a witness (``privacy.integrity._witness``): a trail shorter than, or different
   from, any head the witness recorded for it, a missing ``.head`` for a trail the
   witness knows, and an empty trail the witness knows: cut, rolled back or replaced;
 * with a head pinned out of band (``expect_length`` / ``expect_head``): a trail that
@@ -30,10 +30,16 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from privacy.audit._trail import GENESIS, checkpoint_message, line_hash, shown
-from privacy.audit._witness import Witness, WitnessError, subject_of
-from privacy.crypto import signing_key_id
-from privacy.errors import AuditVerificationError
+from privacy.errors import AuditVerificationError, WitnessError
+from privacy.integrity import (
+    GENESIS,
+    Witness,
+    checkpoint_message,
+    line_hash,
+    shown,
+    signing_key_id,
+    subject_of,
+)
 
 __all__ = ["AuditVerificationError", "TrailSummary", "read_trail", "verify_trail"]
 

@@ -1,32 +1,23 @@
 """Keys and sealed files: the provider boundaries, the local keyring, and AES-256-GCM
-streaming envelope encryption at rest."""
+streaming envelope encryption at rest. The signer interface the keyring implements is
+:mod:`privacy.integrity`'s."""
 
 from privacy.crypto._keyring import (
-    KEK_SCOPES,
-    SCOPE_ROLES,
     SCOPES,
-    SCRYPT_N,
-    KekInfo,
     Keyring,
-    ScopedKeys,
     passphrase_weakness,
     read_public_signing_key,
-    signing_key_id,
+    trusted_key,
 )
 from privacy.crypto._provider import (
-    MIN_KEY_BYTES,
     EnvKeyProvider,
     KeyEncryptionProvider,
     KeyProvider,
-    Signer,
     StaticKeyProvider,
     derive_subkey,
     key_id,
 )
 from privacy.crypto._sealed import (
-    DEFAULT_SEGMENT_SIZE,
-    MAGIC,
-    SealedHeader,
     SealedWriter,
     is_sealed,
     open_sealed,
@@ -39,22 +30,12 @@ from privacy.crypto._sealed import (
 )
 
 __all__ = [
-    "DEFAULT_SEGMENT_SIZE",
-    "KEK_SCOPES",
-    "MAGIC",
-    "MIN_KEY_BYTES",
     "SCOPES",
-    "SCOPE_ROLES",
-    "SCRYPT_N",
-    "ScopedKeys",
     "EnvKeyProvider",
-    "KekInfo",
     "KeyEncryptionProvider",
     "KeyProvider",
     "Keyring",
-    "SealedHeader",
     "SealedWriter",
-    "Signer",
     "StaticKeyProvider",
     "derive_subkey",
     "is_sealed",
@@ -66,7 +47,7 @@ __all__ = [
     "rewrap_file",
     "seal_bytes",
     "seal_file",
-    "signing_key_id",
+    "trusted_key",
     "unseal_bytes",
     "unseal_file",
 ]

@@ -25,7 +25,7 @@ Integrity against two commands at once, and against an older copy of the file pu
   KEK another process added meanwhile;
 * ``generation`` (authenticated with the rest) goes up by one on every save, and each
   save is recorded, signed, in the witness beside the keyring
-  (``privacy.audit._witness``); a keyring whose generation is older than the witness's
+  (``privacy.integrity._witness``); a keyring whose generation is older than the witness's
   latest is refused, so an older copy put back cannot make an old KEK active again.
   Files written before generations existed count as generation 0. (Whoever may also
   delete the witness is beyond this check: it only holds while the witness exists);
@@ -44,12 +44,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +68,7 @@ from cryptography.hazmat.primitives.serialization import (
 from privacy._atomic import atomic_path, fsync_dir, open_lock, private_dir
 from privacy.crypto._provider import key_id
 from privacy.errors import IntegrityError, KeyAccessError, ScopeError
+from privacy.integrity import TrustedKey, Witness, decide_trusted_key, signing_key_id, witness_path
 
 __all__ = [
     "KEK_SCOPES",
@@ -80,7 +80,7 @@ __all__ = [
     "ScopedKeys",
     "passphrase_weakness",
     "read_public_signing_key",
-    "signing_key_id",
+    "trusted_key",
 ]
 
 FORMAT = "privpipe-keyring"
@@ -483,6 +483,23 @@ class Keyring:
     def signing_key_id(self) -> str:
         return signing_key_id(self.signing_public_key)
 
+    @property
+    def scrypt_n(self) -> int:
+        """The scrypt cost its passphrase is stretched with (recorded by key commands)."""
+        return int(self._kdf["n"])
+
+    @property
+    def signing_home(self) -> Path:
+        return self.path
+
+    @property
+    def signing_generation(self) -> int:
+        return self.generation
+
+    @property
+    def signing_scopes(self) -> frozenset[str]:
+        return self.scopes
+
     # ---------------------------------------------------------------- internals
 
     def _add_kek(self, scope: str | None) -> KekInfo:
@@ -571,15 +588,9 @@ class Keyring:
             tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         fsync_dir(self.path.parent)
         self.generation = generation
-        from privacy.audit._witness import Witness, witness_path
-
         Witness(witness_path(self.path), signer=self).record(
             kind="keyring", subject=self.path, generation=generation
         )
-
-
-def signing_key_id(public_key: bytes) -> str:
-    return "sig-" + hashlib.sha256(public_key).hexdigest()[:16]
 
 
 def read_public_signing_key(path: str | Path) -> tuple[str, bytes]:
@@ -596,6 +607,35 @@ def read_public_signing_key(path: str | Path) -> tuple[str, bytes]:
     except (OSError, ValueError, KeyError, TypeError):
         raise KeyAccessError(f"{path}: no audit signing key in this keyring") from None
     return signing_key_id(public), public
+
+
+def trusted_key(
+    public_key: str | None = None,
+    keyring: str | Path | None = None,
+    *,
+    signer: str | None = None,
+    signers: str | Path | None = None,
+    default_signers: str | Path | None = None,
+    passphrase: Callable[[Path], str] | None = None,
+) -> TrustedKey | None:
+    """The key a trail, a ledger or a report is verified under, decided as
+    :func:`privacy.integrity.decide_trusted_key` decides, for a keyring file: its public
+    key is read without the passphrase, and trusted when ``signer`` pins it, a signers
+    file lists it, or ``passphrase(keyring)`` unlocks the keyring (the unlocked key is
+    the one trusted). The command line and a notebook decide the same way."""
+    return decide_trusted_key(
+        public_key,
+        Path(keyring) if keyring is not None else None,
+        signer=signer,
+        signers=Path(signers) if signers is not None else None,
+        default_signers=Path(default_signers) if default_signers is not None else None,
+        read_key=lambda path: read_public_signing_key(path)[1],
+        unlock=(
+            None
+            if passphrase is None
+            else lambda path: Keyring.open(path, passphrase(path)).signing_public_key
+        ),
+    )
 
 
 def _public_part(document: dict[str, Any]) -> dict[str, Any]:
@@ -621,8 +661,6 @@ def _refuse_existing(path: Path) -> None:
     (it would never verify under the new key)."""
     if path.exists():
         raise KeyAccessError(f"{path}: a keyring already exists here; not overwritten")
-    from privacy.audit._witness import witness_path
-
     if witness_path(path).exists():
         raise KeyAccessError(
             f"{path}: the witness of an earlier keyring, {witness_path(path).name}, is "
@@ -632,8 +670,6 @@ def _refuse_existing(path: Path) -> None:
 
 def _check_witness(ring: Keyring) -> None:
     """Refuse a keyring older than the latest generation its witness recorded."""
-    from privacy.audit._witness import Witness, witness_path
-
     witness = witness_path(ring.path)
     if not witness.exists():
         return

@@ -24,7 +24,6 @@ __all__ = [
     "KeyEncryptionProvider",
     "KeyProvider",
     "MIN_KEY_BYTES",
-    "Signer",
     "StaticKeyProvider",
     "derive_subkey",
     "key_id",
@@ -64,19 +63,6 @@ class KeyEncryptionProvider(Protocol):
         """Unwrap a data key. Raises KeyAccessError for an unknown KEK and
         IntegrityError when the wrapped key or its associated data was altered."""
         ...
-
-
-@runtime_checkable
-class Signer(Protocol):
-    """Signs audit checkpoints (Ed25519); the private key never leaves the provider."""
-
-    def sign(self, message: bytes) -> bytes: ...
-
-    @property
-    def signing_key_id(self) -> str: ...
-
-    @property
-    def signing_public_key(self) -> bytes: ...
 
 
 def derive_subkey(master: bytes, purpose: str) -> bytes:

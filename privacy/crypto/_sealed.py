@@ -43,6 +43,8 @@ from typing import IO, Any, BinaryIO, cast
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from privacy._atomic import atomic_path
+from privacy._tee import HashingReader, HashingWriter, in_background
 from privacy.crypto._provider import KeyEncryptionProvider
 from privacy.errors import IntegrityError, PrivpipeError, ScopeError
 
@@ -327,9 +329,6 @@ def seal_file(
 
     Each hash object in ``plain`` (``hashlib`` / ``hmac``) is fed the plaintext as it is
     read, each in ``sealed`` the file as it is written: one pass gives both digests."""
-    from privacy._atomic import atomic_path
-    from privacy._tee import HashingReader, HashingWriter, in_background
-
     with (
         in_background(plain) as plain_feeds,
         in_background(sealed) as sealed_feeds,
@@ -356,9 +355,6 @@ def unseal_file(
 
     Each hash object in ``sealed`` is fed the file as it is read, each in ``plain`` the
     plaintext as it is verified: one pass gives both digests."""
-    from privacy._atomic import atomic_path
-    from privacy._tee import HashingReader, in_background
-
     with (
         in_background(plain) as plain_feeds,
         in_background(sealed) as sealed_feeds,
@@ -402,7 +398,10 @@ def unseal_bytes(
     return b"".join(open_sealed(stream, provider, expected=expected, name=name or "sealed data"))  # type: ignore[arg-type]
 
 
-def is_sealed(path: Path) -> bool:
+def is_sealed(path: Path | bytes) -> bool:
+    """Whether a file (or bytes already read) begins as a sealed file does."""
+    if isinstance(path, bytes):
+        return path.startswith(MAGIC)
     try:
         with path.open("rb") as handle:
             return handle.read(len(MAGIC)) == MAGIC
@@ -413,8 +412,6 @@ def is_sealed(path: Path) -> bool:
 def rewrap_file(path: Path, provider: KeyEncryptionProvider) -> tuple[str, str]:
     """Re-wrap a sealed file's data key under the provider's active KEK, copying the
     segments unchanged. Returns (old KEK id, new KEK id)."""
-    from privacy._atomic import atomic_path
-
     with path.open("rb") as src:
         header = read_header(src, str(path))
         data_key = _unwrap(str(path), header, provider)

@@ -26,6 +26,7 @@ from typing import Any
 
 from privacy.crypto import KeyEncryptionProvider, read_header, seal_bytes, unseal_bytes
 from privacy.errors import IntegrityError, ScopeError
+from privacy.io import atomic_write_bytes
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -229,8 +230,6 @@ def seal_checkpoint(
     """Seal ``payload`` to ``path`` (atomically, 0600) under the vault scope's key.
 
     Raises :class:`ScopeError` when ``keys`` would seal under another scope's key."""
-    from privacy.io import atomic_write_bytes
-
     require_checkpoint_scope(keys, path)
     atomic_write_bytes(path, seal_bytes(payload, keys, binding))
 

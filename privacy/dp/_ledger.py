@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from privacy._atomic import open_lock, private_dir
+from privacy.audit import AuditTrail, AuditVerificationError, read_trail, verify_trail
 from privacy.dp._identity import RecordSketch, identity_key, people_sketch, records_sketch
 from privacy.errors import (
     BudgetExhausted,
@@ -66,6 +67,7 @@ from privacy.errors import (
     PolicyError,
     ScopeError,
 )
+from privacy.integrity import Witness, witness_path
 from privacy.policy import Policy
 
 __all__ = [
@@ -283,8 +285,6 @@ class BudgetLedger:
         public_key: bytes | None = None,
         witness: str | Path | None = None,
     ) -> None:
-        from privacy.audit import witness_path
-
         self.path = Path(path)
         self.signer = signer
         if public_key is None and signer is None:
@@ -322,8 +322,6 @@ class BudgetLedger:
     def _records(self) -> list[dict[str, Any]]:
         """Every ledger record, after verifying the ledger (hashes, chain, signatures
         under the trusted key) and, with a witness, every head it recorded of it."""
-        from privacy.audit import AuditVerificationError, Witness, read_trail, verify_trail
-
         self._legacy()
         witness = Witness(self.witness) if self.witness is not None else None
         if not self.path.exists():
@@ -401,8 +399,6 @@ class BudgetLedger:
             os.close(fd)
 
     def _trail(self) -> Any:
-        from privacy.audit import AuditTrail
-
         return AuditTrail(self.path, self.signer, context={"run_id": None, "flow": "ledger"})
 
     def charge(

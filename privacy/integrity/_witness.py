@@ -38,13 +38,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from privacy._atomic import fsync_dir, private_dir
-from privacy.crypto import Signer, signing_key_id
 from privacy.errors import WitnessError
+from privacy.integrity._chain import GENESIS, canonical_json, utc_now
+from privacy.integrity._signer import Signer, signing_key_id
 
-__all__ = ["WITNESS_SUFFIX", "Witness", "WitnessError", "subject_of", "witness_path"]
+__all__ = ["WITNESS_SUFFIX", "Sighting", "Witness", "WitnessError", "subject_of", "witness_path"]
 
 WITNESS_SUFFIX = ".witness"
-GENESIS = "0" * 64
 
 
 def witness_path(keyring: str | Path) -> Path:
@@ -54,8 +54,7 @@ def witness_path(keyring: str | Path) -> Path:
 
 
 def _canonical(entry: dict[str, Any]) -> bytes:
-    body = {k: v for k, v in entry.items() if k not in ("signature", "hash")}
-    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    return canonical_json(entry, without=("signature", "hash"))
 
 
 @dataclass(frozen=True)
@@ -105,10 +104,8 @@ class Witness:
     def for_signer(cls, signer: Signer) -> Witness | None:
         """The witness beside ``signer``'s keyring file; None for a signer with no file
         (a key held in memory only)."""
-        keyring = getattr(signer, "path", None)
-        if keyring is None:
-            return None
-        return cls(witness_path(keyring), signer)
+        home = signer.signing_home
+        return None if home is None else cls(witness_path(home), signer)
 
     # ------------------------------------------------------------------ reading
 
@@ -312,8 +309,6 @@ class Witness:
         """Append one signed entry, after checking the witness's last entry (its hash,
         its link and its signature under this signer's own key): a witness whose tail
         does not verify is never extended. ``reason`` goes into a ``retire`` entry."""
-        from privacy.audit._trail import utc_now
-
         if self.signer is None:
             raise WitnessError(f"{self.path}: recording in a witness needs its signing key")
         public = self.signer.signing_public_key
@@ -336,9 +331,7 @@ class Witness:
                     "head": head,
                     "offset": offset,
                     "generation": (
-                        generation
-                        if generation is not None
-                        else getattr(self.signer, "generation", None)
+                        generation if generation is not None else self.signer.signing_generation
                     ),
                     "signer": self.signer.signing_key_id,
                 }

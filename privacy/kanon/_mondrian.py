@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from privacy.errors import PrivacyGuaranteeError
 from privacy.kanon._hierarchy import CodedHierarchy
 from privacy.kanon._models import PrivacyModel
 
@@ -72,8 +73,6 @@ def mondrian(
     ranks = np.stack([o[0][codes[:, i]].astype(np.int32) for i, o in enumerate(ordinals)], axis=1)
     spans = np.array([max(len(h.domain) - 1, 1) for h in hierarchies], dtype=np.float64)
     if not _acceptable(models, int(counts.sum()), _histogram(sensitive, counts, None)):
-        from privacy.errors import PrivacyGuaranteeError
-
         raise PrivacyGuaranteeError(
             "anonymize: the whole data set does not satisfy the privacy models; nothing "
             "was published",

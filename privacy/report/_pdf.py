@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from privacy.errors import InputError
+from privacy.io import atomic_write_bytes
 
 __all__ = ["chromium", "print_pdf"]
 
@@ -76,7 +77,5 @@ def print_pdf(html_file: Path, pdf_file: Path, *, timeout: float = 120) -> Path:
                 f"--pdf {pdf_file}: Chromium exited {done.returncode} without a PDF; "
                 f"try it by hand: {browser} --headless --print-to-pdf=FILE {html_file}"
             )
-        from privacy.io import atomic_write_bytes
-
         atomic_write_bytes(pdf_file, partial.read_bytes())
     return pdf_file

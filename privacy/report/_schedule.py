@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from privacy.audit import Witness
 from privacy.errors import InputError, PrivpipeError
+from privacy.integrity import Witness
 from privacy.report._html import chart, details, document, e, num, pct, section, table
 from privacy.report._run import Run, load_run
 from privacy.report._verdict import verdict

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from privacy.audit import AuditTrail, read_trail, witness_path
-from privacy.crypto import Signer
+from privacy.audit import AuditTrail, read_trail
+from privacy.integrity import Signer, witness_path
 from privacy.io import atomic_write_bytes
 from privacy.report._build import build_report
 

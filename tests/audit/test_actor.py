@@ -12,8 +12,9 @@ import pytest
 from flows.cli import main
 from privacy.actor import OPERATOR_ENV, actor, operator_key_id
 from privacy.audit import AuditTrail
-from privacy.crypto import Keyring, signing_key_id
+from privacy.crypto import Keyring
 from privacy.errors import KeyAccessError
+from privacy.integrity import signing_key_id
 
 
 @pytest.fixture(autouse=True)

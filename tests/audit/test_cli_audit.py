@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from privacy.audit import AuditTrail, witness_path
+from privacy.audit import AuditTrail
 from privacy.crypto import Keyring
+from privacy.integrity import witness_path
 from tests._keys import FAST_SCRYPT, PASSPHRASE
 
 
@@ -187,7 +188,9 @@ def test_a_trail_removed_on_purpose_is_retired_on_the_record(
 ) -> None:
     import shutil
 
-    from privacy.audit import AppendRefused, Witness, WitnessError
+    from privacy.audit import AppendRefused
+    from privacy.errors import WitnessError
+    from privacy.integrity import Witness
 
     kept = tmp_path / "kept" / "audit.jsonl"  # a copy the custodian archived
     shutil.copytree(trail.parent, kept.parent, ignore=shutil.ignore_patterns("*.witness", "ring*"))

@@ -10,17 +10,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from privacy.audit import (
-    AppendRefused,
-    AuditTrail,
-    AuditVerificationError,
-    Witness,
-    WitnessError,
-    serialize,
-    verify_trail,
-    witness_path,
-)
+from privacy.audit import AppendRefused, AuditTrail, AuditVerificationError, verify_trail
 from privacy.crypto import Keyring
+from privacy.errors import WitnessError
+from privacy.integrity import Witness, serialize, witness_path
 from tests._keys import FAST_SCRYPT, PASSPHRASE
 
 
@@ -322,11 +315,11 @@ def _rewitness(path: Path, lines: list[bytes], number: int, **fields: object) ->
     the edited field is wrong."""
     import hashlib
 
-    from privacy.audit._witness import _canonical
+    from privacy.integrity import canonical_json
 
     entry = orjson.loads(lines[number - 1])
     entry.update(fields)
-    entry["hash"] = hashlib.sha256(_canonical(entry)).hexdigest()
+    entry["hash"] = hashlib.sha256(canonical_json(entry, without=("signature", "hash"))).hexdigest()
     lines[number - 1] = orjson.dumps(entry) + b"\n"
     path.write_bytes(b"".join(lines))
 
@@ -358,15 +351,15 @@ def test_witness_entry_by_another_signer(trail: Path, tmp_path: Path, keyring: K
     """A well-chained entry signed by some other key is not the keyring's witness."""
     import hashlib
 
-    from privacy.audit._witness import _canonical
+    from privacy.integrity import canonical_json
 
     forger = Keyring.create(tmp_path / "forger.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
     path, lines = _witness_lines(keyring)
     last = orjson.loads(lines[-1])
     entry = {k: v for k, v in last.items() if k not in ("signature", "hash")}
     entry.update(seq=len(lines) + 1, prev=last["hash"], signer=forger.signing_key_id)
-    entry["signature"] = forger.sign(_canonical(entry)).hex()
-    entry["hash"] = hashlib.sha256(_canonical(entry)).hexdigest()
+    entry["signature"] = forger.sign(canonical_json(entry, without=("signature", "hash"))).hex()
+    entry["hash"] = hashlib.sha256(canonical_json(entry, without=("signature", "hash"))).hexdigest()
     path.write_bytes(b"".join(lines) + orjson.dumps(entry) + b"\n")
     with pytest.raises(WitnessError, match=rf"line {len(lines) + 1}: signed by sig-\w+, not sig-"):
         Witness(path).entries(keyring.signing_public_key)
@@ -568,7 +561,7 @@ def test_a_record_without_prev_is_a_broken_chain(tmp_path: Path, keyring: Keyrin
     record.pop("hash"), record.pop("prev")
     rest = {k: v for k, v in record.items() if k != "seq"}
     line = orjson.dumps({"seq": record["seq"], **rest})
-    from privacy.audit._trail import line_hash
+    from privacy.integrity import line_hash
 
     lines[1] = (
         line[:-1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from privacy.audit import witness_path
+from privacy.integrity import witness_path
 from privacy.report import build_report
 from tests.conftest import KEYRING
 

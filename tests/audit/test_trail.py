@@ -8,8 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from privacy.audit import AuditTrail, AuditVerificationError, read_trail, serialize, verify_trail
+from privacy.audit import AuditTrail, AuditVerificationError, read_trail, verify_trail
 from privacy.crypto import Keyring
+from privacy.integrity import serialize
 from tests._keys import FAST_SCRYPT, PASSPHRASE
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from privacy.audit import AuditTrail, AuditVerificationError, serialize, verify_trail
+from privacy.audit import AuditTrail, AuditVerificationError, verify_trail
 from privacy.crypto import Keyring
+from privacy.integrity import serialize
 
 
 def _run(path: Path, ring: Keyring, run: str, steps: int = 3) -> None:

@@ -22,7 +22,8 @@ import pytest
 
 from flows.cli import main
 from privacy.audit import read_trail
-from privacy.crypto import KekInfo, Keyring, _keyring, seal_bytes, unseal_bytes
+from privacy.crypto import Keyring, _keyring, seal_bytes, unseal_bytes
+from privacy.crypto._keyring import KekInfo
 from privacy.errors import IntegrityError, KeyAccessError
 from tests._keys import FAST_SCRYPT, PASSPHRASE
 

@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from privacy.audit import Witness, witness_path
 from privacy.crypto import Keyring, passphrase_weakness, seal_bytes, unseal_bytes
 from privacy.crypto._keyring import _canonical, _public_part
 from privacy.errors import IntegrityError, KeyAccessError
+from privacy.integrity import Witness, witness_path
 from tests._keys import FAST_SCRYPT, PASSPHRASE
 
 

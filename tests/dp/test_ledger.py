@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from privacy.audit import read_trail, verify_trail, witness_path
+from privacy.audit import read_trail, verify_trail
 from privacy.crypto import Keyring
 from privacy.dp import BudgetLedger, DataIdentity
 from privacy.errors import BudgetExhausted, PolicyError
+from privacy.integrity import witness_path
 from tests._keys import FAST_SCRYPT, PASSPHRASE
 
 ADULT = DataIdentity("a" * 64, "b" * 64, "key-1", label="adult")

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from flows.cli import main
-from privacy.audit import witness_path
+from privacy.integrity import witness_path
 from privacy.report import build_report
 from tests.conftest import KEYRING
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from privacy.audit import witness_path
+from privacy.integrity import witness_path
 from privacy.report import build_schedule_report
 from tests._demo import leaky_people
 from tests.conftest import KEYRING
