@@ -60,14 +60,6 @@ def test_each_sanitize_stage_and_command_group_has_its_own_module() -> None:
     assert not list((ROOT / "flows").glob("_cli_*.py"))
 
 
-# Imports of another package's private module still to be removed, each with its reason
-# (issue 31: crypto and audit are to rest on one integrity layer, and neither import
-# the other). Nothing may be added here.
-_KNOWN_CROSSINGS = {
-    ("privacy/crypto/_keyring.py", "privacy.audit._witness"),  # the keyring <-> witness circle
-}
-
-
 def _private_module_crossings() -> list[tuple[str, str]]:
     """Imports (module level and inside functions) of a private module ``P._m`` from
     outside the package ``P``: a package's private modules are its own."""
@@ -96,6 +88,128 @@ def _private_module_crossings() -> list[tuple[str, str]]:
 
 
 def test_no_module_imports_another_packages_private_module() -> None:
-    crossings = _private_module_crossings()
-    assert [c for c in crossings if c not in _KNOWN_CROSSINGS] == []
-    assert set(crossings) == _KNOWN_CROSSINGS  # one removed: take it off the list
+    assert _private_module_crossings() == []
+
+
+# The layers, lowest first (../shared/DESIGN.md, the README's *Layout*): a module imports
+# only from its own layer or below. A new package or top-level module must be placed.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("privacy", "privacy.errors", "privacy._atomic", "privacy._tee", "privacy.actor",
+     "privacy.childenv"),
+    ("privacy.integrity",),
+    ("privacy.crypto", "privacy.audit", "privacy.policy"),
+    ("privacy.io", "privacy.hashing", "privacy.sources", "privacy.layout",
+     "privacy.policy_signing", "privacy.workspace", "privacy.synth"),
+    ("privacy.detect", "privacy.transform", "privacy.kanon", "privacy.dp"),
+    ("privacy.stages", "privacy.report", "privacy.schedule"),
+    ("flows",),
+)  # fmt: skip
+RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
+
+
+def _modules() -> dict[str, Path]:
+    return {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in sorted([*(ROOT / "privacy").rglob("*.py"), *(ROOT / "flows").rglob("*.py")])
+    }
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the privpipe modules it imports, at module level and inside functions
+    alike (``from P import name`` is an import of ``P.name`` where that is a module)."""
+    import ast
+
+    modules = _modules()
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*parts, *([node.module] if node.module else [])])
+                targets = [
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                    for a in node.names
+                ]
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    graph[name].add(target)
+    return graph
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return "flows" if parts[0] == "flows" else ".".join(parts[:2])
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return circles
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    found = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            a, b = _unit(module), _unit(target)
+            if a not in RANK or b not in RANK:
+                found.append(f"{a if a not in RANK else b}: not placed in a layer (LAYERS)")
+            elif RANK[a] < RANK[b]:
+                found.append(f"{module} imports {target}, a layer above it")
+    return sorted(set(found))
+
+
+def test_the_import_graph_has_no_circle_counting_imports_inside_functions() -> None:
+    assert import_circles(import_graph()) == []
+
+
+def test_nothing_imports_from_a_layer_above_its_own() -> None:
+    assert upward_imports(import_graph()) == []
+
+
+def test_the_layering_checks_see_a_circle_and_an_upward_import() -> None:
+    graph = import_graph()
+    # the witness made to import the keyring again (as it did before issue 31): the
+    # keyring imports the witness, so that is a circle, and integrity sits below crypto
+    graph["privacy.integrity._witness"].add("privacy.crypto")
+    assert any("privacy.integrity._witness" in c for c in import_circles(graph))
+    assert "privacy.integrity._witness imports privacy.crypto, a layer above it" in (
+        upward_imports(graph)
+    )
