@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from privacy.crypto import EnvKeyProvider, KeyProvider, Keyring
+from privacy.crypto import Keyring
 from privacy.errors import KeyAccessError
 from privacy.policy import Policy
 
 __all__ = [
     "PASSPHRASE_ENV",
     "keyring",
-    "pseudonym_provider",
     "register",
     "registered",
     "resolve_keyring_path",
@@ -45,13 +44,6 @@ def keyring(path: str | Path) -> Keyring:
             raise KeyAccessError(f"{path}: keyring is locked: set {PASSPHRASE_ENV}")
         _unlocked[resolved] = Keyring.open(resolved, passphrase)
     return _unlocked[resolved]
-
-
-def pseudonym_provider(policy: Policy, ring: Keyring) -> KeyProvider:
-    """The keyring's pseudonym secret, unless the policy names an environment variable."""
-    if policy.keys.pseudonym_key_env:
-        return EnvKeyProvider(policy.keys.pseudonym_key_env)
-    return ring
 
 
 def resolve_keyring_path(option: Path | None, policy: Policy) -> Path:

@@ -16,7 +16,6 @@ by its type and the stage (the original stays in this process, for ``--debug``).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import time
@@ -31,23 +30,21 @@ configure_prefect()
 import polars as pl  # noqa: E402
 from prefect import Task, flow, unmapped  # noqa: E402
 from prefect.futures import as_completed, wait  # noqa: E402
-from prefect.runtime import flow_run  # noqa: E402
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
 from flows import _progress  # noqa: E402
 from flows._artifacts import publish_sanitize, trail_head  # noqa: E402
-from flows._keys import pseudonym_provider  # noqa: E402
+from flows._prelude import audited, record_failed_step, start_run  # noqa: E402
 from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail  # noqa: E402
+from privacy.crypto import pseudonym_provider  # noqa: E402
 from privacy.detect import TextScanner, default_workers  # noqa: E402
 from privacy.errors import PolicyError, PrivacyGuaranteeError  # noqa: E402
 from privacy.hashing import content_key  # noqa: E402
 from privacy.io import prepare_output_dir  # noqa: E402
-from privacy.policy import Policy, load_policy  # noqa: E402
-from privacy.policy_signing import enforce_policy_signature  # noqa: E402
-from privacy.report import REPORT_FILE, report_on_failure, report_run  # noqa: E402
-from privacy.sources import PostgresSource, PostgresTable  # noqa: E402
+from privacy.report import REPORT_FILE, report_run  # noqa: E402
+from privacy.sources import PostgresSource  # noqa: E402
 from privacy.sources.objectstore import upload_artifacts  # noqa: E402
 from privacy.workspace import Workspace  # noqa: E402
 
@@ -125,16 +122,11 @@ def ingest_task(
         policy,
         ring.for_scope(policy.keys.seal.vault),
         Path(out_dir) / stages.VAULT_DIR,
-        content=content_key(pseudonym_provider(policy, ring)),
+        content=content_key(pseudonym_provider(ring, policy.keys.pseudonym_key_env)),
         partition_rows=partition_rows,
         save=save,
     )
     return {"parts": parts, "sha256": _digest(parts), "record": record.to_dict()}
-
-
-def _store(policy: Policy, out_dir: str | Path) -> str:
-    """Where a run's published artifacts go in the object store (if the policy says)."""
-    return f"{str(policy.outputs.object_store).rstrip('/')}/{Path(out_dir).name}"
 
 
 @private_task("detect")
@@ -159,7 +151,7 @@ def transform_task(
     work = Workspace(ring.for_scope(policy.keys.seal.intermediates), workdir, run_id=run_id)
     # scrub's free text goes through a pool of processes when there is much of it
     scanner = TextScanner.for_policy(policy, workers=default_workers())
-    keys = pseudonym_provider(policy, ring)
+    keys = pseudonym_provider(ring, policy.keys.pseudonym_key_env)
     frame, record = stages.transform(work.load(part["path"]), policy, keys, scanner)
     counts = stages.count(frame, policy, row_offset=part["offset"])
     i = part["index"]
@@ -256,52 +248,23 @@ def publish_task(
     started = time.perf_counter()
     ring = unlocked(keyring_path)
     work = Workspace(ring, run_id=run_id)
-    frame = pl.concat([work.scan(p["path"]) for p in parts])
     rows = sum(p["rows"] for p in parts)
     record = stages.StageRecord("publish", rows_in=rows, rows_out=rows)
-    input_digest = records[0]["params"]["input"]
-    view = None
-    if view_parts:  # training.input: deidentified, written only now that the gate passed
-        view = stages.write_training_view(
-            pl.concat([work.scan(p["path"]) for p in view_parts]),
-            policy,
-            Path(out_dir),
-            keys=ring.for_scope(policy.keys.seal.vault),
-            input_digest=input_digest,
-        )
-    database = None
-    transaction = contextlib.ExitStack()
-    if policy.outputs.database is not None:  # one transaction around the files: it
-        spec = policy.outputs.database  # commits only once they are written
-        table = PostgresTable(spec.uri_env, spec.table, spec.mode)
-        database = transaction.enter_context(
-            table.staged(work.scan(p["path"]).collect() for p in parts)
-        )
-    with transaction:  # files written, then the table's commit (a failure rolls it back)
-        published = stages.publish(
-            frame,
-            policy,
-            Path(out_dir),
-            keys=ring.for_scope(policy.keys.seal.published),
-            input_path=input_path,  # a file path, or a database source's description
-            input_digest=input_digest,
-            run_id=run_id,
-            stages=[*records, record.to_dict()],
-            audit_trail=Path(audit_path),
-            training_view=view,
-            database=database,
-            object_store=_store(policy, out_dir),
-        )
+    done = stages.release(
+        lambda: (work.scan(p["path"]) for p in parts),
+        (work.scan(p["path"]) for p in view_parts) if view_parts else None,
+        policy,
+        Path(out_dir),
+        keys_for=ring.for_scope,
+        input_path=input_path,
+        input_digest=records[0]["params"]["input"],
+        run_id=run_id,
+        stages=[*records, record.to_dict()],
+        audit_trail=Path(audit_path),
+    )
+    published, view = done.published, done.training_view
+    database, object_store = done.database, done.object_store
     manifest = published.manifest
-    if policy.outputs.object_store is not None:  # the sealed data as it is, streamed
-        uploaded = upload_artifacts(
-            Path(out_dir),
-            [manifest["output"]["path"], stages.MANIFEST_FILE],
-            _store(policy, out_dir),
-        )
-        object_store = uploaded
-    else:
-        object_store = []
     record.duration_s = round(time.perf_counter() - started, 4)
     record.params = {
         "sealed": manifest["output"]["sealed"],
@@ -325,12 +288,6 @@ def publish_task(
         "files": published.files,  # each by its path under out_dir: re-hashed by verify
         "record": record.to_dict(),
     }
-
-
-def _writes_training_view(policy: Policy) -> bool:
-    """Whether the run keeps the training view: its policy trains on the deidentified
-    data (``training.input``, by default with DP)."""
-    return policy.training.enabled and policy.training.reads == "deidentified"
 
 
 OUTPUTS = (stages.DATA_FILE, stages.SEALED_DATA_FILE, stages.MANIFEST_FILE, "report.html")
@@ -397,16 +354,15 @@ class _Steps:
     def _failed(
         self, step: str, exc: BaseException, started: float, inputs: dict[str, str] | None
     ) -> None:
-        self.trail.append(
+        record_failed_step(
+            self.trail,
             step,
-            outcome="failed",
-            error=type(exc).__name__,
+            exc,
             duration_s=round(time.perf_counter() - started, 4),
-            inputs=inputs or {},
+            inputs=inputs,
             # which guarantee failed, for the report's verdict; counts and names only
-            params=exc.audit_fields() if isinstance(exc, PrivacyGuaranteeError) else {},
+            params=exc.audit_fields() if isinstance(exc, PrivacyGuaranteeError) else None,
         )
-        self.trail.flush()
 
     def _append(
         self, record: dict[str, Any], outputs: dict[str, str], inputs: dict[str, str] | None
@@ -459,27 +415,21 @@ def sanitize_flow(
     ``workdir``: where the run's sealed intermediates go (default: a private temporary
     folder); with Dask workers on other machines, a folder every worker can reach.
     """
-    policy: Policy = load_policy(policy_path)
-    signed = enforce_policy_signature(policy)  # {} or {"signed_by": [...]}; signed policies
     if partition_rows < 1:
         raise PolicyError(f"partition_rows: must be at least 1, not {partition_rows}")
-    ring = unlocked(keyring_path)  # fail before any work if the keyring cannot be opened
-    content_key(pseudonym_provider(policy, ring))  # and if raw input cannot be keyed
+    run = start_run("sanitize", policy_path, keyring_path)  # refused before any work
+    policy, ring, run_id, context = run.policy, run.ring, run.run_id, run.context
+    content_key(
+        pseudonym_provider(ring, policy.keys.pseudonym_key_env)
+    )  # and if raw input cannot be keyed
     out = Path(out_dir)
     prepare_output_dir(out, overwrite=overwrite, outputs=OUTPUTS, folders=(stages.VAULT_DIR,))
-    run_id = str(flow_run.id or "local")
     trail_path = Path(audit_path) if audit_path else out / stages.AUDIT_FILE
-    context = {
-        "run_id": run_id,
-        "flow": "sanitize",
-        "policy": {"id": policy.name, "sha256": policy.hash, **signed},
-    }
     root = Path(workdir) / f"privpipe-work-{run_id}" if workdir else None
-    ref = {"path": policy_path, "sha256": policy.hash}  # every task re-checks it
+    ref = run.policy_ref  # every task re-checks it
     own_trail = audit_path is None  # the report reads the run's own trail, signed
     with (
-        report_on_failure(out, ring, trail_path, context, keyring=ring.path, enabled=own_trail),
-        AuditTrail(trail_path, ring, context=context) as trail,
+        audited(run, out, trail_path, report=own_trail) as trail,
         Workspace(ring.for_scope(policy.keys.seal.intermediates), root, run_id=run_id) as work,
     ):
         steps = _Steps(trail)
@@ -564,14 +514,14 @@ def sanitize_flow(
             run_id,
             str(trail_path),
             steps.records,
-            transformed if _writes_training_view(policy) else [],
+            transformed if policy.keeps_training_view() else [],
             inputs={"anonymized": digest},
         )
     records = steps.records
     summary = {
         "status": "ok",
         "run_id": run_id,
-        "policy": {"name": policy.name, "sha256": policy.hash},
+        "policy": policy.identity(),
         "rows_in": records[0]["rows_in"],
         "rows_out": records[-1]["rows_out"],
         "outputs": {
@@ -593,6 +543,8 @@ def sanitize_flow(
         summary["audit"] = trail_head(recorded.trail)  # the final signed head
     if policy.outputs.object_store is not None:  # and the evidence beside the data
         names = [REPORT_FILE, stages.AUDIT_FILE, f"{stages.AUDIT_FILE}.head"] if own_trail else []
-        summary["outputs"]["object_store"] = upload_artifacts(out, names, _store(policy, out_dir))
+        summary["outputs"]["object_store"] = upload_artifacts(
+            out, names, str(stages.object_store_prefix(policy, out_dir))
+        )
     publish_sanitize(summary, records)
     return summary

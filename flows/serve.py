@@ -41,11 +41,12 @@ from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
-from flows._keys import keyring, pseudonym_provider  # noqa: E402
+from flows._keys import keyring  # noqa: E402
 from flows.sanitize import sanitize_flow  # noqa: E402
+from privacy.crypto import pseudonym_provider  # noqa: E402
 from privacy.errors import InputError, ServerError  # noqa: E402
 from privacy.hashing import content_key  # noqa: E402
-from privacy.io import atomic_write_json, open_input  # noqa: E402
+from privacy.io import atomic_write_json  # noqa: E402
 from privacy.policy import load_policy  # noqa: E402
 from privacy.schedule import (  # noqa: E402
     MANIFEST_FILE,
@@ -57,7 +58,7 @@ from privacy.schedule import (  # noqa: E402
 )
 from privacy.sources import PostgresSource  # noqa: E402
 from privacy.sources.objectstore import object_url  # noqa: E402
-from privacy.stages import DEFAULT_PARTITION_ROWS, result_set_digest  # noqa: E402
+from privacy.stages import input_digest  # noqa: E402
 
 __all__ = [
     "ARTIFACT_KEY",
@@ -86,17 +87,10 @@ def scheduled_sanitize_flow(
     if not database and not url and not Path(source).is_file():
         raise InputError(f"{source}: input file not found")
     if policy.schedule.skip_unchanged:
-        content = content_key(pseudonym_provider(policy, keyring(keyring_path)))
-        if database:  # the result set as ingest will read it (one more read of it)
-            digest = result_set_digest(
-                PostgresSource.from_policy(policy.input), content, DEFAULT_PARTITION_ROWS
-            )
-        elif url is not None:  # the object's plaintext, as ingest will digest it
-            plain = open_input(url, keyring(keyring_path))
-            assert isinstance(plain, bytes)
-            digest = {"hmac_sha256": content.blocks_digest([plain]), "key_id": content.key_id}
-        else:
-            digest = content.record(Path(source), keyring(keyring_path))
+        content = content_key(
+            pseudonym_provider(keyring(keyring_path), policy.keys.pseudonym_key_env)
+        )
+        digest = input_digest(source, policy, keyring(keyring_path), content)
         previous = unchanged_since(root, digest["hmac_sha256"], digest["key_id"], policy.hash)
         if previous is not None:
             message = f"input unchanged since {previous}; not reprocessed"
@@ -115,7 +109,7 @@ def scheduled_sanitize_flow(
                     "last_run": previous,
                     "flow_run_id": str(flow_run.id or "local"),
                     "input": {"hmac_sha256": digest["hmac_sha256"], "key_id": digest["key_id"]},
-                    "policy": {"name": policy.name, "sha256": policy.hash},
+                    "policy": policy.identity(),
                 },
             )
             logger.info(message)
@@ -124,7 +118,7 @@ def scheduled_sanitize_flow(
                 "message": message,
                 "last_run": previous,
                 "input": {"path": str(source), **digest},
-                "policy": {"name": policy.name, "sha256": policy.hash},
+                "policy": policy.identity(),
             }
     out = make_run_folder(root)
     logger.info("sanitizing %s into %s", source, out)
@@ -141,7 +135,7 @@ def scheduled_sanitize_flow(
             "flow_run_id": str(flow_run.id or "local"),
             "sanitize_run_id": summary["run_id"],
             "input": {"path": str(source), **processed},
-            "policy": {"name": policy.name, "sha256": policy.hash},
+            "policy": policy.identity(),
             "rows_in": summary["rows_in"],
             "rows_out": summary["rows_out"],
             "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -163,7 +157,7 @@ def scheduled_sanitize_flow(
         "run": out.name,
         "out_dir": str(out),
         "input": {"path": str(source), **processed},
-        "policy": {"name": policy.name, "sha256": policy.hash},
+        "policy": policy.identity(),
         "sanitize": summary,
     }
 

@@ -665,6 +665,11 @@ class Policy(_Strict):
     def hash(self) -> str:
         return policy_hash(self)
 
+    def keeps_training_view(self) -> bool:
+        """Whether a sanitize run of this policy seals the training view in its vault:
+        it trains, on the deidentified data (``training.input``)."""
+        return self.training.enabled and self.training.reads == "deidentified"
+
     def identity(self) -> dict[str, str]:
         """How manifests, cards and artifacts name the policy: ``{"name", "sha256"}``
         (the canonical hash). Audit records carry the same two as ``{"id", "sha256"}``

@@ -47,7 +47,7 @@ def reidentify(
     ring = open_keyring(keyring)
     audit_target(ring, audit)
     record = {
-        "policy": {"name": loaded.name, "sha256": loaded.hash},
+        "policy": loaded.identity(),
         "column": column,
         "tokens": len(tokens),
         "token_sha256": [hashlib.sha256(t.encode()).hexdigest() for t in tokens],

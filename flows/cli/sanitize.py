@@ -104,8 +104,10 @@ def check_run_inputs(
     seal = policy.keys.seal
     for scope in (seal.vault, seal.intermediates, seal.published):  # refused before Prefect
         ring.for_scope(scope)
+    from privacy.crypto import pseudonym_provider
+
     if any(op.uses_key() for op in operators_for(policy)):
-        _keys.pseudonym_provider(policy, ring).pseudonym_key()
+        pseudonym_provider(ring, policy.keys.pseudonym_key_env).pseudonym_key()
     return ring_path
 
 

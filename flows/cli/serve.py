@@ -203,8 +203,10 @@ def _unlock_keyring(option: Path | None, policy: Any) -> Path:
     passphrase = ask_passphrase(ring_path)
     ring = Keyring.open(ring_path, passphrase)
     _keys.register(ring)
+    from privacy.crypto import pseudonym_provider
+
     if any(op.uses_key() for op in operators_for(policy)):
-        _keys.pseudonym_provider(policy, ring).pseudonym_key()
+        pseudonym_provider(ring, policy.keys.pseudonym_key_env).pseudonym_key()
     os.environ[PASSPHRASE_ENV] = passphrase  # inherited by the runs' processes only
     return Path(ring_path)
 

@@ -16,6 +16,7 @@ from privacy.crypto._provider import (
     StaticKeyProvider,
     derive_subkey,
     key_id,
+    pseudonym_provider,
 )
 from privacy.crypto._sealed import (
     SealedWriter,
@@ -42,6 +43,7 @@ __all__ = [
     "key_id",
     "open_sealed",
     "passphrase_weakness",
+    "pseudonym_provider",
     "read_public_signing_key",
     "read_header",
     "rewrap_file",

@@ -21,6 +21,7 @@ from privacy.errors import KeyAccessError
 
 __all__ = [
     "EnvKeyProvider",
+    "pseudonym_provider",
     "KeyEncryptionProvider",
     "KeyProvider",
     "MIN_KEY_BYTES",
@@ -121,3 +122,9 @@ class EnvKeyProvider:
     @property
     def pseudonym_key_id(self) -> str:
         return key_id(self.pseudonym_key())
+
+
+def pseudonym_provider(keyring: KeyProvider, env_variable: str | None = None) -> KeyProvider:
+    """Where a run's pseudonym secret comes from: the environment variable a policy
+    names (``keys.pseudonym_key_env``) when it names one, else the keyring."""
+    return EnvKeyProvider(env_variable) if env_variable else keyring

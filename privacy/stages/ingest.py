@@ -38,6 +38,7 @@ __all__ = [
     "VAULT_DIR",
     "ingest",
     "ingest_database",
+    "input_digest",
     "result_set_digest",
 ]
 
@@ -200,6 +201,25 @@ def result_set_digest(
     for raw in source.batches(partition_rows):
         mac.update(_ipc(raw))
     return {"hmac_sha256": mac.hexdigest(), "key_id": content.key_id}
+
+
+def input_digest(
+    source: str | Path, policy: Policy, keys: KeyEncryptionProvider, content: ContentKey
+) -> dict[str, str]:
+    """The keyed digest ingest records for ``source`` as it is now (a file, sealed or
+    not, an object ``s3://…``, or, for a ``postgres`` policy, the result set), taken
+    the same way ingest takes it: what ``schedule.skip_unchanged`` compares before a
+    run. One more read of the input."""
+    if policy.input.kind == "postgres":
+        return result_set_digest(
+            PostgresSource.from_policy(policy.input), content, DEFAULT_PARTITION_ROWS
+        )
+    url = object_url(source)
+    if url is not None:  # the object's plaintext
+        plain = open_input(url, keys)
+        assert isinstance(plain, bytes)
+        return {"hmac_sha256": content.blocks_digest([plain]), "key_id": content.key_id}
+    return content.record(Path(source), keys)  # of the plaintext, if sealed
 
 
 def ingest_database(

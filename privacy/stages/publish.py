@@ -3,8 +3,9 @@ manifest, each atomically. Called only after the gate has passed."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,8 +28,13 @@ from privacy.layout import (
     training_view_associated_data,
 )
 from privacy.policy import Policy
+from privacy.sources import PostgresTable
+from privacy.sources.objectstore import upload_artifacts
 
 __all__ = [
+    "Release",
+    "object_store_prefix",
+    "release",
     "AUDIT_FILE",
     "DATA_FILE",
     "MANIFEST_FILE",
@@ -142,6 +148,84 @@ def publish(
         files[str(training_view["path"])] = str(training_view["sha256"])
     files[MANIFEST_FILE] = atomic_write_json(out_dir / MANIFEST_FILE, manifest, root=out_dir)
     return Published(manifest, files)
+
+
+def object_store_prefix(policy: Policy, out_dir: str | Path) -> str | None:
+    """Where a run's published artifacts go in the object store: the policy's
+    ``outputs.object_store`` and the run folder's name; None when it names none."""
+    if policy.outputs.object_store is None:
+        return None
+    return f"{str(policy.outputs.object_store).rstrip('/')}/{Path(out_dir).name}"
+
+
+@dataclass
+class Release:
+    """What :func:`release` did: the files (:class:`Published`), the training view, the
+    database table's commit and the objects uploaded (each None or empty if not asked)."""
+
+    published: Published
+    training_view: dict[str, Any] | None
+    database: dict[str, Any] | None
+    object_store: list[str]
+
+
+def release(
+    parts: Callable[[], Iterable[pl.LazyFrame]],
+    view_parts: Iterable[pl.LazyFrame] | None,
+    policy: Policy,
+    out_dir: Path,
+    *,
+    keys_for: Callable[[str], KeyEncryptionProvider],
+    input_path: str | Path,
+    input_digest: Mapping[str, str],
+    run_id: str,
+    stages: list[dict[str, Any]],
+    audit_trail: Path | None = None,
+) -> Release:
+    """Everything a sanitize run publishes once its gate passed, in the order that keeps
+    it all-or-nothing: the training view (``view_parts``, sealed under the vault scope),
+    then the files inside one database transaction (``outputs.database``: the table
+    commits only once the files are written, and a failure rolls it back), then the
+    sealed data and the manifest uploaded (``outputs.object_store``). ``parts`` gives
+    the gated partitions, lazily, each time it is called; ``keys_for(scope)`` the key
+    of a scope."""
+    view = None
+    if view_parts is not None:
+        view = write_training_view(
+            pl.concat(list(view_parts)),
+            policy,
+            out_dir,
+            keys=keys_for(policy.keys.seal.vault),
+            input_digest=input_digest,
+        )
+    store = object_store_prefix(policy, out_dir)
+    database = None
+    transaction = contextlib.ExitStack()
+    if policy.outputs.database is not None:
+        spec = policy.outputs.database
+        table = PostgresTable(spec.uri_env, spec.table, spec.mode)
+        database = transaction.enter_context(table.staged(p.collect() for p in parts()))
+    with transaction:  # files written, then the table's commit
+        published = publish(
+            pl.concat(list(parts())),
+            policy,
+            out_dir,
+            keys=keys_for(policy.keys.seal.published),
+            input_path=input_path,  # a file path, or a database source's description
+            input_digest=input_digest,
+            run_id=run_id,
+            stages=stages,
+            audit_trail=audit_trail,
+            training_view=view,
+            database=database,
+            object_store=store,
+        )
+    uploaded: list[str] = []
+    if store is not None:  # the sealed data as it is, streamed
+        uploaded = upload_artifacts(
+            out_dir, [published.manifest["output"]["path"], MANIFEST_FILE], store
+        )
+    return Release(published, view, database, uploaded)
 
 
 @dataclass(frozen=True)
