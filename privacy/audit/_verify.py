@@ -107,53 +107,95 @@ def verify_trail(
     and (with ``expect_head``, a full hash or a prefix of at least 16 hex digits) hash
     to it; ``expect_head`` alone must be the hash of some record."""
     path = Path(path)
-    if path.is_symlink():  # the trail it points to is another trail, witnessed elsewhere
-        raise AuditVerificationError(f"{path}: is a symbolic link, not a trail file")
-    if not path.is_file():
-        raise AuditVerificationError(f"{path}: audit trail not found")
+    expect_head = _check_request(path, expect_head)
     trusted = Ed25519PublicKey.from_public_bytes(public_key)
     trusted_id = signing_key_id(public_key)
     summary = TrailSummary(signer=trusted_id)
-    if expect_head is not None:
-        expect_head = expect_head.lower()
-        if len(expect_head) < 16 or any(c not in "0123456789abcdef" for c in expect_head):
-            raise AuditVerificationError(
-                f"--expect-head {expect_head!r}: give the head's hash (at least 16 hex digits)"
-            )
-    pins: dict[int, list[tuple[str, str]]] = {}  # record -> [(hash, who recorded it)]
-    witnessed_subject = False
-    if witness is not None:
-        wit = witness if isinstance(witness, Witness) else Witness(witness)
-        summary.witness = str(wit.path)
-        try:
-            sightings = wit.sightings(public_key, path, _origin(path))
-        except WitnessError as exc:
-            raise AuditVerificationError(str(exc)) from None
-        here = subject_of(path)
-        for seen in sightings:
-            # every head recorded at this path or of this trail must be held: a trail
-            # put in another's place fails the other's heads (none overwrites another)
-            pins.setdefault(seen.length, []).append(
-                (seen.head, f"the witness recorded at {seen.time}")
-            )
-            summary.witnessed = max(summary.witnessed, seen.length)
-            witnessed_subject = witnessed_subject or seen.subject == here or bool(seen.length)
+    pins, witnessed_subject = _witness_pins(path, public_key, witness, summary)
     if expect_length is not None:
         summary.pinned = expect_length
         if expect_head is not None:
             pins.setdefault(expect_length, []).append((expect_head, "--expect-head"))
-    prev = GENESIS
-    last_checkpoint_line = 0
-    head_path = path.with_name(path.name + ".head")
     try:  # checked now so the walk can compare; reported after the walk's own findings
         head, head_error = _load_head(path, trusted, trusted_id), None
     except AuditVerificationError as exc:
         head, head_error = None, exc
-    head_length = int(head["length"]) if head else -1
+    found_head = _walk(
+        path, trusted, trusted_id, summary, pins, head, expect_head, expect_length, collect
+    )
+    if head_error is not None:
+        raise head_error
+    _check_ends(path, summary, head, witnessed_subject, expect_length)
+    if not found_head:
+        raise AuditVerificationError(f"{path}: --expect-head: no record hashes to {expect_head}")
+    return summary
+
+
+def _check_request(path: Path, expect_head: str | None) -> str | None:
+    """Refuse a trail that is a link or is missing, and an ``expect_head`` too short to
+    pin anything; the head in lower case."""
+    if path.is_symlink():  # the trail it points to is another trail, witnessed elsewhere
+        raise AuditVerificationError(f"{path}: is a symbolic link, not a trail file")
+    if not path.is_file():
+        raise AuditVerificationError(f"{path}: audit trail not found")
+    if expect_head is None:
+        return None
+    expect_head = expect_head.lower()
+    if len(expect_head) < 16 or any(c not in "0123456789abcdef" for c in expect_head):
+        raise AuditVerificationError(
+            f"--expect-head {expect_head!r}: give the head's hash (at least 16 hex digits)"
+        )
+    return expect_head
+
+
+Pins = dict[int, list[tuple[str, str]]]  # record -> [(hash, who recorded it)]
+
+
+def _witness_pins(
+    path: Path, public_key: bytes, witness: str | Path | Witness | None, summary: TrailSummary
+) -> tuple[Pins, bool]:
+    """Every head the witness recorded at this path or of this trail, as pins the walk
+    must hold (a trail put in another's place fails the other's heads: none overwrites
+    another); and whether the witness knows this trail."""
+    pins: Pins = {}
+    witnessed_subject = False
+    if witness is None:
+        return pins, witnessed_subject
+    wit = witness if isinstance(witness, Witness) else Witness(witness)
+    summary.witness = str(wit.path)
+    try:
+        sightings = wit.sightings(public_key, path, _origin(path))
+    except WitnessError as exc:
+        raise AuditVerificationError(str(exc)) from None
+    here = subject_of(path)
+    for seen in sightings:
+        pins.setdefault(seen.length, []).append((seen.head, f"the witness recorded at {seen.time}"))
+        summary.witnessed = max(summary.witnessed, seen.length)
+        witnessed_subject = witnessed_subject or seen.subject == here or bool(seen.length)
+    return pins, witnessed_subject
+
+
+def _walk(
+    path: Path,
+    trusted: Ed25519PublicKey,
+    trusted_id: str,
+    summary: TrailSummary,
+    pins: Pins,
+    head: dict[str, Any] | None,
+    expect_head: str | None,
+    expect_length: int | None,
+    collect: list[dict[str, Any]] | None,
+) -> bool:
+    """Read the trail once, checking each line's sequence, hash, link, pins and (for a
+    checkpoint) signature, and counting into ``summary``; a tail no checkpoint signs is
+    refused. Whether a record hashes to ``expect_head`` (True when nothing is asked)."""
 
     def fail(line: int, what: str) -> AuditVerificationError:
         return AuditVerificationError(f"{path}: line {line}: {what}")
 
+    prev = GENESIS
+    last_checkpoint_line = 0
+    head_length = int(head["length"]) if head else -1
     steps = failed = records = 0
     runs = summary.runs
     sha256 = hashlib.sha256
@@ -218,13 +260,23 @@ def verify_trail(
             f"truncated tail: the last {unsigned} records are not covered by a signed "
             f"checkpoint (after line {last_checkpoint_line})",
         )
-    if head_error is not None:
-        raise head_error
+    return found_head
+
+
+def _check_ends(
+    path: Path,
+    summary: TrailSummary,
+    head: dict[str, Any] | None,
+    witnessed_subject: bool,
+    expect_length: int | None,
+) -> None:
+    """The trail must be at least as long as its signed head, the witness and
+    ``expect_length`` say it was, and keep the head the witness knows it has."""
+    head_length = int(head["length"]) if head else -1
     if head is not None and head_length + 1 > summary.records:
-        raise fail(
-            summary.records,
-            f"truncated tail: the signed head covers {head_length + 1} records, "
-            f"the trail holds {summary.records}",
+        raise AuditVerificationError(
+            f"{path}: line {summary.records}: truncated tail: the signed head covers "
+            f"{head_length + 1} records, the trail holds {summary.records}"
         )
     if summary.witnessed > summary.records:
         raise AuditVerificationError(
@@ -232,6 +284,7 @@ def verify_trail(
             f"this trail; it holds {summary.records} (cut, emptied or rolled back)"
         )
     if witnessed_subject and summary.witnessed and head is None:
+        head_path = path.with_name(path.name + ".head")
         raise AuditVerificationError(
             f"{head_path}: missing, but the witness {summary.witness} recorded this trail "
             f"({summary.witnessed} records): the signed head was deleted"
@@ -241,9 +294,6 @@ def verify_trail(
             f"{path}: --expect-length {expect_length}: the trail holds {summary.records} "
             "records (cut or rolled back)"
         )
-    if not found_head:
-        raise AuditVerificationError(f"{path}: --expect-head: no record hashes to {expect_head}")
-    return summary
 
 
 def _check_checkpoint(

@@ -391,8 +391,56 @@ def _dp(run: Run) -> str:
         return section("dp", "Differential privacy and the model", body)
     ledger = privacy["ledger"]
     spent = ledger.get("spent_after") or privacy["epsilon"]
-    budget = ledger["budget"]
     charges = run.charges
+    charts = _budget_chart(ledger, spent, charges) + _epsilon_chart(privacy)
+    if "roc" in mia:
+        charts += _roc_chart(mia)
+    exact = {
+        "privacy": privacy,
+        "metrics": {k: v for k, v in card["metrics"].items() if k != "threshold_curve"},
+        "membership_inference": {k: v for k, v in mia.items() if k != "roc"},
+        "ledger_charges": charges,
+    }
+    facts = _dp_facts(privacy, spent, mia)
+    body = "<h3>The model</h3>" + quality + "<h3>Privacy</h3>" + facts + charts + details(exact)
+    return section("dp", "Differential privacy and the model", body)
+
+
+def _dp_facts(privacy: dict[str, Any], spent: float, mia: dict[str, Any]) -> str:
+    """The DP figures of a private model, as the signed train record states them."""
+    ledger = privacy["ledger"]
+    return table(
+        [
+            {"figure": "ε spent by this model", "value": num(privacy["epsilon"])},
+            {"figure": "ε target", "value": num(privacy.get("target_epsilon"))},
+            {"figure": "δ", "value": num(privacy["delta"])},
+            {
+                "figure": "data set (ledger id: the data's content, not a name)",
+                "value": f"{ledger.get('label')} ({ledger.get('dataset')})",
+            },
+            {"figure": "budget of the data set", "value": num(ledger["budget"])},
+            {
+                "figure": "ε charged by this run (0: a first resume, covered)",
+                "value": num(ledger.get("charged")),
+            },
+            {"figure": "spent on the data set so far", "value": num(spent)},
+            {"figure": "accountant", "value": privacy["accountant"]},
+            {"figure": "noise multiplier", "value": num(privacy["noise_multiplier"])},
+            {"figure": "sample rate", "value": num(privacy["sample_rate"])},
+            {"figure": "steps", "value": num(privacy["steps"])},
+            {"figure": "processes", "value": num(privacy.get("processes", 1))},
+            {"figure": "membership inference AUC (0.5: chance)", "value": num(mia.get("auc"))},
+            {"figure": "TPR at 1 % FPR", "value": num(mia.get("tpr_at_1pct_fpr"))},
+        ]
+    )
+
+
+def _budget_chart(
+    ledger: dict[str, Any], spent: float, charges: list[dict[str, Any]] | None
+) -> str:
+    """ε spent by each run of the data set, stacked, against its budget: from the
+    verified ledger's charges, else (no --ledger) from the card's own figures."""
+    budget = ledger["budget"]
 
     def draw_budget(ax: Any) -> None:
         if charges:
@@ -423,6 +471,17 @@ def _dp(run: Run) -> str:
         ax.set_title(f"ε spent on data set {ledger.get('label')} against its budget")
         ax.legend(loc="upper left", fontsize=8)
 
+    return chart(
+        "budget",
+        "ε spent by each run of this data set, stacked, against its budget.",
+        draw_budget,
+        height=3.2,
+    )
+
+
+def _epsilon_chart(privacy: dict[str, Any]) -> str:
+    """How ε grew over the model's steps, recomputed with the run's own accountant."""
+
     def draw_steps(ax: Any) -> None:
         from opacus.accountants import create_accountant
 
@@ -441,63 +500,28 @@ def _dp(run: Run) -> str:
             f"δ = {num(privacy['delta'])})"
         )
 
-    facts = table(
-        [
-            {"figure": "ε spent by this model", "value": num(privacy["epsilon"])},
-            {"figure": "ε target", "value": num(privacy.get("target_epsilon"))},
-            {"figure": "δ", "value": num(privacy["delta"])},
-            {
-                "figure": "data set (ledger id: the data's content, not a name)",
-                "value": f"{ledger.get('label')} ({ledger.get('dataset')})",
-            },
-            {"figure": "budget of the data set", "value": num(budget)},
-            {
-                "figure": "ε charged by this run (0: a first resume, covered)",
-                "value": num(ledger.get("charged")),
-            },
-            {"figure": "spent on the data set so far", "value": num(spent)},
-            {"figure": "accountant", "value": privacy["accountant"]},
-            {"figure": "noise multiplier", "value": num(privacy["noise_multiplier"])},
-            {"figure": "sample rate", "value": num(privacy["sample_rate"])},
-            {"figure": "steps", "value": num(privacy["steps"])},
-            {"figure": "processes", "value": num(privacy.get("processes", 1))},
-            {"figure": "membership inference AUC (0.5: chance)", "value": num(mia.get("auc"))},
-            {"figure": "TPR at 1 % FPR", "value": num(mia.get("tpr_at_1pct_fpr"))},
-        ]
-    )
-    charts = chart(
-        "budget",
-        "ε spent by each run of this data set, stacked, against its budget.",
-        draw_budget,
-        height=3.2,
-    )
-    charts += chart("epsilon-steps", "How ε grew over this model's training steps.", draw_steps)
-    if "roc" in mia:
+    return chart("epsilon-steps", "How ε grew over this model's training steps.", draw_steps)
 
-        def draw_roc(ax: Any) -> None:
-            ax.plot(mia["roc"]["fpr"], mia["roc"]["tpr"], label=f"attack (AUC {num(mia['auc'])})")
-            ax.plot([0, 1], [0, 1], linestyle="--", color="gray", label="chance")
-            ax.set_xlabel("false positive rate (non-members called members)")
-            ax.set_ylabel("true positive rate (members found)")
-            ax.set_title("Membership inference attack (loss threshold)")
-            ax.legend(loc="lower right", fontsize=8)
 
-        charts += chart(
-            "mia-roc",
-            "ROC of a loss-threshold membership-inference attack on training and test "
-            "records: the closer to the diagonal, the less the model reveals.",
-            draw_roc,
-            width=5,
-            height=4,
-        )
-    exact = {
-        "privacy": privacy,
-        "metrics": {k: v for k, v in card["metrics"].items() if k != "threshold_curve"},
-        "membership_inference": {k: v for k, v in mia.items() if k != "roc"},
-        "ledger_charges": charges,
-    }
-    body = "<h3>The model</h3>" + quality + "<h3>Privacy</h3>" + facts + charts + details(exact)
-    return section("dp", "Differential privacy and the model", body)
+def _roc_chart(mia: dict[str, Any]) -> str:
+    """The ROC of the loss-threshold membership-inference attack."""
+
+    def draw_roc(ax: Any) -> None:
+        ax.plot(mia["roc"]["fpr"], mia["roc"]["tpr"], label=f"attack (AUC {num(mia['auc'])})")
+        ax.plot([0, 1], [0, 1], linestyle="--", color="gray", label="chance")
+        ax.set_xlabel("false positive rate (non-members called members)")
+        ax.set_ylabel("true positive rate (members found)")
+        ax.set_title("Membership inference attack (loss threshold)")
+        ax.legend(loc="lower right", fontsize=8)
+
+    return chart(
+        "mia-roc",
+        "ROC of a loss-threshold membership-inference attack on training and test "
+        "records: the closer to the diagonal, the less the model reveals.",
+        draw_roc,
+        width=5,
+        height=4,
+    )
 
 
 def _audit(run: Run) -> str:

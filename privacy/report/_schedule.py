@@ -146,6 +146,30 @@ def build_schedule_report(
         raise InputError(
             f"{root}: no dated run folders or latest.json: not a `privpipe serve` output root"
         )
+    rows, let_go = _schedule_rows(root, public_key, witness)
+    skips = read_skips(root)
+    parts = [
+        f"<h1>privpipe schedule report: {e(root)}</h1>",
+        section("schedule-summary", "Summary", _summary(root, rows, skips, let_go)),
+        section("runs", "Runs", _runs_table(rows)),
+        _skipped_section(skips),
+        section("trends", "Trends across runs", _trends(rows)),
+    ]
+    exact = [
+        {k: v for k, v in r.items() if k not in ("run", "verdict")}
+        | {"verdict": r["verdict"].line if r["verdict"] else None}
+        for r in rows
+    ]
+    parts.append(details({"runs": exact, "skipped": skips}))
+    return document(f"privpipe schedule report: {root.name}", "".join(parts))
+
+
+def _schedule_rows(
+    root: Path, public_key: bytes | None, witness: Path | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """A row per dated run folder, and per trail the witness recorded under ``root``
+    that is gone or was emptied (NOT RELEASABLE, in the witness's words); and the trails
+    let go on the record."""
     missing, let_go = _witnessed(root, public_key, witness)
     rows = [_row(folder, public_key, witness) for folder in _run_folders(root)]
     for row in rows:
@@ -157,17 +181,22 @@ def build_schedule_report(
         for folder, text in missing.items()
     ]
     rows.sort(key=lambda r: r["folder"])
-    skips = read_skips(root)
+    return rows, let_go
+
+
+def _summary(
+    root: Path, rows: list[dict[str, Any]], skips: list[dict[str, Any]], let_go: list[str]
+) -> str:
+    """Counts, and the last releasable run from the signed records. latest.json is a
+    convenience copy any writer of ROOT can edit: shown only beside what the signed
+    records say, and a disagreement said in so many words."""
     state = read_json(root / STATE_FILE) or {}
     good = [r["folder"] for r in rows if r["verdict"] is not None and r["verdict"].releasable]
     releasable = len(good)
-    # latest.json is a convenience copy any writer of ROOT can edit: shown only beside
-    # what the signed records say, and a disagreement said in so many words
     named = state.get("run")
     last_good = good[-1] if good else "—"
     if named is not None and named != (good[-1] if good else None):
         last_good += f" (latest.json names {named!s}, which the signed records do not bear out)"
-    parts = [f"<h1>privpipe schedule report: {e(root)}</h1>"]
     summary = table(
         [
             {"item": "dated runs", "value": num(len(rows))},
@@ -180,7 +209,11 @@ def build_schedule_report(
     if let_go:
         summary += "<p>Trails let go on the record (the witness keeps their heads):</p>"
         summary += "<ul>" + "".join(f"<li>{e(line)}</li>" for line in let_go) + "</ul>"
-    parts.append(section("schedule-summary", "Summary", summary))
+    return summary
+
+
+def _runs_table(rows: list[dict[str, Any]]) -> str:
+    """A line per run: its verdict, counts, k, suppression, residual PII and failure."""
     shown = []
     for r in rows:
         result = r["verdict"]
@@ -209,18 +242,15 @@ def build_schedule_report(
                 "failure (step: error class)": e(r.get("failure") or r.get("reason") or ""),
             }
         )
-    parts.append(
-        section(
-            "runs",
-            "Runs",
-            table(
-                shown,
-                raw_html=tuple(shown[0]) if shown else (),
-                row_ids=[f"run-{r['folder']}" for r in rows],
-                empty="No runs yet.",
-            ),
-        )
+    return table(
+        shown,
+        raw_html=tuple(shown[0]) if shown else (),
+        row_ids=[f"run-{r['folder']}" for r in rows],
+        empty="No runs yet.",
     )
+
+
+def _skipped_section(skips: list[dict[str, Any]]) -> str:
     skipped = [
         {
             "time (UTC)": str(s.get("time", ""))[:19].replace("T", " "),
@@ -234,17 +264,9 @@ def build_schedule_report(
         "<p>Runs whose input had the same keyed digest as the last successful run's, "
         "under the same policy: nothing was reprocessed or written.</p>"
     )
-    parts.append(
-        section("skipped", "Skipped unchanged inputs", note + table(skipped, empty="None skipped."))
+    return section(
+        "skipped", "Skipped unchanged inputs", note + table(skipped, empty="None skipped.")
     )
-    parts.append(section("trends", "Trends across runs", _trends(rows)))
-    exact = [
-        {k: v for k, v in r.items() if k not in ("run", "verdict")}
-        | {"verdict": r["verdict"].line if r["verdict"] else None}
-        for r in rows
-    ]
-    parts.append(details({"runs": exact, "skipped": skips}))
-    return document(f"privpipe schedule report: {root.name}", "".join(parts))
 
 
 def _trends(rows: list[dict[str, Any]]) -> str:

@@ -117,66 +117,76 @@ def _kanon_rows(run: Run, failed: dict[str, tuple[Trail, dict[str, Any]]]) -> li
                 _cite(trail, record, "counts.k_achieved") + recount,
             )
         )
+    for row in (
+        _l_row(trail, record, failed),
+        _t_row(trail, record),
+        _suppression_row(trail, record, failed),
+    ):
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+Failed = dict[str, tuple[Trail, dict[str, Any]]]
+
+
+def _l_row(trail: Trail, record: dict[str, Any], failed: Failed) -> Guarantee | None:
+    """l-diversity as the signed anonymize record states it (None: not asked)."""
+    params, counts = record.get("params") or {}, record.get("counts") or {}
     ld = params.get("l_diversity")
-    if ld:
-        variant, want = ld.get("variant", "distinct"), ld.get("l")
-        got = counts.get("entropy_l_achieved") if variant == "entropy" else counts.get("l_achieved")
-        if variant == "recursive":
-            ok = record.get("outcome") == "ok"
-            required = f"recursive (c={num(ld.get('c'))}, l={num(want)})-diversity"
-        else:
-            ok = (
-                isinstance(got, int | float)
-                and isinstance(want, int | float)
-                and got + _EPS >= want
-            )
-            required = f"{variant} l ≥ {num(want)}"
-        if "l" in failed:
-            rows.append(_from_failure("l", "l-diversity (gate recount)", failed["l"]))
-        else:
-            field = "counts.entropy_l_achieved" if variant == "entropy" else "counts.l_achieved"
-            rows.append(
-                Guarantee(
-                    "l",
-                    "l-diversity",
-                    required,
-                    f"lowest {num(got)}",
-                    ok,
-                    _cite(trail, record, field),
-                )
-            )
+    if not ld:
+        return None
+    variant, want = ld.get("variant", "distinct"), ld.get("l")
+    got = counts.get("entropy_l_achieved") if variant == "entropy" else counts.get("l_achieved")
+    if variant == "recursive":
+        ok = record.get("outcome") == "ok"
+        required = f"recursive (c={num(ld.get('c'))}, l={num(want)})-diversity"
+    else:
+        ok = isinstance(got, int | float) and isinstance(want, int | float) and got + _EPS >= want
+        required = f"{variant} l ≥ {num(want)}"
+    if "l" in failed:
+        return _from_failure("l", "l-diversity (gate recount)", failed["l"])
+    field = "counts.entropy_l_achieved" if variant == "entropy" else "counts.l_achieved"
+    return Guarantee(
+        "l", "l-diversity", required, f"lowest {num(got)}", ok, _cite(trail, record, field)
+    )
+
+
+def _t_row(trail: Trail, record: dict[str, Any]) -> Guarantee | None:
+    """t-closeness as the signed anonymize record states it (None: not asked)."""
+    params, counts = record.get("params") or {}, record.get("counts") or {}
     tc = params.get("t_closeness")
-    if tc:
-        want, got = tc.get("t"), counts.get("t_achieved")
-        ok = isinstance(got, int | float) and isinstance(want, int | float) and got <= want + _EPS
-        rows.append(
-            Guarantee(
-                "t",
-                "t-closeness",
-                f"every class within t ≤ {num(want)} ({tc.get('distance', 'auto')} distance)",
-                f"largest distance {num(got)}",
-                ok,
-                _cite(trail, record, "counts.t_achieved"),
-            )
-        )
+    if not tc:
+        return None
+    want, got = tc.get("t"), counts.get("t_achieved")
+    ok = isinstance(got, int | float) and isinstance(want, int | float) and got <= want + _EPS
+    return Guarantee(
+        "t",
+        "t-closeness",
+        f"every class within t ≤ {num(want)} ({tc.get('distance', 'auto')} distance)",
+        f"largest distance {num(got)}",
+        ok,
+        _cite(trail, record, "counts.t_achieved"),
+    )
+
+
+def _suppression_row(trail: Trail, record: dict[str, Any], failed: Failed) -> Guarantee:
+    """The records suppressed against the policy's limit."""
+    params, counts = record.get("params") or {}, record.get("counts") or {}
+    if "suppression" in failed:
+        return _from_failure("suppression", "suppression", failed["suppression"])
     limit = params.get("max_suppression")
     suppressed, total = counts.get("suppressed", 0), counts.get("records_in") or 0
     share = suppressed / total if total else 0.0
-    if "suppression" in failed:
-        rows.append(_from_failure("suppression", "suppression", failed["suppression"]))
-    else:
-        rows.append(
-            Guarantee(
-                "suppression",
-                "suppression",
-                f"≤ {pct(limit)} of records",
-                f"{num(suppressed)} of {num(total)} records ({pct(share)}), "
-                f"{counts.get('suppressed_records', 'remove')}d",
-                isinstance(limit, int | float) and share <= limit + _EPS,
-                _cite(trail, record, "counts.suppressed"),
-            )
-        )
-    return rows
+    return Guarantee(
+        "suppression",
+        "suppression",
+        f"≤ {pct(limit)} of records",
+        f"{num(suppressed)} of {num(total)} records ({pct(share)}), "
+        f"{counts.get('suppressed_records', 'remove')}d",
+        isinstance(limit, int | float) and share <= limit + _EPS,
+        _cite(trail, record, "counts.suppressed"),
+    )
 
 
 def _gate_rows(run: Run, failed: dict[str, tuple[Trail, dict[str, Any]]]) -> list[Guarantee]:

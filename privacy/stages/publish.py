@@ -75,24 +75,76 @@ def publish(
     Parquet file is streamed through the sealing writer, never held whole in memory.
     ``training_view``: what :func:`write_training_view` wrote, for the manifest."""
     lazy = frame.lazy()
+    data_path, whole_sha256, content_sha256, kek_id = _write_data(
+        lazy, policy, out_dir, keys, input_digest
+    )
+    sealed = policy.outputs.seal
     rows = int(lazy.select(pl.len()).collect().item())
     columns = lazy.collect_schema().names()
-    sealed = policy.outputs.seal
-    data_path = out_dir / (SEALED_DATA_FILE if sealed else DATA_FILE)
-    kek_id = None
-    if sealed:
+    vault = stages[0]["params"]["vault"]
+    manifest = _manifest(policy, run_id, input_path, input_digest, stages, out_dir, audit_trail)
+    manifest["output"] = {
+        "path": data_path.name,
+        "sha256": whole_sha256,
+        "content_sha256": content_sha256,
+        "rows": rows,
+        "columns": columns,
+        "sealed": sealed,
+        "kek_id": kek_id,
+    }
+    manifest["columns"] = _column_settings(policy)
+    manifest["stages"] = stages
+    manifest["audit"] = {"trail": str(audit_trail) if audit_trail else None}
+    if training_view is not None:
+        manifest["training_view"] = dict(training_view)
+    if object_store is not None and policy.outputs.object_store is not None:
+        manifest["output"]["object_store"] = object_store  # the s3:// folder of its copy
+    if database is not None:  # the table the rows were also published into
+        manifest["output"]["database"] = dict(database)
+    files = {data_path.name: whole_sha256, MANIFEST_FILE: ""}
+    files[manifest["vault"]["path"]] = vault["sha256"]
+    if training_view is not None:
+        files[str(training_view["path"])] = str(training_view["sha256"])
+    files[MANIFEST_FILE] = atomic_write_json(out_dir / MANIFEST_FILE, manifest, root=out_dir)
+    return Published(manifest, files)
+
+
+def _write_data(
+    lazy: pl.LazyFrame,
+    policy: Policy,
+    out_dir: Path,
+    keys: KeyEncryptionProvider,
+    input_digest: Mapping[str, str],
+) -> tuple[Path, str, str, str | None]:
+    """Stream the Parquet file into place, sealed (bound to the policy and the raw
+    input's digest) unless the policy says otherwise: (its path, the file's SHA-256, the
+    Parquet bytes' SHA-256, the KEK it is sealed under)."""
+    data_path = out_dir / (SEALED_DATA_FILE if policy.outputs.seal else DATA_FILE)
+    if policy.outputs.seal:
         bound = published_associated_data(policy, input_digest)
         whole_sha256, content_sha256, kek_id = _sink_sealed(
             lazy, data_path, keys, bound, policy.outputs.compression, root=out_dir
         )
-    else:
-        content, whole = hashlib.sha256(), hashlib.sha256()  # the Parquet bytes, the file's
-        with atomic_path(data_path, root=out_dir) as tmp, tmp.open("wb") as out:
-            hashed = HashingWriter(out, [whole, content])
-            lazy.sink_parquet(cast(IO[bytes], hashed), compression=policy.outputs.compression)
-        whole_sha256, content_sha256 = whole.hexdigest(), content.hexdigest()
+        return data_path, whole_sha256, content_sha256, kek_id
+    content, whole = hashlib.sha256(), hashlib.sha256()  # the Parquet bytes, the file's
+    with atomic_path(data_path, root=out_dir) as tmp, tmp.open("wb") as out:
+        hashed = HashingWriter(out, [whole, content])
+        lazy.sink_parquet(cast(IO[bytes], hashed), compression=policy.outputs.compression)
+    return data_path, whole.hexdigest(), content.hexdigest(), None
+
+
+def _manifest(
+    policy: Policy,
+    run_id: str,
+    input_path: str | Path,
+    input_digest: Mapping[str, str],
+    stages: list[dict[str, Any]],
+    out_dir: Path,
+    audit_trail: Path | None,
+) -> dict[str, Any]:
+    """The manifest's head: the tool, the run, the policy, the input and its vault copy."""
     vault = stages[0]["params"]["vault"]
-    manifest: dict[str, Any] = {
+    return {
         "tool": {"name": "privpipe", "version": __version__},
         "run_id": run_id,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -112,42 +164,22 @@ def publish(
             "sha256": vault["sha256"],
             "kek_id": vault["kek_id"],
         },
-        "output": {
-            "path": data_path.name,
-            "sha256": whole_sha256,
-            "content_sha256": content_sha256,
-            "rows": rows,
-            "columns": columns,
-            "sealed": sealed,
-            "kek_id": kek_id,
-        },
-        "columns": {
-            name: {
-                "rule": spec.rule,
-                "role": spec.role,
-                "type": spec.type,
-                # what the report reads: the entity types the gate lets stay, and how a
-                # quasi-identifier generalizes (policy settings, never values)
-                "acknowledge_pii": list(spec.acknowledge_pii),
-                "hierarchy": spec.hierarchy.model_dump() if spec.hierarchy else None,
-            }
-            for name, spec in policy.columns.items()
-        },
-        "stages": stages,
-        "audit": {"trail": str(audit_trail) if audit_trail else None},
     }
-    if training_view is not None:
-        manifest["training_view"] = dict(training_view)
-    if object_store is not None and policy.outputs.object_store is not None:
-        manifest["output"]["object_store"] = object_store  # the s3:// folder of its copy
-    if database is not None:  # the table the rows were also published into
-        manifest["output"]["database"] = dict(database)
-    files = {data_path.name: whole_sha256, MANIFEST_FILE: ""}
-    files[manifest["vault"]["path"]] = vault["sha256"]
-    if training_view is not None:
-        files[str(training_view["path"])] = str(training_view["sha256"])
-    files[MANIFEST_FILE] = atomic_write_json(out_dir / MANIFEST_FILE, manifest, root=out_dir)
-    return Published(manifest, files)
+
+
+def _column_settings(policy: Policy) -> dict[str, Any]:
+    """What the report reads of each column: its rule, role and type, the entity types
+    the gate lets stay, and how a quasi-identifier generalizes (settings, never values)."""
+    return {
+        name: {
+            "rule": spec.rule,
+            "role": spec.role,
+            "type": spec.type,
+            "acknowledge_pii": list(spec.acknowledge_pii),
+            "hierarchy": spec.hierarchy.model_dump() if spec.hierarchy else None,
+        }
+        for name, spec in policy.columns.items()
+    }
 
 
 def object_store_prefix(policy: Policy, out_dir: str | Path) -> str | None:
