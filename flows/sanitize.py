@@ -20,6 +20,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner  # noqa: E402
 
 from flows import _progress  # noqa: E402
 from flows._artifacts import publish_sanitize, trail_head  # noqa: E402
-from flows._prelude import audited, record_failed_step, start_run  # noqa: E402
+from flows._prelude import FlowRun, audited, record_failed_step, start_run  # noqa: E402
 from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
 from privacy.audit import AuditTrail  # noqa: E402
@@ -418,110 +419,121 @@ def sanitize_flow(
     if partition_rows < 1:
         raise PolicyError(f"partition_rows: must be at least 1, not {partition_rows}")
     run = start_run("sanitize", policy_path, keyring_path)  # refused before any work
-    policy, ring, run_id, context = run.policy, run.ring, run.run_id, run.context
-    content_key(
-        pseudonym_provider(ring, policy.keys.pseudonym_key_env)
-    )  # and if raw input cannot be keyed
+    policy, ring, run_id = run.policy, run.ring, run.run_id
+    # and refused if raw input cannot be keyed
+    content_key(pseudonym_provider(ring, policy.keys.pseudonym_key_env))
     out = Path(out_dir)
     prepare_output_dir(out, overwrite=overwrite, outputs=OUTPUTS, folders=(stages.VAULT_DIR,))
     trail_path = Path(audit_path) if audit_path else out / stages.AUDIT_FILE
     root = Path(workdir) / f"privpipe-work-{run_id}" if workdir else None
-    ref = run.policy_ref  # every task re-checks it
     own_trail = audit_path is None  # the report reads the run's own trail, signed
     with (
         audited(run, out, trail_path, report=own_trail) as trail,
         Workspace(ring.for_scope(policy.keys.seal.intermediates), root, run_id=run_id) as work,
     ):
         steps = _Steps(trail)
-        wd = str(work.root)
-        raw = steps.run(
-            "ingest",
-            ingest_task,
-            input_path,
-            ref,
-            wd,
-            keyring_path,
-            out_dir,
-            run_id,
-            partition_rows,
-        )
-        ingest = steps.records[0]
-        vault = ingest["params"]["vault"]
-        keyed = ingest["params"]["input"]
-        trail.append(
-            "vault",
-            inputs={"input_hmac": keyed["hmac_sha256"]},
-            outputs={"vault": vault["sha256"]},
-            params={"kek_id": vault["kek_id"], "input_key_id": keyed["key_id"]},
-        )
-        raw_parts = raw["parts"]
-        inputs = {"raw": raw["sha256"]}
-        steps.wave("detect", detect_task, raw_parts, ref, keyring_path, run_id, inputs=inputs)
-        transformed = steps.wave(
-            "transform",
-            transform_task,
-            raw_parts,
-            ref,
-            wd,
-            keyring_path,
-            run_id,
-            inputs=inputs,
-        )
-        counts = [t["counts"] for t in transformed if t["counts"] is not None]
-        rows = sum(t["rows"] for t in transformed)
-        plan = steps.run(
-            "anonymize",
-            plan_task,
-            counts,
-            rows,
-            ref,
-            wd,
-            keyring_path,
-            run_id,
-            inputs={"transformed": _digest(transformed)},
-        )
-        anonymized = transformed
-        if plan["path"] is not None:
-            anonymized = steps.wave(
-                "anonymize",
-                apply_task,
-                transformed,
-                plan["path"],
-                wd,
-                keyring_path,
-                run_id,
-                policy.keys.seal.intermediates,
-            )
-        digest = _digest(anonymized)
-        steps.run(
-            "gate",
-            gate_task,
-            raw_parts,
-            anonymized,
-            ref,
-            keyring_path,
-            run_id,
-            inputs={"raw": raw["sha256"], "anonymized": digest},
-        )
-        published = steps.run(
-            "publish",
-            publish_task,
-            anonymized,
-            ref,
-            out_dir,
-            input_path,
-            keyring_path,
-            run_id,
-            str(trail_path),
-            steps.records,
-            transformed if policy.keeps_training_view() else [],
-            inputs={"anonymized": digest},
-        )
-    records = steps.records
-    summary = {
+        where = _Where(input_path, out_dir, keyring_path, str(work.root), str(trail_path))
+        raw, anonymized, transformed = _to_anonymized(steps, run, where, partition_rows)
+        published = _gate_and_publish(steps, run, where, raw, anonymized, transformed)
+    summary = _summary(run, steps.records, published, out, trail_path, trail_head(trail))
+    if own_trail:  # the report, its SHA-256 then recorded in the trail
+        recorded = report_run(out, ring, trail_path, run.context, keyring=ring.path)
+        summary["outputs"]["report"] = str(recorded.path)
+        summary["audit"] = trail_head(recorded.trail)  # the final signed head
+    store = stages.object_store_prefix(policy, out_dir)
+    if store is not None:  # and the evidence beside the data
+        names = [REPORT_FILE, stages.AUDIT_FILE, f"{stages.AUDIT_FILE}.head"] if own_trail else []
+        summary["outputs"]["object_store"] = upload_artifacts(out, names, store)
+    publish_sanitize(summary, steps.records)
+    return summary
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a sanitize run reads and writes, as its tasks are handed it (paths only)."""
+
+    input_path: str
+    out_dir: str
+    keyring_path: str
+    workdir: str
+    trail_path: str
+
+
+def _to_anonymized(
+    steps: _Steps, run: FlowRun, where: _Where, partition_rows: int
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Ingest (and the vault record), detect, transform, plan and apply the
+    anonymization: (the raw partitions, the anonymized ones, the transformed ones)."""
+    ref, wd, keys, run_id = run.policy_ref, where.workdir, where.keyring_path, run.run_id
+    raw = steps.run(
+        "ingest", ingest_task, where.input_path, ref, wd, keys, where.out_dir, run_id,
+        partition_rows,
+    )  # fmt: skip
+    ingest = steps.records[0]
+    vault, keyed = ingest["params"]["vault"], ingest["params"]["input"]
+    steps.trail.append(
+        "vault",
+        inputs={"input_hmac": keyed["hmac_sha256"]},
+        outputs={"vault": vault["sha256"]},
+        params={"kek_id": vault["kek_id"], "input_key_id": keyed["key_id"]},
+    )
+    raw_parts = raw["parts"]
+    inputs = {"raw": raw["sha256"]}
+    steps.wave("detect", detect_task, raw_parts, ref, keys, run_id, inputs=inputs)
+    transformed = steps.wave(
+        "transform", transform_task, raw_parts, ref, wd, keys, run_id, inputs=inputs
+    )
+    counts = [t["counts"] for t in transformed if t["counts"] is not None]
+    rows = sum(t["rows"] for t in transformed)
+    plan = steps.run(
+        "anonymize", plan_task, counts, rows, ref, wd, keys, run_id,
+        inputs={"transformed": _digest(transformed)},
+    )  # fmt: skip
+    anonymized = transformed
+    if plan["path"] is not None:
+        anonymized = steps.wave(
+            "anonymize", apply_task, transformed, plan["path"], wd, keys, run_id,
+            run.policy.keys.seal.intermediates,
+        )  # fmt: skip
+    return raw, anonymized, transformed
+
+
+def _gate_and_publish(
+    steps: _Steps,
+    run: FlowRun,
+    where: _Where,
+    raw: dict[str, Any],
+    anonymized: list[dict[str, Any]],
+    transformed: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The gate (fail closed), then the release: what publish_task returned."""
+    ref, keys, run_id = run.policy_ref, where.keyring_path, run.run_id
+    digest = _digest(anonymized)
+    steps.run(
+        "gate", gate_task, raw["parts"], anonymized, ref, keys, run_id,
+        inputs={"raw": raw["sha256"], "anonymized": digest},
+    )  # fmt: skip
+    return steps.run(
+        "publish", publish_task, anonymized, ref, where.out_dir, where.input_path, keys,
+        run_id, where.trail_path, steps.records,
+        transformed if run.policy.keeps_training_view() else [],
+        inputs={"anonymized": digest},
+    )  # fmt: skip
+
+
+def _summary(
+    run: FlowRun,
+    records: list[dict[str, Any]],
+    published: dict[str, Any],
+    out: Path,
+    trail_path: Path,
+    head: dict[str, Any],
+) -> dict[str, Any]:
+    """What the flow returns (and the command prints with --json)."""
+    return {
         "status": "ok",
-        "run_id": run_id,
-        "policy": policy.identity(),
+        "run_id": run.run_id,
+        "policy": run.policy.identity(),
         "rows_in": records[0]["rows_in"],
         "rows_out": records[-1]["rows_out"],
         "outputs": {
@@ -530,21 +542,10 @@ def sanitize_flow(
             "vault": records[0]["params"]["vault"]["path"],
             "audit": str(trail_path),
         },
-        "audit": trail_head(trail),
+        "audit": head,
         "stages": {
             r["stage"]: {"status": r["status"], "rows_out": r["rows_out"], "counts": r["counts"]}
             for r in records
         },
         "anonymization": next(r["counts"] for r in records if r["stage"] == "anonymize"),
     }
-    if own_trail:  # the report, its SHA-256 then recorded in the trail
-        recorded = report_run(out, ring, trail_path, context, keyring=ring.path)
-        summary["outputs"]["report"] = str(recorded.path)
-        summary["audit"] = trail_head(recorded.trail)  # the final signed head
-    if policy.outputs.object_store is not None:  # and the evidence beside the data
-        names = [REPORT_FILE, stages.AUDIT_FILE, f"{stages.AUDIT_FILE}.head"] if own_trail else []
-        summary["outputs"]["object_store"] = upload_artifacts(
-            out, names, str(stages.object_store_prefix(policy, out_dir))
-        )
-    publish_sanitize(summary, records)
-    return summary
