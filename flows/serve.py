@@ -47,7 +47,7 @@ from privacy.crypto import pseudonym_provider  # noqa: E402
 from privacy.errors import InputError, ServerError  # noqa: E402
 from privacy.hashing import content_key  # noqa: E402
 from privacy.io import atomic_write_json  # noqa: E402
-from privacy.policy import load_policy  # noqa: E402
+from privacy.policy import Policy, load_policy  # noqa: E402
 from privacy.schedule import (  # noqa: E402
     MANIFEST_FILE,
     STATE_FILE,
@@ -93,33 +93,7 @@ def scheduled_sanitize_flow(
         digest = input_digest(source, policy, keyring(keyring_path), content)
         previous = unchanged_since(root, digest["hmac_sha256"], digest["key_id"], policy.hash)
         if previous is not None:
-            message = f"input unchanged since {previous}; not reprocessed"
-            _publish(
-                message,
-                [
-                    f"- input `{source}` {_keyed(digest)}",
-                    f"- policy `{policy.name}` sha256 `{policy.hash}`",
-                    f"- last successful run `{root / previous}`",
-                ],
-            )
-            record_skip(
-                root,
-                {
-                    "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    "last_run": previous,
-                    "flow_run_id": str(flow_run.id or "local"),
-                    "input": {"hmac_sha256": digest["hmac_sha256"], "key_id": digest["key_id"]},
-                    "policy": policy.identity(),
-                },
-            )
-            logger.info(message)
-            return {
-                "status": "skipped",
-                "message": message,
-                "last_run": previous,
-                "input": {"path": str(source), **digest},
-                "policy": policy.identity(),
-            }
+            return _skip(root, source, policy, digest, previous)
     out = make_run_folder(root)
     logger.info("sanitizing %s into %s", source, out)
     summary = sanitize_flow(
@@ -159,6 +133,41 @@ def scheduled_sanitize_flow(
         "input": {"path": str(source), **processed},
         "policy": policy.identity(),
         "sanitize": summary,
+    }
+
+
+def _skip(
+    root: Path, source: str | Path, policy: Policy, digest: dict[str, str], previous: str
+) -> dict[str, Any]:
+    """The input is unchanged since the last successful run: say so (artifact, log,
+    ``skipped.jsonl``) and process nothing."""
+    logger = get_run_logger()
+    message = f"input unchanged since {previous}; not reprocessed"
+    _publish(
+        message,
+        [
+            f"- input `{source}` {_keyed(digest)}",
+            f"- policy `{policy.name}` sha256 `{policy.hash}`",
+            f"- last successful run `{root / previous}`",
+        ],
+    )
+    record_skip(
+        root,
+        {
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "last_run": previous,
+            "flow_run_id": str(flow_run.id or "local"),
+            "input": {"hmac_sha256": digest["hmac_sha256"], "key_id": digest["key_id"]},
+            "policy": policy.identity(),
+        },
+    )
+    logger.info(message)
+    return {
+        "status": "skipped",
+        "message": message,
+        "last_run": previous,
+        "input": {"path": str(source), **digest},
+        "policy": policy.identity(),
     }
 
 

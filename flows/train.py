@@ -30,7 +30,7 @@ from flows._artifacts import publish_train, trail_head  # noqa: E402
 from flows._prelude import audited, record_failed_step, start_run  # noqa: E402
 from flows._tasks import private_task, run_policy, sanitized, unlocked  # noqa: E402
 from privacy import stages  # noqa: E402
-from privacy.audit import read_trail, verify_trail  # noqa: E402
+from privacy.audit import AuditTrail, read_trail, verify_trail  # noqa: E402
 from privacy.crypto import seal_bytes  # noqa: E402
 from privacy.dp import (  # noqa: E402
     CHECKPOINT_SCOPE,
@@ -211,33 +211,42 @@ def train_flow(
             )
             raise
         card = result["card"]
-        privacy = card["privacy"]
-        trail.append(
-            "train",
-            inputs={"data": card["data"]["sha256"]},
-            outputs={
-                "weights": result["weights_sha256"],
-                "model_version": card["model_version"],
-                "files": result["files"],  # weights, encoder, card: re-hashed by verify
-            },
-            counts={
-                "rows_train": card["data"]["rows_train"],
-                "rows_test": card["data"]["rows_test"],
-            },
-            params={
-                "status": "private" if privacy["private"] else "NOT PRIVATE",
-                "training_input": card["data"]["input"],
-                "training_run": training_run,
-                "resume": resume,
-                **{k: v for k, v in privacy.items() if k != "ledger"},
-                **_ledger_params(privacy),
-                "metrics": card["metrics"],
-                "membership_inference": card["membership_inference"],
-            },
-        )
+        _record_train(trail, result, training_run=training_run, resume=resume)
     recorded = report_run(
         out, ring, trail_path, context, keyring=ring.path, ledger=Path(ledger_path)
     )
     audit = trail_head(recorded.trail)  # the final signed head: the report's record is in it
     publish_train(card, audit, str(out / stages.AUDIT_FILE))
     return {"status": "ok", "run_id": run_id, "model_dir": str(out), "card": card, "audit": audit}
+
+
+def _record_train(
+    trail: AuditTrail, result: dict[str, Any], *, training_run: str, resume: bool
+) -> None:
+    """The signed train record: what the verdict reads (ε, δ, the ledger's charge, the
+    metrics and the attack), and the SHA-256 of every file the run wrote."""
+    card = result["card"]
+    privacy = card["privacy"]
+    trail.append(
+        "train",
+        inputs={"data": card["data"]["sha256"]},
+        outputs={
+            "weights": result["weights_sha256"],
+            "model_version": card["model_version"],
+            "files": result["files"],  # weights, encoder, card: re-hashed by verify
+        },
+        counts={
+            "rows_train": card["data"]["rows_train"],
+            "rows_test": card["data"]["rows_test"],
+        },
+        params={
+            "status": "private" if privacy["private"] else "NOT PRIVATE",
+            "training_input": card["data"]["input"],
+            "training_run": training_run,
+            "resume": resume,
+            **{k: v for k, v in privacy.items() if k != "ledger"},
+            **_ledger_params(privacy),
+            "metrics": card["metrics"],
+            "membership_inference": card["membership_inference"],
+        },
+    )
