@@ -19,6 +19,7 @@ from flows.cli.app import (
 from flows.cli.sanitize import check_run_inputs, print_summary, run_sanitize
 
 
+# Long: the demo's steps in order, each a call and a line of output.
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for everything.")] = (

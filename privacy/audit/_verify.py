@@ -175,6 +175,8 @@ def _witness_pins(
     return pins, witnessed_subject
 
 
+# Long on purpose: the one loop every verification runs over every line, kept whole so
+# its locals stay fast (audit_throughput benchmark).
 def _walk(
     path: Path,
     trusted: Ed25519PublicKey,

@@ -280,6 +280,8 @@ def anonymize(
     return apply(frame, rewrite), result
 
 
+# Long: the search, the classes and the result in one place; issue 33 (Mondrian on
+# integer codes, counts keyed by distinct combinations) rewrites it, so it is not split here.
 def plan(
     counts: pl.DataFrame, policy: Policy, *, progress: Progress | None = None
 ) -> tuple[Rewrite, KAnonResult]:

@@ -110,6 +110,8 @@ class SearchResult:
 class Lattice:
     """The generalization lattice of one data set's counts under its hierarchies."""
 
+    # Long: the lattice's precomputed tables, built once; issue 33 reshapes this with the
+    # integer-code Mondrian, so it is not split here.
     def __init__(
         self,
         counts: pl.DataFrame,
@@ -506,6 +508,7 @@ class Lattice:
 
     # ------------------------------------------------------------------ search
 
+    # Long: one search loop (OLA-style pruning), kept whole; see issue 33.
     def optimal(self, progress: Callable[[int, int], None] | None = None) -> SearchResult:
         """The accepted node with the lowest metric (ties: lower height, then levels)."""
         nodes = self.nodes()

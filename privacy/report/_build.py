@@ -194,8 +194,30 @@ def _kanon(run: Run) -> str:
         text = "<p>No quasi-identifiers, or the run stopped before anonymization.</p>"
         return section("kanon", "k-anonymity and re-identification risk", text)
     before, after = counts["risk_before"], counts["risk_after"]
+    risk_rows = [
+        {
+            "risk": label,
+            "before": pct(before[key]) if key == "records_above_threshold" else num(before[key]),
+            "after": pct(after[key]) if key == "records_above_threshold" else num(after[key]),
+        }
+        for key, label in _RISKS
+    ]
+    charts = _risk_chart(before, after) + _class_size_chart(counts)
+    exact = {k: v for k, v in counts.items()}
+    body = (
+        _kanon_facts(counts)
+        + "<h3>Re-identification risk</h3>"
+        + table(risk_rows)
+        + charts
+        + details(exact)
+    )
+    return section("kanon", "k-anonymity and re-identification risk", body)
+
+
+def _kanon_facts(counts: dict[str, Any]) -> str:
+    """What the signed anonymize record says was achieved, and how."""
     records_in = counts.get("records_in") or 0
-    facts = table(
+    return table(
         [
             {"figure": "k achieved (smallest class)", "value": num(counts["k_achieved"])},
             {"figure": "l achieved (distinct)", "value": num(counts.get("l_achieved"))},
@@ -216,14 +238,10 @@ def _kanon(run: Run) -> str:
         ],
         numeric=(),
     )
-    risk_rows = [
-        {
-            "risk": label,
-            "before": pct(before[key]) if key == "records_above_threshold" else num(before[key]),
-            "after": pct(after[key]) if key == "records_above_threshold" else num(after[key]),
-        }
-        for key, label in _RISKS
-    ]
+
+
+def _risk_chart(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """Re-identification risk of the input beside the published data's."""
     threshold = after.get("threshold")
 
     def draw_risk(ax: Any) -> None:
@@ -256,30 +274,32 @@ def _kanon(run: Run) -> str:
         ax.set_title("Re-identification risk before and after")
         ax.legend(loc="upper right", fontsize=8)
 
-    charts = chart(
+    return chart(
         "risk",
         "Re-identification risk of the input and of the published data.",
         draw_risk,
         height=3.6,
     )
+
+
+def _class_size_chart(counts: dict[str, Any]) -> str:
+    """How many equivalence classes have each size ("" when the record has none)."""
     bins = counts.get("class_sizes") or []
-    if bins:
+    if not bins:
+        return ""
 
-        def draw_sizes(ax: Any) -> None:
-            ax.bar([str(b["size"]) for b in bins], [b["classes"] for b in bins], color="#1f6feb")
-            ax.set_xlabel("records in the equivalence class")
-            ax.set_ylabel("number of classes")
-            ax.set_title("Equivalence class sizes of the published data")
+    def draw_sizes(ax: Any) -> None:
+        ax.bar([str(b["size"]) for b in bins], [b["classes"] for b in bins], color="#1f6feb")
+        ax.set_xlabel("records in the equivalence class")
+        ax.set_ylabel("number of classes")
+        ax.set_title("Equivalence class sizes of the published data")
 
-        charts += chart(
-            "class-sizes",
-            "How many equivalence classes have each size; none may be below "
-            f"k = {num(counts['k_achieved'])}.",
-            draw_sizes,
-        )
-    exact = {k: v for k, v in counts.items()}
-    body = facts + "<h3>Re-identification risk</h3>" + table(risk_rows) + charts + details(exact)
-    return section("kanon", "k-anonymity and re-identification risk", body)
+    return chart(
+        "class-sizes",
+        "How many equivalence classes have each size; none may be below "
+        f"k = {num(counts['k_achieved'])}.",
+        draw_sizes,
+    )
 
 
 def _model_quality(card: dict[str, Any]) -> str:
@@ -315,65 +335,81 @@ def _model_quality(card: dict[str, Any]) -> str:
     shown = [
         (label, metrics[key]) for key, label in names if isinstance(metrics.get(key), int | float)
     ]
-    body = facts
-    if shown:
+    return (
+        facts
+        + _metrics_chart(shown, metrics, threshold)
+        + _confusion_matrix(metrics, threshold)
+        + _threshold_chart(metrics, threshold)
+    )
 
-        def draw_metrics(ax: Any) -> None:
-            ax.barh(
-                [label for label, _ in shown][::-1], [v for _, v in shown][::-1], color="#1f6feb"
-            )
-            rate = metrics.get("majority_class_rate")
-            title = f"Model metrics at threshold {num(threshold)} (test split)"
-            if isinstance(rate, int | float):
-                ax.axvline(rate, linestyle="--", color="gray")
-                title += f"\ndashed line: majority class rate {num(rate)}"
-            ax.set_xlim(0, 1)
-            ax.set_xlabel("score on the test split (0-1)")
-            ax.set_title(title, fontsize=10)
 
-        body += chart(
-            "metrics",
-            "Metrics of the model on the held-out test split, at its decision threshold.",
-            draw_metrics,
-            height=3.2,
-        )
+def _metrics_chart(shown: list[tuple[str, Any]], metrics: dict[str, Any], threshold: Any) -> str:
+    """The model's metrics beside the majority-class rate ("" when there are none)."""
+    if not shown:
+        return ""
+
+    def draw_metrics(ax: Any) -> None:
+        ax.barh([label for label, _ in shown][::-1], [v for _, v in shown][::-1], color="#1f6feb")
+        rate = metrics.get("majority_class_rate")
+        title = f"Model metrics at threshold {num(threshold)} (test split)"
+        if isinstance(rate, int | float):
+            ax.axvline(rate, linestyle="--", color="gray")
+            title += f"\ndashed line: majority class rate {num(rate)}"
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("score on the test split (0-1)")
+        ax.set_title(title, fontsize=10)
+
+    return chart(
+        "metrics",
+        "Metrics of the model on the held-out test split, at its decision threshold.",
+        draw_metrics,
+        height=3.2,
+    )
+
+
+def _confusion_matrix(metrics: dict[str, Any], threshold: Any) -> str:
     matrix = metrics.get("confusion_matrix")
-    if isinstance(matrix, dict):
-        body += f"<h3>Confusion matrix at threshold {num(threshold)} (test split)</h3>" + table(
-            [
-                {
-                    "": "actual negative",
-                    "predicted negative": num(matrix["tn"]),
-                    "predicted positive": num(matrix["fp"]),
-                },
-                {
-                    "": "actual positive",
-                    "predicted negative": num(matrix["fn"]),
-                    "predicted positive": num(matrix["tp"]),
-                },
-            ],
-            numeric=("predicted negative", "predicted positive"),
-        )
+    if not isinstance(matrix, dict):
+        return ""
+    return f"<h3>Confusion matrix at threshold {num(threshold)} (test split)</h3>" + table(
+        [
+            {
+                "": "actual negative",
+                "predicted negative": num(matrix["tn"]),
+                "predicted positive": num(matrix["fp"]),
+            },
+            {
+                "": "actual positive",
+                "predicted negative": num(matrix["fn"]),
+                "predicted positive": num(matrix["tp"]),
+            },
+        ],
+        numeric=("predicted negative", "predicted positive"),
+    )
+
+
+def _threshold_chart(metrics: dict[str, Any], threshold: Any) -> str:
+    """Precision and recall at every threshold of the report's curve."""
     curve = metrics.get("threshold_curve") or []
-    if curve:
+    if not curve:
+        return ""
 
-        def draw_curve(ax: Any) -> None:
-            xs = [c["threshold"] for c in curve]
-            ax.plot(xs, [c["precision"] for c in curve], marker="o", label="precision")
-            ax.plot(xs, [c["recall"] for c in curve], marker="s", label="recall")
-            ax.axvline(threshold, linestyle="--", color="gray", label="threshold used")
-            ax.set_xlabel("decision threshold (probability of the positive class)")
-            ax.set_ylabel("share (0-1)")
-            ax.set_ylim(0, 1.02)
-            ax.set_title("Precision and recall across thresholds (test split)")
-            ax.legend(loc="best", fontsize=8)
+    def draw_curve(ax: Any) -> None:
+        xs = [c["threshold"] for c in curve]
+        ax.plot(xs, [c["precision"] for c in curve], marker="o", label="precision")
+        ax.plot(xs, [c["recall"] for c in curve], marker="s", label="recall")
+        ax.axvline(threshold, linestyle="--", color="gray", label="threshold used")
+        ax.set_xlabel("decision threshold (probability of the positive class)")
+        ax.set_ylabel("share (0-1)")
+        ax.set_ylim(0, 1.02)
+        ax.set_title("Precision and recall across thresholds (test split)")
+        ax.legend(loc="best", fontsize=8)
 
-        body += chart(
-            "threshold-curve",
-            "Precision and recall if another threshold were used, measured on the test split.",
-            draw_curve,
-        )
-    return body
+    return chart(
+        "threshold-curve",
+        "Precision and recall if another threshold were used, measured on the test split.",
+        draw_curve,
+    )
 
 
 def _dp(run: Run) -> str:

@@ -85,6 +85,35 @@ def _qi_words(name: str, spec: dict[str, Any], anonymize: dict[str, Any]) -> str
     return _level_in_words(spec.get("hierarchy"), level)
 
 
+def _scrubbed(counts: dict[str, Any]) -> str:
+    """A scrubbed column's spans replaced, by entity type (HTML)."""
+    spans = counts.get("spans_replaced", 0)
+    per = [
+        (
+            key.split(":", 1)[1]
+            + (" (the row's own " + key.split(":", 1)[1] + ")" if key.startswith("own:") else ""),
+            n,
+        )
+        for key, n in sorted(counts.items())
+        if (key.startswith("entity:") or key.startswith("own:")) and n
+    ]
+    listed = "; ".join(f"{e(label)} {num(n)}" for label, n in per)
+    return f"{num(spans)} spans replaced" + (f": {listed}" if listed else "")
+
+
+def _changed_share(
+    rule: str, changed: Any, rows_in: int, *, quasi_identifier: bool
+) -> float | None:
+    """The share of a column's cells its rule changed (None: not known)."""
+    if rule == "drop":
+        return 1.0
+    if changed is not None and rows_in:
+        return float(changed / rows_in)
+    if rule == "keep" and not quasi_identifier:
+        return 0.0
+    return None
+
+
 def column_rows(run: Run) -> tuple[str, list[dict[str, Any]]]:
     """The columns table (HTML) and its exact figures."""
     transform = run.step("transform")
@@ -113,29 +142,8 @@ def column_rows(run: Run) -> tuple[str, list[dict[str, Any]]]:
         changed = counts.get("cells_changed") if counts else None
         parts = [e(words)]
         if rule == "scrub" and counts:
-            spans = counts.get("spans_replaced", 0)
-            per = [
-                (
-                    key.split(":", 1)[1]
-                    + (
-                        " (the row's own " + key.split(":", 1)[1] + ")"
-                        if key.startswith("own:")
-                        else ""
-                    ),
-                    n,
-                )
-                for key, n in sorted(counts.items())
-                if (key.startswith("entity:") or key.startswith("own:")) and n
-            ]
-            listed = "; ".join(f"{e(label)} {num(n)}" for label, n in per)
-            parts.append(f"{num(spans)} spans replaced" + (f": {listed}" if listed else ""))
-        share = None
-        if rule == "drop":
-            share = 1.0
-        elif changed is not None and rows_in:
-            share = changed / rows_in
-        elif rule == "keep" and name not in quasi:
-            share = 0.0
+            parts.append(_scrubbed(counts))
+        share = _changed_share(rule, changed, rows_in, quasi_identifier=name in quasi)
         generalization = cost = "—"
         if name in quasi:
             info = (a_counts.get("information") or {}).get(name) or {}
