@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from tests._helpers.processes import free_port
+
 __all__ = ["ObjectStore", "object_store"]
 
 
@@ -42,17 +44,11 @@ class ObjectStore:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def object_store(*, enforce_auth: bool = False) -> Iterator[ObjectStore]:
     """Start ``moto.server`` on a free loopback port; ``enforce_auth`` makes it check
     every request's credentials against its (empty) IAM: every key is refused."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ}
     if enforce_auth:
         env["INITIAL_NO_AUTH_ACTION_COUNT"] = "0"

@@ -13,13 +13,14 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests._helpers.processes import free_port
 
 __all__ = ["Postgres", "find_bin", "postgres_cluster"]
 
@@ -36,12 +37,6 @@ def find_bin() -> Path | None:
         if (folder / "initdb").is_file() and (folder / "postgres").is_file():
             return folder
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -118,7 +113,7 @@ def postgres_cluster() -> Iterator[Postgres]:
         timeout=120,
     )
     pwfile.unlink()
-    port = _free_port()
+    port = free_port()
     log = logs / "server.log"
     options = (
         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={root} "

@@ -132,6 +132,17 @@ def key():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def ring(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh keyring in a folder of its own (``keys/``, its witness beside it), apart
+    from the test's output folders."""
+    from privacy.crypto import Keyring
+    from tests._keys import FAST_SCRYPT
+    from tests._keys import PASSPHRASE as TEST_PASSPHRASE
+
+    return Keyring.create(tmp_path / "keys" / "ring.json", TEST_PASSPHRASE, scrypt_n=FAST_SCRYPT)
+
+
+@pytest.fixture
 def keyring(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A fresh keyring in the test's folder."""
     from privacy.crypto import Keyring

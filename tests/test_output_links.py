@@ -30,14 +30,8 @@ from privacy.policy import load_policy
 from privacy.stages import ingest
 from privacy.stages.publish import write_training_view
 from privacy.workspace import Workspace
-from tests._keys import FAST_SCRYPT, PASSPHRASE
 
 DATA = DataIdentity("c" * 64, label="people")
-
-
-@pytest.fixture
-def ring(tmp_path: Path) -> Keyring:
-    return Keyring.create(tmp_path / "keys" / "ring.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
 
 
 def _attacker(tmp_path: Path) -> Path:

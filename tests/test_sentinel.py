@@ -20,38 +20,10 @@ import polars as pl
 import pytest
 
 from flows.cli import main
-from tests.conftest import PASSPHRASE, PREFECT_HOME, WORK_TMP
+from tests._helpers.sentinels import BAD_AGE, SENTINELS, plant, sentinels_in
+from tests.conftest import PREFECT_HOME, WORK_TMP
 
 pytestmark = pytest.mark.prefect
-
-SENTINELS = {
-    "person_id": "PSENTINEL4242",
-    "name": "Qwertina Zyxsentinel",
-    "email": "qwertina.zyxsentinel@sentinel-pii.example",
-    "phone": "(919) 555-0142x4242",
-    "ssn": "219-42-4242",
-    "address": "4242 Zyxsentinel Way, Nowhereville, ZZ 04242",
-}
-BAD_AGE = "Zyxsentinel-Age"
-
-
-def _plant(people: pl.DataFrame, rows: list[int]) -> pl.DataFrame:
-    frame = people.with_columns(pl.col("age").cast(pl.String))
-    note = f"Reached {SENTINELS['name']} at {SENTINELS['email']}, SSN {SENTINELS['ssn']}."
-    for row in rows:
-        for column, value in {**SENTINELS, "notes": note}.items():
-            frame[row, column] = value
-    return frame
-
-
-def _hits(root: Path, skip: set[Path] = frozenset()) -> list[str]:  # type: ignore[assignment]
-    """Each planted value, and the session keyring's passphrase, in each file under root."""
-    found = []
-    needles = [v.encode() for v in (*SENTINELS.values(), BAD_AGE, PASSPHRASE)]
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p not in skip):
-        data = path.read_bytes()
-        found += [f"{path}: {n.decode()}" for n in needles if n in data]
-    return found
 
 
 def test_planted_pii_reaches_no_file_prefect_or_error_message(
@@ -64,7 +36,7 @@ def test_planted_pii_reaches_no_file_prefect_or_error_message(
     good = tmp_path / "in" / "good.csv"
     bad = tmp_path / "in" / "bad.csv"
     good.parent.mkdir()
-    planted = _plant(people, [3, 250])
+    planted = plant(people, [3, 250])
     planted.write_csv(good)
     planted.with_columns(
         pl.when(pl.int_range(pl.len()) == 77)
@@ -82,7 +54,7 @@ def test_planted_pii_reaches_no_file_prefect_or_error_message(
         workspaces = list(WORK_TMP.glob("privpipe-work-*"))
         assert workspaces, "the run's workspace should exist while it runs"
         seen_mid_run.extend(str(p) for w in workspaces for p in w.iterdir())
-        seen_mid_run.extend(hit for w in workspaces for hit in _hits(w))
+        seen_mid_run.extend(hit for w in workspaces for hit in sentinels_in(w))
 
     sanitize.set_progress(scan_workspace)
     try:
@@ -115,13 +87,13 @@ def test_planted_pii_reaches_no_file_prefect_or_error_message(
             assert not text.str.contains(value, literal=True).any(), (column, value)
 
     assert PREFECT_HOME.is_dir() and any(PREFECT_HOME.rglob("prefect.db*"))
-    assert _hits(PREFECT_HOME) == []
+    assert sentinels_in(PREFECT_HOME) == []
     assert (out_good / "audit.jsonl").stat().st_size and (out_bad / "audit.jsonl").stat().st_size
-    assert _hits(out_good) == []  # data, vault, manifest and audit trail
-    assert _hits(out_bad) == []
+    assert sentinels_in(out_good) == []  # data, vault, manifest and audit trail
+    assert sentinels_in(out_bad) == []
     assert not any(WORK_TMP.glob("privpipe-work-*")), "a run left its workspace behind"
     # the temporary folder, but for pytest's own folders (this test's inputs are there)
     left = {
         p for p in WORK_TMP.rglob("*") if any(q.name.startswith("pytest-of-") for q in p.parents)
     }
-    assert _hits(WORK_TMP, skip=left) == []
+    assert sentinels_in(WORK_TMP, skip=left) == []

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from flows.cli import main
-from tests.test_sentinel import SENTINELS, _plant
+from tests._helpers.sentinels import SENTINELS, plant
 
 ROWS = 120
 
@@ -22,7 +22,7 @@ def scanned(
 ) -> tuple[pl.DataFrame, str, str]:
     folder = tmp_path_factory.mktemp("scan")
     source = folder / "planted.csv"
-    _plant(people.head(ROWS), [3, 60, 117]).write_csv(source)
+    plant(people.head(ROWS), [3, 60, 117]).write_csv(source)
     draft = folder / "draft.yaml"
     return pl.read_csv(source), str(source), str(draft)
 

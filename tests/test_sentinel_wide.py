@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,9 @@ import polars as pl
 import pytest
 import yaml
 
+from tests._helpers.processes import server_environs
+from tests._helpers.sentinels import BAD_AGE, SENTINELS, cell_hits, plant
 from tests._keys import FAST_SCRYPT
-from tests.test_prefect_secrets import _server_environs
-from tests.test_sentinel import BAD_AGE, SENTINELS, _plant
 
 pytestmark = [
     pytest.mark.prefect,
@@ -106,7 +105,7 @@ def runs(
     inputs = root / "in"
     inputs.mkdir()
     good, bad = inputs / "good.csv", inputs / "bad.csv"
-    planted = _plant(people, [3, 250, 401])
+    planted = plant(people, [3, 250, 401])
     planted.write_csv(good)
     planted.with_columns(
         pl.when(pl.int_range(pl.len()) == 77)
@@ -144,7 +143,7 @@ def runs(
     report = root / "driver.json"
     argv = [json.dumps(_needles()), str(report), json.dumps(commands)]
     command = [sys.executable, "-c", DRIVER, *argv]
-    code, err, environs = _server_environs(command, env)
+    code, err, environs = server_environs(command, env)
     assert code == 0, err[-3000:]
     return {
         "root": root,
@@ -161,25 +160,6 @@ def runs(
 def _left_behind(root: Path) -> list[Path]:
     """Every file the runs left: all under the test's folder but its inputs."""
     return sorted(p for p in root.rglob("*") if p.is_file() and root / "in" not in p.parents)
-
-
-def _cell_hits(database: Path, needles: list[str]) -> tuple[list[str], list[str]]:
-    """(hits, the text of every cell): each text or blob cell of each table."""
-    hits, cells = [], []
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            columns = [row[1] for row in db.execute(f'PRAGMA table_info("{table}")')]
-            for column in columns:
-                query = (
-                    f'SELECT "{column}" FROM "{table}" '
-                    f"WHERE typeof(\"{column}\") IN ('text', 'blob')"
-                )
-                for (value,) in db.execute(query):
-                    text = value.decode(errors="replace") if isinstance(value, bytes) else value
-                    cells.append(text)
-                    hits += [f"{table}.{column}: {n}" for n in needles if n.lower() in text.lower()]
-    return hits, cells
 
 
 def test_every_command_ran(runs: dict[str, Any]) -> None:
@@ -209,7 +189,7 @@ def test_prefects_database_holds_no_planted_value_in_any_text_cell(
     assert databases, "Prefect's database was not where the run was told to keep it"
     for database in databases:
         # read as SQLite reads it: the write-ahead log's frames included
-        hits, cells = _cell_hits(database, _needles())
+        hits, cells = cell_hits(database, _needles())
         assert hits == [], hits
         text = "\n".join(cells)
         # the query sees what the runs recorded: their parameters, the failure, the train

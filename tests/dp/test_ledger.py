@@ -14,15 +14,10 @@ from privacy.crypto import Keyring
 from privacy.dp import BudgetLedger, DataIdentity
 from privacy.errors import BudgetExhausted, PolicyError
 from privacy.integrity import witness_path
-from tests._keys import FAST_SCRYPT, PASSPHRASE
+from tests._keys import PASSPHRASE
 
 ADULT = DataIdentity("a" * 64, "b" * 64, "key-1", label="adult")
 PEOPLE = DataIdentity("c" * 64, label="people")
-
-
-@pytest.fixture
-def ring(tmp_path: Path) -> Keyring:
-    return Keyring.create(tmp_path / "keys" / "ring.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
 
 
 def test_charges_add_up_and_an_overspend_is_refused_leaving_the_ledger_as_it_was(

@@ -14,7 +14,6 @@ from typing import Any
 
 import polars as pl
 import pytest
-import yaml
 
 from privacy.crypto import Keyring, seal_bytes, unseal_bytes
 from privacy.dp import (
@@ -28,9 +27,10 @@ from privacy.dp import (
 )
 from privacy.dp._checkpoint import decode_checkpoint
 from privacy.errors import BudgetExhausted, IntegrityError, PolicyError, ScopeError
-from privacy.policy import Policy, policy_from_dict
+from privacy.policy import Policy
 from privacy.synth import synthesize
-from tests._keys import FAST_SCRYPT, PASSPHRASE
+from tests._helpers.policies import demo_policy
+from tests._keys import PASSPHRASE
 
 DEMO = Path(__file__).resolve().parents[2] / "policies" / "demo.yaml"
 
@@ -40,15 +40,8 @@ def people() -> pl.DataFrame:
     return synthesize(3000, seed=5)
 
 
-@pytest.fixture
-def ring(tmp_path: Path) -> Keyring:
-    return Keyring.create(tmp_path / "keys" / "ring.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
-
-
 def _policy(**training: Any) -> Policy:
-    data = yaml.safe_load(DEMO.read_text())
-    data["training"] = {**data["training"], "epochs": 3, "batch_size": 512, **training}
-    return policy_from_dict(data)
+    return demo_policy(**{"epochs": 3, "batch_size": 512, **training})
 
 
 def _spent_most(people: pl.DataFrame, ledger: BudgetLedger) -> DataIdentity:

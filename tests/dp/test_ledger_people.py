@@ -32,11 +32,6 @@ def people() -> pl.DataFrame:
     return synthesize(1500, seed=21)
 
 
-@pytest.fixture
-def ring(tmp_path: Path) -> Keyring:
-    return Keyring.create(tmp_path / "keys" / "ring.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
-
-
 def _policy(person_key: str | None = "person_id", **training: Any) -> Policy:
     data = yaml.safe_load(DEMO.read_text())
     data["training"] = {**data["training"], "epochs": 1, "batch_size": 512, **training}

@@ -22,7 +22,6 @@ from privacy.errors import BudgetExhausted, IntegrityError
 from privacy.hashing import content_key
 from privacy.policy import Policy, policy_from_dict
 from privacy.synth import synthesize
-from tests._keys import FAST_SCRYPT, PASSPHRASE
 
 DEMO = Path(__file__).resolve().parents[2] / "policies" / "demo.yaml"
 
@@ -32,11 +31,6 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("raw") / "people.csv"
     synthesize(400, seed=11).write_csv(path)
     return path
-
-
-@pytest.fixture
-def ring(tmp_path: Path) -> Keyring:
-    return Keyring.create(tmp_path / "keys" / "ring.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
 
 
 def _policy(*, keep_last: int = 4, **outputs: Any) -> Policy:

@@ -14,13 +14,13 @@ from typing import Any
 
 import polars as pl
 import pytest
-import yaml
 
 from privacy.crypto import Keyring
 from privacy.dp import BudgetLedger, train_model, train_private
 from privacy.errors import PolicyError
-from privacy.policy import Policy, policy_from_dict
+from privacy.policy import Policy
 from privacy.synth import synthesize
+from tests._helpers.policies import demo_policy
 from tests._keys import FAST_SCRYPT, PASSPHRASE
 
 DEMO = Path(__file__).resolve().parents[2] / "policies" / "demo.yaml"
@@ -66,9 +66,7 @@ def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def _policy(**training: Any) -> Policy:
-    data = yaml.safe_load(DEMO.read_text())
-    data["training"] = {**data["training"], "epochs": 1, "batch_size": 256, **training}
-    return policy_from_dict(data)
+    return demo_policy(**{"epochs": 1, "batch_size": 256, **training})
 
 
 def test_an_own_factory_trains_privately_and_is_named_on_the_card(

@@ -8,14 +8,13 @@ from typing import Any
 
 import polars as pl
 import pytest
-import yaml
 
 from privacy.crypto import Keyring
 from privacy.dp import BudgetLedger, DataIdentity, decode_weights, epsilon_from_card, train_model
 from privacy.errors import BudgetExhausted, PolicyError
-from privacy.policy import Policy, policy_from_dict
+from privacy.policy import Policy
 from privacy.synth import synthesize
-from tests._keys import FAST_SCRYPT, PASSPHRASE
+from tests._helpers.policies import demo_policy
 
 DEMO = Path(__file__).resolve().parents[2] / "policies" / "demo.yaml"
 
@@ -25,15 +24,8 @@ def people() -> pl.DataFrame:
     return synthesize(3000, seed=5)
 
 
-@pytest.fixture
-def ring(tmp_path: Path) -> Keyring:
-    return Keyring.create(tmp_path / "keys" / "ring.json", PASSPHRASE, scrypt_n=FAST_SCRYPT)
-
-
 def _policy(**training: Any) -> Policy:
-    data = yaml.safe_load(DEMO.read_text())
-    data["training"] = {**data["training"], "epochs": 2, "batch_size": 512, **training}
-    return policy_from_dict(data)
+    return demo_policy(**{"epochs": 2, "batch_size": 512, **training})
 
 
 def test_dp_card_epsilon_is_recomputable_and_charged(

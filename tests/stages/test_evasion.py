@@ -1,7 +1,7 @@
 """Evasions of the detector, end to end: each value is planted in a notes cell, the demo
 policy's ``sanitize`` runs (Prefect, once for all of them), and the value must be gone
 from the published data. A run whose scrub misses one fails at the gate
-(``tests/test_sanitize_flow.py::test_gate_fails_when_a_planted_ssn_survives``, in ASCII and
+(``tests/flows/test_sanitize_flow.py::test_gate_fails_when_a_planted_ssn_survives``, in ASCII and
 full-width digits).
 
 None of these values is in the row's own identifier columns, so the record-linkage pass

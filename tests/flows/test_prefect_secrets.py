@@ -18,57 +18,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVER_APP = b"prefect.server.api.server:create_app"
+from tests._helpers.processes import ROOT, SERVER_APP, descendants, server_environs
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="Linux /proc")
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def _descendants(pid: int) -> list[int]:
-    todo, seen = [pid], []
-    while todo:
-        for child in _children(todo.pop()):
-            seen.append(child)
-            todo.append(child)
-    return seen
-
-
-def _server_environs(command: list[str], env: dict[str, str]) -> tuple[int, str, list[bytes]]:
-    """Run ``command``; while it runs, read the environment of each Prefect server
-    process it starts (once the server has exec'd: before, a forked child shows its
-    parent's environment)."""
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    environs: dict[int, bytes] = {}
-    deadline = time.monotonic() + 600
-    while process.poll() is None and time.monotonic() < deadline:
-        for pid in _descendants(process.pid):
-            if pid in environs:
-                continue
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                if SERVER_APP in cmdline:
-                    environs[pid] = Path(f"/proc/{pid}/environ").read_bytes()
-            except OSError:
-                continue  # gone meanwhile
-        time.sleep(0.05)
-    _, err = process.communicate(timeout=60)
-    return process.returncode, err.decode(errors="replace"), list(environs.values())
 
 
 @pytest.mark.prefect
@@ -95,7 +47,7 @@ def test_attack_the_passphrase_in_prefects_server_environment(
         runner,
         *(["--dask-workers", "1"] if runner == "dask" else []),
     ]
-    code, err, environs = _server_environs(command, env)
+    code, err, environs = server_environs(command, env)
     assert code == 0, err[-3000:]  # the workers unlocked the keyring
     assert environs, "no Prefect server process was seen"
     for environ in environs:
@@ -154,7 +106,7 @@ def _watch_descendants(command: list[str], env: dict[str, str]) -> tuple[int, st
     seen: dict[int, tuple[bytes, bytes]] = {}
     deadline = time.monotonic() + 600
     while process.poll() is None and time.monotonic() < deadline:
-        for pid in _descendants(process.pid):
+        for pid in descendants(process.pid):
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                 seen[pid] = (cmdline, Path(f"/proc/{pid}/environ").read_bytes())

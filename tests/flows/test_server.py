@@ -17,9 +17,8 @@ import pytest
 
 from flows import _server
 from flows.cli import main
+from tests._helpers.sentinels import BAD_AGE, SENTINELS, cell_hits, plant
 from tests.conftest import PASSPHRASE
-from tests.test_sentinel import BAD_AGE, SENTINELS, _plant
-from tests.test_sentinel_wide import _cell_hits
 
 
 def _listening(port: int) -> set[str]:
@@ -85,7 +84,7 @@ def test_a_flow_command_reports_to_it_and_it_holds_no_planted_value(
 ) -> None:
     raw = tmp_path / "in" / "people.csv"
     raw.parent.mkdir()
-    _plant(people, [3, 77]).write_csv(raw)
+    plant(people, [3, 77]).write_csv(raw)
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     command = ["sanitize", str(raw), "-p", str(demo_policy_path), "-o", str(tmp_path / "out")]
     done = subprocess.run(
@@ -105,7 +104,7 @@ def test_a_flow_command_reports_to_it_and_it_holds_no_planted_value(
         states = [row[0] for row in db.execute("SELECT state_type FROM flow_run")]
     assert "sanitize" in flows and "COMPLETED" in states  # the run is the server's
     needles = [*SENTINELS.values(), BAD_AGE, "zyxsentinel", PASSPHRASE]
-    hits, cells = _cell_hits(database, needles)
+    hits, cells = cell_hits(database, needles)
     assert cells and hits == []
     for path in sorted(p for p in _server.server_dir().rglob("*") if p.is_file()):
         data = path.read_bytes().lower()

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 import yaml
 
 from flows.cli import main
+from tests._helpers.processes import free_port
 from tests.conftest import KEYRING, ROOT
 
 DATED = r"\d{4}-\d{2}-\d{2}T\d{6}Z(-\d+)?"
@@ -139,17 +139,10 @@ def test_missing_input_fails_before_any_server(
     assert capsys.readouterr().err == f"error: {missing}: input file not found\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_a_server_that_does_not_answer_is_one_line_exit_2(
     args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/api"
+    url = f"http://127.0.0.1:{free_port()}/api"
     monkeypatch.setenv("PREFECT_API_URL", url)
     assert main(_serve(*args, "--interval", "5")) == 2
     err = capsys.readouterr().err
@@ -277,7 +270,7 @@ def test_attack_brute_force_of_a_scheduled_one_line_input(
 
     from flows import _keys
     from flows.serve import ARTIFACT_KEY, scheduled_sanitize_flow
-    from tests.test_sanitize_flow import (
+    from tests._helpers.digests import (
         PLANTED_SSN,
         SSN_CANDIDATES,
         brute_force,
@@ -378,7 +371,7 @@ def _start_server(home: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
         DO_NOT_TRACK="1",
     )
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-    port = _free_port()
+    port = free_port()
     with log.open("wb") as sink:
         server = subprocess.Popen(
             [*command, "--port", str(port)],
@@ -397,12 +390,12 @@ def test_served_schedule_writes_dated_verified_runs(
 ) -> None:
     """Two scheduled runs served from a real server: dated folders whose trails verify,
     and no planted value in the server's database or anything else the runs leave."""
-    from tests.test_sentinel import _hits, _plant
+    from tests._helpers.sentinels import plant, sentinels_in
 
     started = time.monotonic()
     source = tmp_path / "in" / "people.csv"
     source.parent.mkdir()
-    _plant(people, [3, 250]).write_csv(source)
+    plant(people, [3, 250]).write_csv(source)
     root, server_home, serve_home = tmp_path / "root", tmp_path / "server", tmp_path / "serve"
     (tmp_path / "tmp").mkdir()
     server, url = _start_server(server_home, tmp_path / "server.log")
@@ -450,7 +443,11 @@ def test_served_schedule_writes_dated_verified_runs(
     assert json.loads((root / "latest.json").read_text())["run"] == runs[-1].name
 
     assert any(server_home.rglob("*.db*"))  # the server's database, WAL included
-    hits = [h for place in (server_home, serve_home, tmp_path / "tmp", root) for h in _hits(place)]
+    hits = [
+        h
+        for place in (server_home, serve_home, tmp_path / "tmp", root)
+        for h in sentinels_in(place)
+    ]
     assert not hits, hits
     print(f"served schedule test: {time.monotonic() - started:.1f} s")
 
