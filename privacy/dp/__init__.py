@@ -1,12 +1,9 @@
 """Differentially private training (Opacus), the privacy budget ledger, model cards."""
 
-from privacy.dp._audit import canary_bound, epsilon_from_card, membership_inference
+from privacy.dp._audit import epsilon_from_card, membership_inference
 from privacy.dp._checkpoint import (
     CHECKPOINT_SCOPE,
-    checkpoint_binding,
     decode_weights,
-    encode_checkpoint,
-    encode_weights,
     require_resume_scope,
 )
 from privacy.dp._encode import TabularEncoder, feature_columns
@@ -32,12 +29,8 @@ __all__ = [
     "TabularEncoder",
     "TrainResult",
     "TrainingStopped",
-    "canary_bound",
-    "checkpoint_binding",
     "decode_weights",
     "default_ledger_path",
-    "encode_checkpoint",
-    "encode_weights",
     "epsilon_from_card",
     "feature_columns",
     "load_published",

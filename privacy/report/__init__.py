@@ -14,7 +14,7 @@ unsealed, it holds no value from the data: counts, hashes, ids, levels and figur
 
 from privacy.report._build import CHARTS, SECTIONS, build_report
 from privacy.report._html import load_plotting
-from privacy.report._pdf import chromium, print_pdf
+from privacy.report._pdf import print_pdf
 from privacy.report._run import find_run, load_run
 from privacy.report._schedule import SCHEDULE_CHARTS, build_schedule_report, is_schedule_root
 from privacy.report._verdict import Guarantee, Verdict, verdict
@@ -35,7 +35,6 @@ __all__ = [
     "Verdict",
     "build_report",
     "build_schedule_report",
-    "chromium",
     "find_run",
     "is_schedule_root",
     "load_plotting",

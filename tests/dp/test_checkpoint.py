@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import torch
 
-from privacy.dp import decode_weights, encode_checkpoint, encode_weights
-from privacy.dp._checkpoint import decode_checkpoint
+from privacy.dp import decode_weights
+from privacy.dp._checkpoint import decode_checkpoint, encode_checkpoint, encode_weights
 from privacy.errors import IntegrityError
 
 

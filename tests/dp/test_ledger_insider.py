@@ -21,11 +21,9 @@ from privacy.dp import (
     DataIdentity,
     LedgerIntegrityError,
     TrainingStopped,
-    checkpoint_binding,
-    encode_checkpoint,
     train_model,
 )
-from privacy.dp._checkpoint import decode_checkpoint
+from privacy.dp._checkpoint import checkpoint_binding, decode_checkpoint, encode_checkpoint
 from privacy.errors import BudgetExhausted, IntegrityError, PolicyError, ScopeError
 from privacy.policy import Policy
 from privacy.synth import synthesize

@@ -147,7 +147,7 @@ def test_a_checkpoint_that_holds_code_is_refused_not_run(
     import torch
 
     from privacy.crypto import seal_bytes
-    from privacy.dp import checkpoint_binding
+    from privacy.dp._checkpoint import checkpoint_binding
     from privacy.errors import IntegrityError
 
     policy = _policy()
@@ -211,7 +211,7 @@ def test_a_logical_batch_larger_than_the_physical_one_keeps_the_accounting(
 def test_the_canary_bound_refutes_only_what_the_guesses_show() -> None:
     import numpy as np
 
-    from privacy.dp import canary_bound
+    from privacy.dp._audit import canary_bound
 
     rng = np.random.default_rng(0)
     planted = rng.random(1000) < 0.5

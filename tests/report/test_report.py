@@ -373,7 +373,7 @@ def test_pdf_without_chromium_says_how_to_get_it(
 
 
 def _chromium() -> str | None:
-    from privacy.report import chromium
+    from privacy.report._pdf import chromium
 
     return chromium()
 
