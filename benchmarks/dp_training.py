@@ -53,7 +53,7 @@ def _epoch_seconds(x, y, spec, private: bool, device: str) -> float:  # type: ig
     from opacus import PrivacyEngine
     from torch import nn
 
-    from privacy.dp._train import build_model
+    from privacy.dp._model import build_model
 
     torch.manual_seed(0)
     model = build_model(spec.model, x.shape[1], spec.hidden_sizes).to(device)
@@ -102,7 +102,8 @@ def main() -> None:
     from privacy.crypto import Keyring
     from privacy.dp import train_model
     from privacy.dp._encode import TabularEncoder, feature_columns
-    from privacy.dp._train import _split, _torch_threads
+    from privacy.dp._model import torch_threads as _torch_threads
+    from privacy.dp._train import _split
     from privacy.io import read_input
     from privacy.kanon import anonymize
     from privacy.stages import transform
