@@ -69,9 +69,7 @@ def audited(
     ``report``, a failure writes the failed run's report in ``out`` after the trail is
     closed, before the error goes on."""
     with (
-        report_on_failure(
-            out, run.ring, trail_path, run.context, keyring=run.ring.path, enabled=report
-        ),
+        report_on_failure(out, run.ring, trail_path, run.context, enabled=report),
         AuditTrail(trail_path, run.ring, context=run.context) as trail,
     ):
         yield trail

@@ -437,7 +437,7 @@ def sanitize_flow(
         published = _gate_and_publish(steps, run, where, raw, anonymized, transformed)
     summary = _summary(run, steps.records, published, out, trail_path, trail_head(trail))
     if own_trail:  # the report, its SHA-256 then recorded in the trail
-        recorded = report_run(out, ring, trail_path, run.context, keyring=ring.path)
+        recorded = report_run(out, ring, trail_path, run.context)
         summary["outputs"]["report"] = str(recorded.path)
         summary["audit"] = trail_head(recorded.trail)  # the final signed head
     store = stages.object_store_prefix(policy, out_dir)

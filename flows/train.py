@@ -212,9 +212,7 @@ def train_flow(
             raise
         card = result["card"]
         _record_train(trail, result, training_run=training_run, resume=resume)
-    recorded = report_run(
-        out, ring, trail_path, context, keyring=ring.path, ledger=Path(ledger_path)
-    )
+    recorded = report_run(out, ring, trail_path, context, ledger=Path(ledger_path))
     audit = trail_head(recorded.trail)  # the final signed head: the report's record is in it
     publish_train(card, audit, str(out / stages.AUDIT_FILE))
     return {"status": "ok", "run_id": run_id, "model_dir": str(out), "card": card, "audit": audit}

@@ -139,7 +139,6 @@ def decide_trusted_key(
     default_signers: Path | None = None,
     read_key: Callable[[Path], bytes],
     unlock: Callable[[Path], bytes] | None = None,
-    how_to_unlock: str = "its passphrase",
 ) -> TrustedKey | None:
     """The key to verify under, or None when neither ``public_key`` (hex) nor
     ``keyring`` is given.
@@ -188,7 +187,7 @@ def decide_trusted_key(
                 f"{keyring}: its signing key {key_id} is not listed in {listed}"
             )
     if unlock is not None:
-        return TrustedKey(unlock(keyring), f"authenticated by {how_to_unlock}", keyring)
+        return TrustedKey(unlock(keyring), "authenticated by its passphrase", keyring)
     raise KeyAccessError(
         f"{keyring}: its public signing key {key_id} is only as trustworthy as the file: "
         "pin it with --signer ID (from `privpipe keys list`, out of band), list it in an "

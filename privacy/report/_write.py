@@ -95,13 +95,13 @@ def report_run(
     trail: Path,
     context: Mapping[str, Any],
     *,
-    keyring: Path | None = None,
     ledger: Path | None = None,
 ) -> RecordedReport:
     """What a flow does at its end (success or failure): write ``run_dir``'s report,
-    verified against ``signer``'s own public key and the witness beside ``keyring``,
-    then record its SHA-256 in the run's (closed) ``trail``."""
-    witness = witness_path(keyring) if keyring is not None else None
+    verified against ``signer``'s own public key and the witness beside its keyring
+    (``signer.signing_home``), then record its SHA-256 in the run's (closed) ``trail``."""
+    home = signer.signing_home
+    witness = witness_path(home) if home is not None else None
     public_key = signer.signing_public_key
     if ledger is not None and not Path(ledger).is_file():
         ledger = None  # a run that charged nothing (training.dp: false) has no ledger
@@ -116,7 +116,6 @@ def report_on_failure(
     trail: Path,
     context: Mapping[str, Any],
     *,
-    keyring: Path | None = None,
     enabled: bool = True,
 ) -> Iterator[None]:
     """Around a flow's work (entered before its audit trail, so left after the trail is
@@ -128,5 +127,5 @@ def report_on_failure(
     except BaseException:
         if enabled and Path(trail).is_file():
             with contextlib.suppress(Exception):
-                report_run(run_dir, signer, trail, context, keyring=keyring)
+                report_run(run_dir, signer, trail, context)
         raise
