@@ -18,7 +18,11 @@ __all__ = [
     "SEALED_DATA_FILE",
     "TRAINING_VIEW_FILE",
     "VAULT_DIR",
+    "STATISTICS_CARD",
+    "SYNTHETIC_CARD",
     "published_associated_data",
+    "release_associated_data",
+    "release_file",
     "training_view_associated_data",
 ]
 
@@ -28,6 +32,20 @@ AUDIT_FILE = "audit.jsonl"
 MANIFEST_FILE = "manifest.json"
 TRAINING_VIEW_FILE = "training-view.parquet.sealed"  # in the vault folder
 VAULT_DIR = "vault"  # the custodian's folder in a run's output
+SYNTHETIC_CARD = "synthetic_card.json"  # a DP synthetic table's folder
+STATISTICS_CARD = "statistics_card.json"  # a DP statistics release's folder
+
+
+def release_file(kind: str, *, sealed: bool, format: str = "parquet") -> str:
+    """The data file of a DP release folder: ``synthetic.parquet.sealed``,
+    ``statistics.csv``, ..."""
+    return f"{kind}.{format}" + (".sealed" if sealed else "")
+
+
+def release_associated_data(policy: Policy, kind: str) -> dict[str, str]:
+    """What a sealed DP release (``synthetic``, ``statistics``) is bound to: it opens
+    as that release of this policy only."""
+    return {"artifact": kind, "dataset": policy.name, "policy_sha256": policy.hash}
 
 
 def training_view_associated_data(

@@ -34,6 +34,10 @@ from privacy.errors import PolicyError
 __all__ = [
     "ColumnSpec",
     "ColumnType",
+    "Domain",
+    "StatQuery",
+    "StatisticsSpec",
+    "SyntheticSpec",
     "MIN_TOKEN_HEX",
     "Policy",
     "RULES",
@@ -114,6 +118,43 @@ Hierarchy = Annotated[
 ]
 
 
+# --------------------------------------------------------------------------- domains
+
+
+class CategoriesDomain(_Strict):
+    """The values a column may take, declared: what a DP release (a synthetic table,
+    the group keys of statistics) may name. Never read from the data."""
+
+    categories: list[str] = Field(min_length=1, description="Every value, as text.")
+
+    @field_validator("categories")
+    @classmethod
+    def _distinct(cls, values: list[str]) -> list[str]:
+        if len(set(values)) != len(values):
+            raise ValueError("categories must be distinct")
+        return values
+
+
+class BinsDomain(_Strict):
+    """A number's declared range, cut into bins of ``width``: a value outside the bounds
+    is clipped to them (a DP release never reads the data's own min and max)."""
+
+    bounds: tuple[float, float] = Field(description="[low, high], both included.")
+    width: float = Field(gt=0, description="Bin width (1 for every integer value).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BinsDomain:
+        low, high = self.bounds
+        if not low < high:
+            raise ValueError("bounds must be [low, high] with low < high")
+        if (high - low) / self.width > 10_000:
+            raise ValueError("more than 10,000 bins: widen the bins")
+        return self
+
+
+Domain = Union[CategoriesDomain, BinsDomain]
+
+
 # --------------------------------------------------------------------------- columns
 
 
@@ -133,6 +174,12 @@ class _ColumnBase(_Strict):
     hierarchy: Hierarchy | None = Field(
         None,
         description="Generalization hierarchy for a quasi-identifier (k-anonymity).",
+    )
+    domain: Domain | None = Field(
+        None,
+        description="The values a DP release (synthetic:, statistics:) may take: "
+        "{categories: [...]} or {bounds: [low, high], width: w}. Default: the leaves of a "
+        "file hierarchy, or an interval hierarchy's bottom, top and first width.",
     )
 
 
@@ -473,6 +520,98 @@ class TrainingSpec(_Strict):
         return "deidentified" if self.dp else "published"
 
 
+class SyntheticSpec(_Strict):
+    """A DP synthetic table (MST or AIM on Private-PGM) made from the training view."""
+
+    enabled: bool = False
+    mechanism: Literal["mst", "aim"] = "mst"
+    epsilon: float = Field(1.0, gt=0, description="ε of the whole release (charged).")
+    delta: float = Field(1e-5, gt=0, lt=1, description="δ of the (ε, δ) the ρ is converted to.")
+    rows: int = Field(ge=1, description="Rows to synthesize (declared, not read from the data).")
+    columns: list[str] = Field(
+        min_length=2,
+        description="The columns synthesized; each needs a domain (columns.NAME.domain).",
+    )
+    text: Literal["refuse", "drop"] = Field(
+        "refuse",
+        description="A free-text (scrub) column in columns: refuse the release, or drop it.",
+    )
+    holdout: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="Share of the rows kept from the synthesizer: the privacy check and "
+        "TSTR compare the table with them.",
+    )
+    max_exact_match_share: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Fail the release when more synthetic rows than this share equal a "
+        "training row (default: no more than the holdout's own share, plus 1 point).",
+    )
+    max_membership_auc: float = Field(
+        0.6, gt=0.5, le=1, description="Fail the release when the DCR attack's AUC is above."
+    )
+    iterations: int = Field(2000, ge=100, description="Private-PGM estimation steps.")
+    max_rounds: int | None = Field(
+        None, ge=1, description="aim: most selection rounds (default 16 × columns)."
+    )
+    seed: int = Field(
+        0,
+        description="Seeds the holdout split and the sampling of rows from the model "
+        "(OpenDP's noise comes from the system's secure generator and is never seeded).",
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SyntheticSpec:
+        if len(set(self.columns)) != len(self.columns):
+            raise ValueError("columns must be distinct")
+        return self
+
+
+class StatQuery(_Strict):
+    """One DP statistic by group: every declared key combination is released."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=64)
+    kind: Literal["count", "sum", "mean"]
+    column: str | None = Field(None, description="The summed or averaged column.")
+    bounds: tuple[float, float] | None = Field(
+        None, description="[low, high] a summed value is clipped to (default: its domain)."
+    )
+    by: list[str] = Field(default_factory=list, max_length=3)
+
+    @model_validator(mode="after")
+    def _needs_column(self) -> StatQuery:
+        if (self.kind == "count") != (self.column is None):
+            raise ValueError(
+                "count takes no column; sum and mean need column"
+                if self.kind == "count"
+                else f"{self.kind} needs column"
+            )
+        if self.bounds is not None and not self.bounds[0] < self.bounds[1]:
+            raise ValueError("bounds must be [low, high] with low < high")
+        return self
+
+
+class StatisticsSpec(_Strict):
+    """DP statistics (counts, sums, means by group), from the training view."""
+
+    enabled: bool = False
+    mechanism: Literal["laplace", "gaussian"] = "laplace"
+    epsilon: float = Field(0.5, gt=0, description="ε of all the queries together (charged).")
+    delta: float = Field(1e-5, gt=0, lt=1, description="gaussian: δ of the (ε, δ).")
+    format: Literal["parquet", "csv"] = "parquet"
+    queries: list[StatQuery] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> StatisticsSpec:
+        names = [q.name for q in self.queries]
+        if len(set(names)) != len(names):
+            raise ValueError("queries: every name must be distinct")
+        return self
+
+
 SealScope = Literal["vault", "published"]
 
 
@@ -565,6 +704,8 @@ class Policy(_Strict):
     detection: DetectionSpec = Field(default_factory=DetectionSpec)
     privacy: PrivacySpec = Field(default_factory=PrivacySpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
+    synthetic: SyntheticSpec | None = None
+    statistics: StatisticsSpec | None = None
     keys: KeysSpec = Field(default_factory=KeysSpec)
     outputs: OutputsSpec = Field(default_factory=OutputsSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
@@ -638,6 +779,7 @@ class Policy(_Strict):
 
         if len(labels) > 1:
             raise ValueError(f"columns: at most one label column (found {', '.join(labels)})")
+        self._check_releases()
         label = self.training.label
         if label is not None:
             if label not in self.columns:
@@ -645,6 +787,23 @@ class Policy(_Strict):
             if self.columns[label].rule == "drop":
                 raise ValueError("training.label: the label column is dropped")
         return self
+
+    def _check_releases(self) -> None:
+        for key, spec in (("synthetic", self.synthetic), ("statistics", self.statistics)):
+            if spec is not None and spec.enabled and spec.epsilon > self.training.budget:
+                raise ValueError(
+                    f"{key}.epsilon ({spec.epsilon}) exceeds training.budget "
+                    f"({self.training.budget}), the data set's whole budget"
+                )
+        if self.synthetic is not None:
+            for i, name in enumerate(self.synthetic.columns):
+                if name not in self.columns:
+                    raise ValueError(f"synthetic.columns.{i}: no column named {name!r}")
+        if self.statistics is not None:
+            for i, query in enumerate(self.statistics.queries):
+                for name in [*query.by, *([query.column] if query.column else [])]:
+                    if name not in self.columns:
+                        raise ValueError(f"statistics.queries.{i}: no column named {name!r}")
 
     @property
     def source(self) -> Path | None:
@@ -667,8 +826,29 @@ class Policy(_Strict):
 
     def keeps_training_view(self) -> bool:
         """Whether a sanitize run of this policy seals the training view in its vault:
-        it trains, on the deidentified data (``training.input``)."""
-        return self.training.enabled and self.training.reads == "deidentified"
+        it trains on the deidentified data (``training.input``), or makes a DP synthetic
+        table or DP statistics (which read it)."""
+        trains = self.training.enabled and self.training.reads == "deidentified"
+        return trains or bool(self.releases())
+
+    def releases(self) -> list[str]:
+        """The DP releases beside a model this policy makes: ``synthetic``, ``statistics``."""
+        return [
+            name
+            for name, spec in (("synthetic", self.synthetic), ("statistics", self.statistics))
+            if spec is not None and spec.enabled
+        ]
+
+    @property
+    def budget(self) -> float:
+        """The ε budget of the data set, for every release charged to it (a model, a
+        synthetic table, statistics): ``training.budget``."""
+        return self.training.budget
+
+    @property
+    def dataset_label(self) -> str:
+        """The label the ledger shows beside a data set's id (never matched)."""
+        return self.training.dataset or self.name
 
     def identity(self) -> dict[str, str]:
         """How manifests, cards and artifacts name the policy: ``{"name", "sha256"}``
@@ -760,7 +940,7 @@ def _describe(error: Any) -> str:
         return f"{where}.{field}: required key is missing"
     if kind == "value_error":
         message = str(error["msg"]).removeprefix("Value error, ")
-        if message.startswith(("columns.", "training.")):
+        if message.startswith(("columns.", "training.", "synthetic.", "statistics.")):
             return message
         return f"{where}: {message}"
     return f"{where}: {error['msg']}"

@@ -1,4 +1,5 @@
-"""Differentially private training (Opacus), the privacy budget ledger, model cards."""
+"""Differentially private releases: models (Opacus), synthetic tables (MST / AIM on
+Private-PGM) and statistics (OpenDP), one privacy budget ledger, cards."""
 
 from privacy.dp._audit import epsilon_from_card, membership_inference
 from privacy.dp._checkpoint import (
@@ -14,6 +15,13 @@ from privacy.dp._ledger import (
     LedgerIntegrityError,
     default_ledger_path,
 )
+from privacy.dp._release_record import release_record
+from privacy.dp._stats import StatisticsRelease, plan_statistics, release_statistics
+from privacy.dp._synthetic_release import (
+    SyntheticTable,
+    make_synthetic_table,
+    plan_synthetic,
+)
 from privacy.dp._train import (
     TrainingStopped,
     TrainResult,
@@ -26,6 +34,8 @@ __all__ = [
     "BudgetLedger",
     "DataIdentity",
     "LedgerIntegrityError",
+    "StatisticsRelease",
+    "SyntheticTable",
     "TabularEncoder",
     "TrainResult",
     "TrainingStopped",
@@ -35,7 +45,12 @@ __all__ = [
     "feature_columns",
     "load_published",
     "load_training_view",
+    "make_synthetic_table",
     "membership_inference",
+    "plan_statistics",
+    "plan_synthetic",
+    "release_record",
+    "release_statistics",
     "require_resume_scope",
     "train_model",
     "train_private",

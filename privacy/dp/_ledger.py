@@ -20,7 +20,9 @@ verified records:
 * ``dataset``: a data set's first charge fixes its budget (the policy's
   ``training.budget`` then) and its identity;
 * ``charge``: ε and δ charged to one or more data sets, the run id and, for a resumed
-  copy of a checkpoint, the checkpoint id;
+  copy of a checkpoint, the checkpoint id; ``release`` says what spent it (``model``,
+  ``synthetic``, ``statistics``) with its mechanism, accountant and composition rule
+  (a record from before has none: a model);
 * ``resume``: the first resume of a checkpoint id, covered by its run's charge;
 * ``budget-set``: a new budget, the previous one, the reason and (in the record) the
   actor: ``privpipe budget set``, with the custodian's scopes.
@@ -232,6 +234,8 @@ class _State:
                 "delta": delta,
                 "charged": record.get("time"),
                 "checkpoint_id": params.get("checkpoint_id"),
+                "release": params.get("release", "model"),
+                "mechanism": (params.get("method") or {}).get("mechanism"),
             }
             for name in params["datasets"]:
                 entry = self.datasets[name]
@@ -410,11 +414,17 @@ class BudgetLedger:
         budget: float,
         run_id: str,
         checkpoint_id: str | None = None,
+        release: str = "model",
+        method: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Charge one run, or raise :class:`BudgetExhausted` (over budget) or
-        :class:`PolicyError` (a budget other than the ledger's), changing nothing."""
+        """Charge one release (``release``: ``model``, ``synthetic``, ``statistics``;
+        ``method``: its mechanism, accountant and composition rule, recorded), or raise
+        :class:`BudgetExhausted` (over budget) or :class:`PolicyError` (a budget other
+        than the ledger's), changing nothing."""
         with self._locked() as state:
-            return self._charge(state, data, epsilon, delta, budget, run_id, checkpoint_id)
+            return self._charge(
+                state, data, epsilon, delta, budget, run_id, checkpoint_id, release, method
+            )
 
     def resume(
         self,
@@ -469,9 +479,11 @@ class BudgetLedger:
         budget: float,
         run_id: str,
         checkpoint_id: str | None,
+        release: str = "model",
+        method: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if not (math.isfinite(epsilon) and epsilon > 0 and math.isfinite(budget)):
-            raise PolicyError(f"training.epsilon {epsilon!r} / budget {budget!r}: not positive")
+            raise PolicyError(f"{release} epsilon {epsilon!r} / budget {budget!r}: not positive")
         matched = state.match(data)
         self._check_budget(matched, budget)
         for entry in matched:
@@ -481,7 +493,7 @@ class BudgetLedger:
                     f"spent {_num(entry.epsilon_spent)} of {_num(entry.budget)}, requested "
                     f"{_num(epsilon)}"
                 )
-        if epsilon > budget + _EPS:
+        if epsilon > budget + _EPS and not matched:
             raise BudgetExhausted(
                 f"privacy budget exhausted for data set {data.dataset_id} ({data.label}): "
                 f"spent 0.0 of {_num(budget)}, requested {_num(epsilon)}"
@@ -510,6 +522,8 @@ class BudgetLedger:
                     "delta": delta,
                     "checkpoint_id": checkpoint_id,
                     "identity": data.to_record(),
+                    "release": release,
+                    **({"method": dict(method)} if method else {}),
                 },
             )
         entry = matched[0]
