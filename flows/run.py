@@ -1,5 +1,6 @@
-"""The run flow: sanitize, then train on what was published, as one flow run (the two
-flows are its subflows, each with its own audit trail in its own folder)."""
+"""The run flow: sanitize, then train on what was published, then the policy's DP
+releases (a synthetic table, statistics), as one flow run (each flow is a subflow with
+its own audit trail in its own folder, all charged to one ledger)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ configure_prefect()
 
 from prefect import flow  # noqa: E402
 
+from flows.release import statistics_flow, synthesize_flow  # noqa: E402
 from flows.sanitize import sanitize_flow  # noqa: E402
 from flows.train import train_flow  # noqa: E402
+from privacy.policy import load_policy  # noqa: E402
 
 __all__ = ["run_flow"]
 
@@ -28,7 +31,8 @@ def run_flow(
     device: str = "auto",
     overwrite: bool = False,
 ) -> dict[str, Any]:
-    """``out_dir/sanitized`` from the input, then ``out_dir/model`` from it."""
+    """``out_dir/sanitized`` from the input, then ``out_dir/model`` from it, then
+    ``out_dir/synthetic`` and ``out_dir/stats`` when the policy makes them."""
     sanitized_dir = str(Path(out_dir) / "sanitized")
     sanitized = sanitize_flow(input_path, policy_path, sanitized_dir, keyring_path, overwrite)
     trained = train_flow(
@@ -41,6 +45,18 @@ def run_flow(
         overwrite,
         out_root=out_dir,  # model/ is privpipe's: a link there is refused
     )
+    releases: dict[str, Any] = {}
+    last_trail = Path(out_dir) / "model" / "audit.jsonl"
+    for kind, folder, release_flow in (
+        ("synthetic", "synthetic", synthesize_flow),
+        ("statistics", "stats", statistics_flow),
+    ):
+        if kind in load_policy(policy_path).releases():
+            target = str(Path(out_dir) / folder)
+            releases[kind] = release_flow(
+                sanitized_dir, policy_path, target, keyring_path, ledger_path, overwrite, out_dir
+            )
+            last_trail = Path(target) / "audit.jsonl"
     from flows._keys import keyring as _keyring
     from privacy.integrity import witness_path
     from privacy.report import record_report, write_report
@@ -52,6 +68,6 @@ def run_flow(
         witness=witness_path(keyring_path),
         ledger=Path(ledger_path) if Path(ledger_path).is_file() else None,
     )
-    # the run's report, recorded in the last trail it covers (the model's)
-    record_report(report, Path(out_dir) / "model" / "audit.jsonl", ring)
-    return {"status": "ok", "sanitize": sanitized, "train": trained}
+    # the run's report, recorded in the last trail it covers
+    record_report(report, last_trail, ring)
+    return {"status": "ok", "sanitize": sanitized, "train": trained, **releases}

@@ -65,6 +65,21 @@ def demo_policy_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def model_only_policy_path() -> Path:
+    """The demo policy without its DP releases (synthetic:, statistics:): for tests of
+    `privpipe run` that are about the sanitize output and the model only (each release
+    adds a flow and tens of seconds)."""
+    import yaml
+
+    data = yaml.safe_load(DEMO_POLICY.read_text())
+    for release in ("synthetic", "statistics"):
+        data[release]["enabled"] = False
+    path = _SESSION_ROOT / "demo-model-only.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
 def demo_policy():  # type: ignore[no-untyped-def]
     from privacy.policy import load_policy
 

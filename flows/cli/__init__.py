@@ -31,6 +31,7 @@ from flows.cli import server  # noqa: F401  # isort: skip
 from flows.cli import detect  # noqa: F401  # isort: skip
 from flows.cli import risk  # noqa: F401  # isort: skip
 from flows.cli import train  # noqa: F401  # isort: skip
+from flows.cli import release  # noqa: F401  # isort: skip
 from flows.cli import run  # noqa: F401  # isort: skip
 from flows.cli import keys  # noqa: F401  # isort: skip
 from flows.cli import reidentify  # noqa: F401  # isort: skip

@@ -101,11 +101,22 @@ def demo(
         ledger = out / f"demo-ledger-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.jsonl"
         trained = run_train(result_dir, policy_file, model_dir, ring_path, ledger, "auto", True)
         print_card(trained["card"], model_dir)
+        last_trail = model_dir / "audit.jsonl"
+        from flows.cli.release import print_release, run_release
+
+        for kind, folder in (("synthetic", "synthetic"), ("statistics", "stats")):
+            if kind in load_policy(policy_file).releases():  # on the same ledger
+                released = run_release(
+                    kind, result_dir, policy_file, out / folder, ring_path, ledger, True, out
+                )
+                print_release(released["card"], out / folder)
+                last_trail = out / folder / "audit.jsonl"
+    else:
+        last_trail = result_dir / "audit.jsonl"
     from privacy.report import load_run, record_report, verdict, write_report
 
     ledger_file = ledger if load_policy(policy_file).training.enabled else None
     report = write_report(out, ring.signing_public_key, witness=witness, ledger=ledger_file)
-    last_trail = (model_dir if ledger_file is not None else result_dir) / "audit.jsonl"
     record_report(report, last_trail, ring)  # the run's report, in the last trail it covers
     line = verdict(load_run(out, ring.signing_public_key, witness=witness)).line
     typer.echo(f"review report: {report}  ({line})")

@@ -43,7 +43,9 @@ def run(
     ] = None,
 ) -> None:
     """Sanitize INPUT, then train the policy's model on the result, in one flow:
-    OUT/sanitized (as `privpipe sanitize`) and OUT/model (as `privpipe train`)."""
+    OUT/sanitized (as `privpipe sanitize`) and OUT/model (as `privpipe train`), then
+    OUT/synthetic and OUT/stats when the policy has synthetic: / statistics: sections
+    (as `privpipe synthesize` and `privpipe stats`), all charged to one ledger."""
     from flows._prefect_env import configure_prefect
     from flows.cli.app import use_prefect_server
     from privacy.dp import default_ledger_path
@@ -72,3 +74,8 @@ def run(
         return
     print_summary(summary["sanitize"])
     print_card(summary["train"]["card"], out / "model")
+    from flows.cli.release import print_release
+
+    for kind, folder in (("synthetic", "synthetic"), ("statistics", "stats")):
+        if kind in summary:
+            print_release(summary[kind]["card"], out / folder)

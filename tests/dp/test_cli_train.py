@@ -138,6 +138,12 @@ def test_run_sanitizes_then_trains_in_one_flow(
     assert summary["train"]["card"]["model_version"] == card["model_version"]
     manifest = json.loads((out / "sanitized" / "manifest.json").read_text())
     assert card["data"]["sha256"] == manifest["training_view"]["sha256"]
+    # the demo policy's DP releases follow, on the same ledger, from the same view
+    assert summary["synthetic"]["card"]["kind"] == "synthetic"
+    assert summary["statistics"]["card"]["data"]["sha256"] == manifest["training_view"]["sha256"]
+    charges = [r for r in read_trail(tmp_path / "ledger.json") if r.get("step") == "charge"]
+    assert [c["params"]["release"] for c in charges] == ["model", "synthetic", "statistics"]
+    assert len({tuple(c["params"]["datasets"]) for c in charges}) == 1
 
 
 def test_a_non_private_baseline_is_marked_in_the_card_and_the_audit_trail(

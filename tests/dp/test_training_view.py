@@ -139,6 +139,10 @@ def test_published_input_writes_no_view_and_trains_on_the_release(
     source = tmp_path / "people.csv"
     people.write_csv(source)
     policy = _policy(tmp_path, demo_policy_path, input="published")
+    data = yaml.safe_load(policy.read_text())
+    for release in ("synthetic", "statistics"):  # they read the view too
+        data[release]["enabled"] = False
+    policy.write_text(yaml.safe_dump(data))
     out = tmp_path / "out"
     assert main(["-q", "sanitize", str(source), "--policy", str(policy), "--out", str(out)]) == 0
     manifest = json.loads((out / "manifest.json").read_text())

@@ -29,12 +29,14 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def original(people, demo_policy_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+def original(
+    people, model_only_policy_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("insider")
     source = folder / "people.csv"
     people.write_csv(source)
     out = folder / "out"
-    args = ["-q", "run", str(source), "--policy", str(demo_policy_path), "--out", str(out)]
+    args = ["-q", "run", str(source), "--policy", str(model_only_policy_path), "--out", str(out)]
     assert main([*args, "--ledger", str(folder / "ledger.jsonl")]) == 0
     return folder
 
@@ -259,7 +261,7 @@ def test_attack_a_trail_cut_back_to_before_publish_shown_without_the_witness(
 
 
 def test_attack_another_run_s_model_folder_copied_in(
-    run: Path, tmp_path: Path, session_keyring: Any, demo_policy_path: Path
+    run: Path, tmp_path: Path, session_keyring: Any, model_only_policy_path: Path
 ) -> None:
     """A model folder from another run (other people, its own verified trail, ε and
     budget) put in this run's place: its train record names data this run never wrote."""
@@ -267,7 +269,7 @@ def test_attack_another_run_s_model_folder_copied_in(
 
     source, other = tmp_path / "others.csv", tmp_path / "other"
     synthesize(500, seed=77).write_csv(source)
-    args = ["-q", "run", str(source), "--policy", str(demo_policy_path), "--out", str(other)]
+    args = ["-q", "run", str(source), "--policy", str(model_only_policy_path), "--out", str(other)]
     assert main(args) == 0
     assert _releasable(_report(other, session_keyring))
     shutil.rmtree(run / "model")
