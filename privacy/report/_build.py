@@ -9,12 +9,24 @@ from typing import Any
 
 from privacy.report._columns import column_rows
 from privacy.report._html import chart, details, document, e, num, pct, section, table
+from privacy.report._releases import RELEASE_COLOURS, releases_section
 from privacy.report._run import Run, load_run
 from privacy.report._verdict import Verdict, verdict
 
 __all__ = ["CHARTS", "SECTIONS", "build_report", "render_run"]
 
-SECTIONS = ("verdict", "summary", "columns", "pii", "kanon", "dp", "audit", "timeline", "keys")
+SECTIONS = (
+    "verdict",
+    "summary",
+    "columns",
+    "pii",
+    "kanon",
+    "dp",
+    "releases",
+    "audit",
+    "timeline",
+    "keys",
+)
 # every chart a complete run's report draws (by figure id ``chart-NAME``)
 CHARTS = (
     "risk",
@@ -25,6 +37,8 @@ CHARTS = (
     "metrics",
     "threshold-curve",
     "durations",
+    "ledger",
+    "marginals",
 )
 
 
@@ -49,6 +63,7 @@ def render_run(run: Run, result: Verdict) -> str:
     parts.append(_pii(run))
     parts.append(_kanon(run))
     parts.append(_dp(run))
+    parts.append(releases_section(run))
     parts.append(_audit(run))
     parts.append(_timeline(run))
     parts.append(_keys(run))
@@ -482,13 +497,15 @@ def _budget_chart(
         if charges:
             values = [float(c.get("epsilon") or 0) for c in charges]
             labels = [
-                f"#{i}\n{str(c.get('time', ''))[:10]}" for i, c in enumerate(charges, start=1)
+                f"#{i} {c.get('release') or 'model'}\n{str(c.get('time', ''))[:10]}"
+                for i, c in enumerate(charges, start=1)
             ]
             bottom = 0.0
-            for label, value in zip(labels, values, strict=True):
-                ax.bar(label, value, bottom=bottom, color="#1f6feb")
+            for label, value, c in zip(labels, values, charges, strict=True):
+                kind = str(c.get("release") or "model")
+                ax.bar(label, value, bottom=bottom, color=RELEASE_COLOURS.get(kind, "#8c959f"))
                 bottom += value
-            ax.set_xlabel("training runs charged to the data set (ledger order, date)")
+            ax.set_xlabel("releases charged to the data set (ledger order, kind, date)")
         else:
             ax.bar(
                 ["earlier runs", "this run"],

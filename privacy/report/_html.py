@@ -85,7 +85,7 @@ def num(value: Any, digits: int = 3) -> str:
         if magnitude < 1e-3:
             mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
             power = str(int(exponent)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
-            return f"{float(mantissa):g} × 10{power}"  # noqa: RUF001
+            return f"{float(mantissa):g} × 10{power}"
         if magnitude >= 10**digits:
             return f"{value:,.0f}"
         decimals = max(0, digits - 1 - math.floor(math.log10(magnitude)))

@@ -2,8 +2,9 @@
 trusted key, or not), the manifest and the model card held to the SHA-256 their signed
 records carry, every other file those records name, and the ledger's charges.
 
-A run folder is a `privpipe run` folder (``sanitized/`` and ``model/``), a sanitize
-output, a model folder, or what a failed run left: an audit trail alone. Evidence is
+A run folder is a `privpipe run` folder (``sanitized/``, ``model/`` and the DP
+releases ``synthetic/`` and ``stats/``), a sanitize output, a model or release folder,
+or what a failed run left: an audit trail alone. Evidence is
 only what is signed: the run is the trail's last run (never the manifest's ``run_id``),
 a guarantee's figures come from that run's records in a trail that verified, and the
 manifest and the card are shown only when their bytes are the ones the signed record
@@ -27,10 +28,19 @@ from privacy.audit import (
     verify_trail,
 )
 from privacy.errors import InputError, PrivpipeError
+from privacy.layout import STATISTICS_CARD, SYNTHETIC_CARD
 
 __all__ = ["Check", "Problem", "Run", "Trail", "find_run", "load_run"]
 
 _AUDIT, _MANIFEST, _CARD = "audit.jsonl", "manifest.json", "model_card.json"
+# Each flow's folder in a `privpipe run` folder, and the convenience copy it writes.
+FOLDERS = {
+    "sanitize": ("sanitized", _MANIFEST),
+    "train": ("model", _CARD),
+    "synthesize": ("synthetic", SYNTHETIC_CARD),
+    "statistics": ("stats", STATISTICS_CARD),
+}
+RELEASES = ("synthesize", "statistics")  # the DP releases beside a model
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,7 @@ class Run:
     charges: list[dict[str, Any]] | None = None  # the ledger's charges of this data set
     ledger: Check | None = None  # the ledger's verification, when one was given
     problems: list[Problem] = field(default_factory=list)
+    releases: dict[str, dict[str, Any]] = field(default_factory=dict)  # flow -> its card
 
     def trail(self, flow: str) -> Trail | None:
         return next((t for t in self.trails if t.flow == flow), None)
@@ -118,24 +129,25 @@ class Run:
 
 
 def find_run(run_dir: Path) -> dict[str, Path | None]:
-    """The sanitize output and the model folder of a run folder (either may be absent;
-    a folder with only an audit trail is a run that failed)."""
+    """The folder of each flow's output in a run folder (``sanitize``, ``train``,
+    ``synthesize``, ``statistics``; any may be absent; a folder with only an audit trail
+    is a run that failed)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: not a folder")
-    sanitized = model = None
-    for candidate in (run_dir, run_dir / "sanitized"):
-        if (candidate / _MANIFEST).is_file() or _flow_of(candidate) == "sanitize":
-            sanitized = candidate
-    for candidate in (run_dir, run_dir / "model"):
-        if (candidate / _CARD).is_file() or _flow_of(candidate) == "train":
-            model = candidate
-    if sanitized is None and model is None:
+    found: dict[str, Path | None] = {}
+    for flow, (name, document) in FOLDERS.items():
+        found[flow] = None
+        for candidate in (run_dir, run_dir / name):
+            if (candidate / document).is_file() or _flow_of(candidate) == flow:
+                found[flow] = candidate
+    if not any(found.values()):
         raise InputError(
-            f"{run_dir}: no manifest.json, model_card.json or audit.jsonl: not a run folder "
-            "(give a sanitize output, a model folder, a `privpipe run` folder or a serve root)"
+            f"{run_dir}: no manifest.json, model_card.json, release card or audit.jsonl: not "
+            "a run folder (give a sanitize output, a model or release folder, a `privpipe "
+            "run` folder or a serve root)"
         )
-    return {"sanitized": sanitized, "model": model}
+    return found
 
 
 def _flow_of(folder: Path) -> str | None:
@@ -204,14 +216,20 @@ def _trail(flow: str, folder: Path, key: bytes | None, witness: Path | None) -> 
 _DOCS = {
     "sanitize": (_MANIFEST, "publish", "manifest"),
     "train": (_CARD, "train", "model card"),
+    "synthesize": (SYNTHETIC_CARD, "synthesize", "synthetic table's card"),
+    "statistics": (STATISTICS_CARD, "statistics", "statistics card"),
 }
+
+
+def _document_key(flow: str) -> str:
+    return {"sanitize": "manifest-file", "train": "card-file"}.get(flow, f"{flow}-card-file")
 
 
 def _document(run: Run, trail: Trail, folder: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
     """The manifest (or the card) when its bytes are the ones the signed record names,
     and what is wrong with it otherwise."""
     name, step, title = _DOCS[trail.flow]
-    key = f"{'manifest' if trail.flow == 'sanitize' else 'card'}-file"
+    key = _document_key(trail.flow)
     path = folder / name
     if trail.check.ok is not True:
         return None, []  # nothing is evidence; the trail's own row says why
@@ -295,8 +313,8 @@ def load_run(
     """Everything the report reads of the run in ``run_dir``."""
     found = find_run(run_dir)
     run = Run(Path(run_dir), None, None)
-    for flow in ("sanitize", "train"):
-        folder = found["sanitized" if flow == "sanitize" else "model"]
+    for flow in FOLDERS:
+        folder = found[flow]
         if folder is None:
             continue
         trail = _trail(flow, folder, public_key, witness)
@@ -318,8 +336,10 @@ def load_run(
         run.problems += problems + _file_problems(trail)
         if flow == "sanitize":
             run.manifest = document
-        else:
+        elif flow == "train":
             run.card = document
+        elif document is not None:
+            run.releases[flow] = document
     if ledger is not None:
         run.ledger, run.charges = _charges(ledger, run, public_key, witness)
     return run
@@ -329,15 +349,17 @@ def _charges(
     ledger: Path, run: Run, public_key: bytes | None, witness: Path | None
 ) -> tuple[Check, list[dict[str, Any]] | None]:
     """The ledger's verification and, when it verified, its charges of the data set the
-    signed train record names, in order."""
+    signed train (or release) record names, in order: every kind of release."""
     if not ledger.is_file():
         raise InputError(f"{ledger}: ledger not found")
     check, records = _verify(ledger, public_key, witness)
     if check.ok is not True:
         return check, None
-    train = run.trail("train")
-    record = train.succeeded("train") if train is not None else None
-    dataset = ((record or {}).get("params") or {}).get("ledger", {}).get("dataset")
+    dataset = None
+    for flow in ("train", *RELEASES):
+        trail = run.trail(flow)
+        record = trail.succeeded(flow) if trail is not None else None
+        dataset = dataset or ((record or {}).get("params") or {}).get("ledger", {}).get("dataset")
     out = []
     for entry in records:
         params = entry.get("params") or {}

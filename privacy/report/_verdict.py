@@ -1,4 +1,4 @@
-"""The verdict: may this data set and this model be released?
+"""The verdict: may this data set, this model and these DP releases be released?
 
 One row per guarantee the policy asks for, each with the required and the achieved
 figure, pass or fail, and its evidence (the audit record by ``seq``, a manifest field or
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from privacy.report._html import num, pct
-from privacy.report._run import Run, Trail
+from privacy.report._run import RELEASES, Run, Trail
 
 __all__ = ["Guarantee", "Verdict", "verdict"]
 
@@ -428,12 +428,110 @@ def _dp_rows(run: Run, trail: Trail | None) -> list[Guarantee]:
     ]
 
 
+_SUCCESS_STEP = {"sanitize": "publish", "train": "train"}  # a release's step is its flow's
+
+
+def _release_rows(run: Run, trail: Trail) -> list[Guarantee]:
+    """A DP release's ε against its target and the data set's budget, and a synthetic
+    table's gate (exact matches, the membership attack): from its signed record."""
+    what = "synthetic table" if trail.flow == "synthesize" else "statistics release"
+    key = "synthetic" if trail.flow == "synthesize" else "statistics"
+    failed = trail.failed()
+    if failed:
+        record = failed[-1]
+        params = record.get("params") or {}
+        if params.get("guarantee"):
+            return [
+                _from_failure(
+                    str(params["guarantee"]), f"{what}: {params['guarantee']}", (trail, record)
+                )
+            ]
+        return []  # the run row names the failed step
+    success = trail.succeeded(trail.flow)
+    if success is None:
+        return [
+            Guarantee(
+                f"{key}-epsilon",
+                f"differential privacy of the {what}",
+                "a signed release record",
+                "no signed successful record in this run"
+                if trail.check.ok
+                else "no verified record (the trail did not verify)",
+                False,
+                f"{trail.path.name} ({trail.flow})",
+            )
+        ]
+    record = success
+    params = record.get("params") or {}
+    target, eps = params.get("target_epsilon"), params.get("epsilon")
+    ledger = params.get("ledger") or {}
+    budget, spent = ledger.get("budget"), ledger.get("spent_after")
+    rho = f", ρ = {num(params['rho'])}" if params.get("rho") is not None else ""
+    rows = [
+        Guarantee(
+            f"{key}-epsilon",
+            f"ε of the {what}",
+            f"ε ≤ {num(target)} at δ = {num(params.get('delta'))}",
+            f"ε = {num(eps)} ({params.get('mechanism', '')}{rho}; {params.get('accountant', '')})",
+            isinstance(eps, int | float)
+            and isinstance(target, int | float)
+            and eps <= target + _EPS,
+            _cite(trail, record, "params.epsilon"),
+        ),
+        Guarantee(
+            f"{key}-budget",
+            f"ε spent on the data set after the {what}",
+            f"≤ {num(budget)} in all (ledger {ledger.get('dataset')})",
+            f"{num(spent)} spent after it (it charged {num(ledger.get('charged'))})",
+            isinstance(spent, int | float)
+            and isinstance(budget, int | float)
+            and spent <= budget + _EPS,
+            _cite(trail, record, "params.ledger.spent_after"),
+        ),
+    ]
+    if trail.flow == "synthesize":
+        check = params.get("privacy_check") or {}
+        limits = params.get("thresholds") or {}
+        share, holdout = check.get("exact_match_share"), check.get("holdout_exact_match_share")
+        limit = limits.get("max_exact_match_share")
+        limit = (
+            limit
+            if limit is not None
+            else (holdout + 0.01 if isinstance(holdout, int | float) else None)
+        )
+        auc, max_auc = check.get("membership_auc"), limits.get("max_membership_auc")
+        rows += [
+            Guarantee(
+                "synthetic-exact-match",
+                "synthetic rows equal to a training row",
+                f"share ≤ {num(limit)} (the holdout's {num(holdout)})",
+                f"share {num(share)}",
+                isinstance(share, int | float)
+                and isinstance(limit, int | float)
+                and share <= limit + 1e-12,
+                _cite(trail, record, "params.privacy_check.exact_match_share"),
+            ),
+            Guarantee(
+                "synthetic-membership",
+                "membership attack on the synthetic table (DCR)",
+                f"AUC ≤ {num(max_auc)}",
+                f"AUC {num(auc)}",
+                isinstance(auc, int | float)
+                and isinstance(max_auc, int | float)
+                and auc <= max_auc + 1e-12,
+                _cite(trail, record, "params.privacy_check.membership_auc"),
+            ),
+        ]
+    return rows
+
+
 def _completed_rows(run: Run) -> list[Guarantee]:
     """A run is releasable only on a signed success: the sanitize run's publish, the
-    train run's train. Without one, whatever the folder holds was not released by it."""
+    train run's train, a release's own step. Without one, whatever the folder holds was
+    not released by it."""
     rows = []
     for trail in run.trails:
-        step = "publish" if trail.flow == "sanitize" else "train"
+        step = _SUCCESS_STEP.get(trail.flow, trail.flow)
         if trail.check.ok is not True or trail.failed():
             continue  # the trail's row, or the failed step's, says why already
         record = trail.succeeded(step)
@@ -472,33 +570,44 @@ def _problem_rows(run: Run) -> list[Guarantee]:
 
 
 def _binding_row(run: Run) -> list[Guarantee]:
-    """A model shown beside a sanitize run was trained on that run's data: the signed
-    train record's ``inputs.data`` is the SHA-256 of a file (the published data or the
-    training view) the signed publish record says it wrote. A model folder copied in
-    from another run (another data set, another ε and budget) fails here."""
-    sanitize, train = run.trail("sanitize"), run.trail("train")
-    if sanitize is None or train is None or train.check.ok is not True:
+    """A model or a DP release shown beside a sanitize run was made from that run's
+    data: its signed record's ``inputs.data`` is the SHA-256 of a file (the published
+    data or the training view) the signed publish record says it wrote. A folder copied
+    in from another run (another data set, another ε and budget) fails here."""
+    sanitize = run.trail("sanitize")
+    if sanitize is None:
         return []
-    record = train.succeeded("train")
     publish = sanitize.succeeded("publish")
-    if record is None or publish is None:
-        return []  # the success rows say what is missing
-    data = str((record.get("inputs") or {}).get("data") or "")
-    written = {f.sha256: f.name for f in sanitize.files if f.step == "publish"}
-    name = written.get(data)
-    return [
-        Guarantee(
-            "model-data",
-            "model trained on this run's data",
-            "the train record's data is a file this run's publish record wrote",
-            f"trained on {name} (SHA-256 {data[:16]}…)"
-            if name
-            else f"trained on data with SHA-256 {data[:16]}…, which this run's publish did "
-            "not write (a model folder from another run?)",
-            name is not None,
-            f"{_cite(train, record, 'inputs.data')}; {_cite(sanitize, publish, 'outputs.files')}",
+    rows = []
+    for flow, key, what in (
+        ("train", "model-data", "model trained"),
+        ("synthesize", "synthetic-data", "synthetic table made"),
+        ("statistics", "statistics-data", "statistics measured"),
+    ):
+        trail = run.trail(flow)
+        if trail is None or trail.check.ok is not True:
+            continue
+        record = trail.succeeded(_SUCCESS_STEP.get(flow, flow))
+        if record is None or publish is None:
+            continue  # the success rows say what is missing
+        data = str((record.get("inputs") or {}).get("data") or "")
+        written = {f.sha256: f.name for f in sanitize.files if f.step == "publish"}
+        name = written.get(data)
+        rows.append(
+            Guarantee(
+                key,
+                f"{what} from this run's data",
+                "its record's data is a file this run's publish record wrote",
+                f"made from {name} (SHA-256 {data[:16]}…)"
+                if name
+                else f"made from data with SHA-256 {data[:16]}…, which this run's publish did "
+                "not write (a folder from another run?)",
+                name is not None,
+                f"{_cite(trail, record, 'inputs.data')}; "
+                f"{_cite(sanitize, publish, 'outputs.files')}",
+            )
         )
-    ]
+    return rows
 
 
 def verdict(run: Run) -> Verdict:
@@ -510,6 +619,10 @@ def verdict(run: Run) -> Verdict:
         rows += _kanon_rows(run, failed)
         rows += _gate_rows(run, failed)
     rows += _dp_rows(run, run.trail("train"))
+    for flow in RELEASES:
+        trail = run.trail(flow)
+        if trail is not None:
+            rows += _release_rows(run, trail)
     rows += _binding_row(run)
     rows += _completed_rows(run)
     rows += _problem_rows(run)

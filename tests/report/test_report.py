@@ -136,8 +136,12 @@ def test_every_chart_is_drawn_with_labelled_axes(run_dir: Path) -> None:
         found = re.search(rf'<figure id="chart-{name}">(.*?)</figure>', text, flags=re.S)
         assert found, f"chart {name} is missing"
         assert "<svg" in found.group(1) and "<figcaption>" in found.group(1)
-    # the budget chart reads the ledger: one bar per charge of the data set
-    assert "training runs charged to the data set" in text
+    # the budget chart reads the ledger: one bar per charge of the data set, every kind
+    assert "releases charged to the data set" in text
+    ledger = re.search(r'<figure id="chart-ledger">(.*?)</figure>', text, flags=re.S)
+    assert ledger is not None
+    for kind in ("model", "synthetic", "statistics"):
+        assert f"{kind}" in ledger.group(1)
 
 
 def test_numbers_are_rounded_for_people_and_exact_in_the_details(run_dir: Path) -> None:
@@ -179,7 +183,8 @@ def test_each_report_s_sha256_is_recorded_in_its_trail(run_dir: Path) -> None:
     for report, trail in (
         (run_dir / "sanitized" / "report.html", run_dir / "sanitized" / "audit.jsonl"),
         (run_dir / "model" / "report.html", run_dir / "model" / "audit.jsonl"),
-        (run_dir / "report.html", run_dir / "model" / "audit.jsonl"),
+        (run_dir / "stats" / "report.html", run_dir / "stats" / "audit.jsonl"),
+        (run_dir / "report.html", run_dir / "stats" / "audit.jsonl"),  # the run's last trail
     ):
         digest = hashlib.sha256(report.read_bytes()).hexdigest()
         recorded = [r["outputs"]["sha256"] for r in read_trail(trail) if r["step"] == "report"]
@@ -192,9 +197,9 @@ def test_a_report_edited_after_the_run_fails_audit_verify(
 ) -> None:
     """The insider with write access to the output folder turns a verdict around: the
     signed trail's record of the report no longer matches, and `audit verify` says so."""
-    report = run_dir / "model" / "report.html"
+    report = run_dir / "stats" / "report.html"
     original = report.read_bytes()
-    trail = str(run_dir / "model" / "audit.jsonl")
+    trail = str(run_dir / "stats" / "audit.jsonl")
     try:
         report.write_bytes(original.replace(b">RELEASABLE</p>", b">RELEASABLE (reviewed)</p>"))
         assert main(["audit", "verify", trail]) == 3
