@@ -140,6 +140,15 @@ def _l1(data: Any, marginal: Callable[[tuple[str, ...]], Any], clique: tuple[str
     return float(np.abs(real - marginal(clique)).sum())
 
 
+def _forget_compiled() -> None:
+    """Drop JAX's compiled programs: AIM's model gains a clique most rounds, and the
+    programs compiled for its earlier shapes (hundreds of MiB by the last round) are
+    never run again."""
+    import jax
+
+    jax.clear_caches()
+
+
 def _sampled_marginals(model: Any, data: Any) -> Callable[[tuple[str, ...]], Any]:
     """The model's marginal of any clique, from a large sample of it (three times the
     data, at least 100,000 rows), scaled to the data's size. Private-PGM computes an
@@ -283,6 +292,7 @@ def _aim(
         measurements.append(m)
         measured.append(line | {"round": done})
         model = _estimate(mbi, data.domain, measurements, max(100, iterations // 4), model)
+        _forget_compiled()  # the model only grows: no earlier round's program runs again
         marginal = _sampled_marginals(model, data)
         after = marginal(chosen)
         if float(np.abs(after - before).sum()) <= bias * cells[chosen]:
