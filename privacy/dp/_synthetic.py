@@ -146,7 +146,7 @@ def _forget_compiled() -> None:
     never run again."""
     import jax
 
-    jax.clear_caches()
+    jax.clear_caches()  # type: ignore[no-untyped-call]
 
 
 def _sampled_marginals(model: Any, data: Any) -> Callable[[tuple[str, ...]], Any]:
