@@ -116,6 +116,7 @@ def runs(
     policy = inputs / "policy.yaml"
     document = yaml.safe_load(demo_policy_path.read_text())
     document["training"] = {**document["training"], "epochs": 2}
+    document["synthetic"] = {**document["synthetic"], "rows": 500, "iterations": 300}
     policy.write_text(yaml.safe_dump(document))
 
     keyring = root / "keys" / "keyring.json"
@@ -138,6 +139,8 @@ def runs(
         ["-q", "sanitize", str(bad), *p, "--out", str(root / "out-bad")],
         ["-q", "sanitize", str(good), *p, "--out", str(out), *dask],
         ["-q", "train", str(out), *p, "--out", str(model)],
+        ["-q", "synthesize", str(out), *p, "--out", str(root / "synthetic")],
+        ["-q", "stats", str(out), *p, "--out", str(root / "stats")],
         ["keys", "export", "--scope", "published", "--out", str(root / "analyst" / "ring.json")],
     ]
     report = root / "driver.json"
@@ -163,7 +166,7 @@ def _left_behind(root: Path) -> list[Path]:
 
 
 def test_every_command_ran(runs: dict[str, Any]) -> None:
-    assert runs["codes"] == [2, 0, 0, 0], runs["err"][-3000:]
+    assert runs["codes"] == [2, 0, 0, 0, 0, 0], runs["err"][-3000:]
     assert "row 78, column 'age': value is not a valid integer" in runs["err"]
 
 
@@ -219,6 +222,10 @@ def test_no_file_a_run_leaves_holds_a_planted_value_or_a_passphrase(
         "model/encoder.json",
         "model/report.html",
         "model/audit.jsonl",
+        "synthetic/synthetic_card.json",  # the DP releases: cards, trails, reports
+        "synthetic/report.html",
+        "stats/statistics_card.json",
+        "stats/audit.jsonl",
         "ledger.json",
     } <= names, sorted(names)
     assert any(n.startswith("prefect-home/") and ".db" in n for n in names)
@@ -235,11 +242,18 @@ def test_the_sealed_outputs_hold_no_planted_value_once_unsealed(runs: dict[str, 
     from privacy.crypto import Keyring, unseal_bytes
 
     ring = Keyring.open(runs["keyring"], PASSPHRASE)
-    data = pl.read_parquet(io.BytesIO(unseal_bytes(runs["out"] / "data.parquet.sealed", ring)))
-    for column in data.columns:
-        text = data.get_column(column).cast(pl.String).drop_nulls().str.to_lowercase()
-        for value in _needles():
-            assert not text.str.contains(value.lower(), literal=True).any(), (column, value)
+    root = runs["root"]
+    for sealed in (
+        runs["out"] / "data.parquet.sealed",
+        root / "synthetic" / "synthetic.parquet.sealed",
+        root / "stats" / "statistics.csv.sealed",
+    ):
+        plain = io.BytesIO(unseal_bytes(sealed, ring))
+        data = pl.read_csv(plain) if sealed.name.endswith(".csv.sealed") else pl.read_parquet(plain)
+        for column in data.columns:
+            text = data.get_column(column).cast(pl.String).drop_nulls().str.to_lowercase()
+            for value in _needles():
+                assert not text.str.contains(value.lower(), literal=True).any(), (column, value)
 
 
 def test_no_prefect_server_process_held_a_passphrase(runs: dict[str, Any]) -> None:

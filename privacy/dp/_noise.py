@@ -59,6 +59,7 @@ def epsilon_of_rho(rho: float, delta: float) -> float:
     return float(profile.epsilon(delta))
 
 
+@functools.lru_cache(maxsize=256)
 def rho_for_epsilon(epsilon: float, delta: float) -> float:
     """The largest ρ whose (ε, δ) conversion stays within ``epsilon`` at ``delta``
     (OpenDP's binary search over the conversion)."""

@@ -238,6 +238,7 @@ def release_statistics(
         "mechanism": "Gaussian (OpenDP)" if zcdp else "Laplace (OpenDP)",
         "accountant": "zCDP (OpenDP measurements)" if zcdp else "pure DP (OpenDP measurements)",
         "composition": "ρ adds; ρ converted to (ε, δ) by OpenDP" if zcdp else "ε adds (basic)",
+        **({"rho": allowance} if zcdp else {}),
     }
     delta = spec.delta if zcdp else 0.0
     entry = ledger.charge(

@@ -21,6 +21,7 @@ import polars as pl
 
 from privacy.dp._domain import ColumnDomain, release_domain
 from privacy.dp._ledger import BudgetLedger, DataIdentity
+from privacy.dp._noise import rho_for_epsilon
 from privacy.dp._synthetic import Synthesis, synthesize_codes
 from privacy.dp._table_check import marginal_distances, privacy_check, tstr
 from privacy.errors import PolicyError, PrivacyGuaranteeError
@@ -113,6 +114,7 @@ def make_synthetic_table(
             "mechanism": spec.mechanism.upper(),
             "accountant": "zCDP (OpenDP measurements)",
             "composition": "ρ adds (adaptive zCDP); ρ converted to (ε, δ) by OpenDP",
+            "rho": rho_for_epsilon(spec.epsilon, spec.delta),
         },
     )
     synthesis = synthesize_codes(

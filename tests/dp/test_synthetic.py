@@ -62,6 +62,7 @@ def test_rho_for_a_target_epsilon_spends_it_and_no_more() -> None:
     assert epsilon_of_rho(rho * 1.01, 1e-5) > 1.0
 
 
+@pytest.mark.slow  # a whole synthesis: seconds of JAX compilation
 def test_mst_spends_the_rho_its_measurements_add_up_to(people: pl.DataFrame) -> None:
     """The release's ρ, recomputed from what the card says was drawn: each Gaussian
     marginal 1/(2σ²) (sensitivity 1), each exponential-mechanism round (2Δ/s)²/8 with
@@ -125,21 +126,32 @@ def test_over_budget_is_refused_before_any_measurement_and_leaves_the_ledger(
     assert ledger.path.read_bytes() == before
 
 
-def test_a_table_and_a_model_charge_the_same_data_set(
-    people: pl.DataFrame, ring: Any, tmp_path: Path
-) -> None:
-    policy = _policy()
-    ledger = _ledger(tmp_path, ring)
+@pytest.fixture(scope="module")
+def made(
+    people: pl.DataFrame, session_keyring: Any, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """One table made through the whole release (plan, charge, synthesis, checks, gate),
+    on a ledger of its own: each synthesis costs seconds of JAX compilation."""
+    ledger = BudgetLedger(tmp_path_factory.mktemp("made") / "ledger.jsonl", session_keyring)
     data = DataIdentity.of_frame(people, "demo")
-    made = make_synthetic_table(people, policy, run_id="s", ledger=ledger, data=data)
+    table = make_synthetic_table(people, _policy(), run_id="s", ledger=ledger, data=data)
+    return {"table": table, "ledger": ledger}
+
+
+@pytest.mark.slow  # a whole synthesis: seconds of JAX compilation
+def test_a_table_and_a_model_charge_the_same_data_set(
+    people: pl.DataFrame, made: dict[str, Any]
+) -> None:
+    policy, ledger = _policy(), made["ledger"]
     identity = ledger.identify(DataIdentity.of_frame(people.reverse(), "demo"), people, policy)
     entry = ledger.charge(identity, epsilon=1.0, delta=1e-6, budget=3.0, run_id="model")
-    assert entry["dataset"] == made.card["privacy"]["ledger"]["dataset"]
+    assert entry["dataset"] == made["table"].card["privacy"]["ledger"]["dataset"]
     assert entry["epsilon_spent"] == pytest.approx(2.0)
-    kinds = [r["release"] for r in ledger.entry(entry["dataset"])["runs"]]  # type: ignore[index]
+    kinds = [r["release"] for r in ledger.entry(entry["dataset"])["runs"]]
     assert kinds == ["synthetic", "model"]
     charge = next(r for r in _records(ledger.path) if r.get("step") == "charge")["params"]
     assert charge["method"]["mechanism"] == "MST" and "zCDP" in charge["method"]["accountant"]
+    assert epsilon_of_rho(charge["method"]["rho"], 1e-5) == pytest.approx(1.0, abs=1e-6)
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -148,22 +160,17 @@ def _records(path: Path) -> list[dict[str, Any]]:
     return read_trail(path)
 
 
-def test_a_made_table_has_the_declared_shape_and_utility(
-    people: pl.DataFrame, ring: Any, tmp_path: Path
-) -> None:
-    policy = _policy()
-    data = DataIdentity.of_frame(people, "demo")
-    made = make_synthetic_table(
-        people, policy, run_id="s", ledger=_ledger(tmp_path, ring), data=data
-    )
-    assert made.frame.columns == policy.synthetic.columns  # type: ignore[union-attr]
-    assert made.frame.height == 800
-    assert made.frame.get_column("age").min() >= 17 and made.frame.get_column("age").max() <= 90
-    assert set(made.frame.get_column("sex").unique()) <= {"Male", "Female"}
-    marginals = made.card["utility"]["marginals"]
+@pytest.mark.slow  # a whole synthesis: seconds of JAX compilation
+def test_a_made_table_has_the_declared_shape_and_utility(made: dict[str, Any]) -> None:
+    policy, table = _policy(), made["table"]
+    assert table.frame.columns == policy.synthetic.columns  # type: ignore[union-attr]
+    assert table.frame.height == 800
+    assert table.frame.get_column("age").min() >= 17 and table.frame.get_column("age").max() <= 90
+    assert set(table.frame.get_column("sex").unique()) <= {"Male", "Female"}
+    marginals = table.card["utility"]["marginals"]
     assert marginals["one_way_mean"] < 0.15
-    assert made.card["utility"]["tstr"]["label"] == "income"
-    assert made.card["privacy_check"]["membership_auc"] < 0.6
+    assert table.card["utility"]["tstr"]["label"] == "income"
+    assert table.card["privacy_check"]["membership_auc"] < 0.6
 
 
 @pytest.mark.parametrize(

@@ -269,3 +269,23 @@ def test_a_table_that_copies_rows_fails_the_gate_and_is_not_published(
     result = _verdict(out, session_keyring)
     assert not result.releasable
     assert any(g.key == "synthetic-exact-match" and g.passed is False for g in result.rows)
+
+
+def test_a_replaced_release_file_fails_audit_verify_and_the_verdict(
+    released: dict[str, Path], session_keyring: Any, tmp_path: Path
+) -> None:
+    """The insider swaps the sealed statistics for another sealed file (one they could
+    make with a published-scope keyring): its SHA-256 is not the one the signed record
+    names, so `audit verify` exits 3 and the verdict fails the file's row."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(released["run"], copy)
+    target = copy / "stats" / "statistics.csv.sealed"
+    shutil.copy(copy / "synthetic" / "synthetic.parquet.sealed", target)
+    assert main(["audit", "verify", str(copy / "stats" / "audit.jsonl")]) == 3
+    result = _verdict(copy, session_keyring)
+    assert not result.releasable
+    assert "file-statistics-statistics.csv.sealed" in {
+        g.key for g in result.rows if g.passed is False
+    }
