@@ -548,7 +548,7 @@ class SyntheticSpec(_Strict):
         ge=0,
         le=1,
         description="Fail the release when more synthetic rows than this share equal a "
-        "training row (default: no more than the holdout's own share, plus 1 point).",
+        "training row (default: the holdout's own share plus three standard errors).",
     )
     max_membership_auc: float = Field(
         0.6, gt=0.5, le=1, description="Fail the release when the DCR attack's AUC is above."

@@ -11,6 +11,7 @@ caller publishes nothing.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,6 +148,7 @@ def make_synthetic_table(
         else None
     )
     check = privacy_check(train, holdout, synthetic, spec.seed)
+    check["exact_match_limit"] = exact_match_limit(spec, check)  # what the gate holds it to
     card = _card(
         policy, spec, plan, synthesis, entry, utility, fit, check, len(train), len(holdout)
     )
@@ -259,7 +261,14 @@ def gate_synthetic(table: pl.DataFrame, policy: Policy, card: dict[str, Any]) ->
 
 
 def exact_match_limit(spec: SyntheticSpec, check: dict[str, Any]) -> float:
-    """``synthetic.max_exact_match_share``, else the holdout's own share plus a point."""
+    """``synthetic.max_exact_match_share``, else the holdout's own share plus three
+    standard errors of the difference of two shares (the synthetic rows' and the
+    holdout's): a table that copies rows shows far more; one that learned none of them
+    passes but for a 1-in-700 draw."""
     if spec.max_exact_match_share is not None:
         return float(spec.max_exact_match_share)
-    return float(check["holdout_exact_match_share"]) + 0.01
+    share = float(check["holdout_exact_match_share"])
+    rows = max(1, int(check.get("synthetic_rows", 0)))
+    holdout = max(1, int(check.get("holdout_rows", 0)))
+    variance = max(share * (1 - share), 1 / holdout) * (1 / rows + 1 / holdout)
+    return share + 3 * math.sqrt(variance)

@@ -9,7 +9,8 @@ Privacy, each against a holdout of real rows the synthesizer never saw (what a t
 that learned nothing about any one record would show):
 
 * the exact-match share: synthetic rows equal to a training row, beside holdout rows
-  equal to a training row;
+  equal to a training row (common rows recur in any sample of the population: a table
+  that learned no one's record shows about the holdout's share, within sampling error);
 * the distance to the closest record (Hamming distance over the codes) of synthetic
   rows and of holdout rows to the training rows, as quantiles;
 * a membership-inference attack: training rows and holdout rows ranked by their
@@ -149,6 +150,7 @@ def privacy_check(train: Codes, holdout: Codes, synthetic: Codes, seed: int) -> 
     membership attack's AUC (see the module docstring)."""
     from sklearn.metrics import roc_auc_score
 
+    train, holdout, synthetic = (np.asarray(a, dtype=np.int64) for a in (train, holdout, synthetic))
     known = {row.tobytes() for row in np.ascontiguousarray(train)}
 
     def share(rows: Codes) -> float:
@@ -178,4 +180,6 @@ def privacy_check(train: Codes, holdout: Codes, synthetic: Codes, seed: int) -> 
         "membership_auc": auc,
         "attack": "distance to the closest synthetic row (Hamming, codes), members vs holdout",
         "compared_rows": len(synthetic_sample),
+        "synthetic_rows": len(synthetic),
+        "holdout_rows": len(holdout),
     }

@@ -493,12 +493,7 @@ def _release_rows(run: Run, trail: Trail) -> list[Guarantee]:
         check = params.get("privacy_check") or {}
         limits = params.get("thresholds") or {}
         share, holdout = check.get("exact_match_share"), check.get("holdout_exact_match_share")
-        limit = limits.get("max_exact_match_share")
-        limit = (
-            limit
-            if limit is not None
-            else (holdout + 0.01 if isinstance(holdout, int | float) else None)
-        )
+        limit = check.get("exact_match_limit", limits.get("max_exact_match_share"))
         auc, max_auc = check.get("membership_auc"), limits.get("max_membership_auc")
         rows += [
             Guarantee(
