@@ -47,7 +47,10 @@ def check_release(
     section = loaded.synthetic if kind == "synthetic" else loaded.statistics
     if section is None:
         raise PolicyError(f"{policy}: no {kind}: section (see policies/template.yaml)")
-    plan_synthetic(loaded) if kind == "synthetic" else plan_statistics(loaded)
+    if kind == "synthetic":  # a column without a domain is refused here, before Prefect
+        plan_synthetic(loaded)
+    else:
+        plan_statistics(loaded)
     if not data.is_dir():
         raise InputError(f"{data}: not a sanitize output folder")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
