@@ -71,6 +71,27 @@ def _encode(
     return layout.release_file(kind, sealed=sealed, format=fmt), data
 
 
+def _write_release(
+    frame: Any,
+    card: dict[str, Any],
+    kind: str,
+    card_name: str,
+    policy: Any,
+    ring: Any,
+    out_dir: str,
+    out_root: str | None,
+    fmt: str = "parquet",
+) -> dict[str, str]:
+    """Write the release and its card atomically (no link followed below ``out_root``);
+    the SHA-256 of the bytes written of each, for the signed record."""
+    name, blob = _encode(frame, kind, policy, ring, fmt)
+    out, root = Path(out_dir), Path(out_root) if out_root else None
+    return {
+        name: atomic_write_bytes(out / name, blob, root=root),
+        card_name: atomic_write_json(out / card_name, card, root=root),
+    }
+
+
 @private_task("synthesize")
 @sanitized("synthesize")
 def synthesize_task(
@@ -89,14 +110,10 @@ def synthesize_task(
         frame, policy, run_id=run_id, ledger=BudgetLedger(Path(ledger_path), ring), data=identity
     )
     result.card["data"]["sha256"] = digest
-    name, blob = _encode(result.frame, "synthetic", policy, ring)
-    out, root = Path(out_dir), Path(out_root) if out_root else None
-    files = {
-        name: atomic_write_bytes(out / name, blob, root=root),
-        layout.SYNTHETIC_CARD: atomic_write_json(
-            out / layout.SYNTHETIC_CARD, result.card, root=root
-        ),
-    }
+    files = _write_release(
+        result.frame, result.card, "synthetic", layout.SYNTHETIC_CARD, policy, ring,
+        out_dir, out_root,
+    )  # fmt: skip
     return {"card": result.card, "files": files, "data": digest}
 
 
@@ -119,14 +136,10 @@ def statistics_task(
     )
     result.card["data"]["sha256"] = digest
     fmt = policy.statistics.format if policy.statistics is not None else "parquet"
-    name, blob = _encode(result.table, "statistics", policy, ring, fmt)
-    out, root = Path(out_dir), Path(out_root) if out_root else None
-    files = {
-        name: atomic_write_bytes(out / name, blob, root=root),
-        layout.STATISTICS_CARD: atomic_write_json(
-            out / layout.STATISTICS_CARD, result.card, root=root
-        ),
-    }
+    files = _write_release(
+        result.table, result.card, "statistics", layout.STATISTICS_CARD, policy, ring,
+        out_dir, out_root, fmt,
+    )  # fmt: skip
     return {"card": result.card, "files": files, "data": digest}
 
 

@@ -87,6 +87,24 @@ def run_release(
         )
 
 
+def _release_command(
+    kind: str, data: Path, policy: Path, out: Path, ledger: Path | None, overwrite: bool,
+    as_json: bool, keyring: Path | None,
+) -> None:  # fmt: skip
+    """What both release commands do: check, run the flow, print."""
+    from privacy.dp import default_ledger_path
+
+    STATE["json"] = as_json
+    _, ring_path = check_release(data, policy, out, overwrite, kind, keyring)
+    summary = run_release(
+        kind, data, policy, out, ring_path, ledger or default_ledger_path(), overwrite
+    )
+    if as_json:
+        typer.echo(json.dumps(summary, sort_keys=True, default=str))
+        return
+    print_release(summary["card"], out)
+
+
 @app.command()
 def synthesize(
     data: DataArgument,
@@ -107,17 +125,7 @@ def synthesize(
     table passes a gate (declared columns and rows; exact matches and a membership
     attack against a holdout) before it is written: synthetic.parquet.sealed,
     synthetic_card.json, audit.jsonl and report.html in --out."""
-    from privacy.dp import default_ledger_path
-
-    STATE["json"] = as_json
-    _, ring_path = check_release(data, policy, out, overwrite, "synthetic", keyring)
-    summary = run_release(
-        "synthetic", data, policy, out, ring_path, ledger or default_ledger_path(), overwrite
-    )
-    if as_json:
-        typer.echo(json.dumps(summary, sort_keys=True, default=str))
-        return
-    print_release(summary["card"], out)
+    _release_command("synthetic", data, policy, out, ledger, overwrite, as_json, keyring)
 
 
 @app.command()
@@ -139,17 +147,7 @@ def stats(
     scale and a 95 % interval. Charged to the data set's budget before any noise is
     drawn. Writes statistics.parquet[.sealed] (or .csv), statistics_card.json,
     audit.jsonl and report.html in --out."""
-    from privacy.dp import default_ledger_path
-
-    STATE["json"] = as_json
-    _, ring_path = check_release(data, policy, out, overwrite, "statistics", keyring)
-    summary = run_release(
-        "statistics", data, policy, out, ring_path, ledger or default_ledger_path(), overwrite
-    )
-    if as_json:
-        typer.echo(json.dumps(summary, sort_keys=True, default=str))
-        return
-    print_release(summary["card"], out)
+    _release_command("statistics", data, policy, out, ledger, overwrite, as_json, keyring)
 
 
 def print_release(card: dict[str, Any], out: Path) -> None:
